@@ -1,0 +1,58 @@
+//! Signing in and out, and who is signed in.
+
+use crate::domain::CurrentUser;
+use crate::error::AppError;
+use leptos::prelude::*;
+
+/// The signed-in user, or `None` for an anonymous visitor (the login page asks this too).
+#[server(prefix = "/sfn", endpoint = "current_user")]
+pub async fn get_current_user() -> Result<Option<CurrentUser>, AppError> {
+    use crate::backend::{auth, state::AppState};
+    let state = use_context::<AppState>().ok_or(AppError::Internal)?;
+    let session: tower_sessions::Session = leptos_axum::extract()
+        .await
+        .map_err(|e| auth::internal("the session layer is missing", e))?;
+    auth::session_user(&state.db, &session).await
+}
+
+/// Checks the credentials and starts a new session (a fresh id: no fixation), then sends the
+/// browser to `next` when it is a path of this site, else to Informes.
+#[server(prefix = "/sfn", endpoint = "login")]
+pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
+    use crate::backend::{auth, state::AppState};
+    use crate::domain::Timestamp;
+    let state = use_context::<AppState>().ok_or(AppError::Internal)?;
+    let session: tower_sessions::Session = leptos_axum::extract()
+        .await
+        .map_err(|e| auth::internal("the session layer is missing", e))?;
+    let axum::Extension(client_ip): axum::Extension<auth::ClientIp> = leptos_axum::extract()
+        .await
+        .map_err(|e| auth::internal("the client address is missing", e))?;
+    let user = auth::sign_in(&state.db, &email, &password, &client_ip.0, Timestamp::now()).await?;
+    session
+        .cycle_id()
+        .await
+        .map_err(|e| auth::internal("cycling the session id", e))?;
+    session
+        .insert(auth::SESSION_USER_ID, user.id)
+        .await
+        .map_err(|e| auth::internal("writing the session", e))?;
+    tracing::info!(user_id = user.id, "signed in");
+    leptos_axum::redirect(&crate::safe_next(next.as_deref()));
+    Ok(())
+}
+
+/// Ends the session (its row is deleted, the cookie cleared) and returns to the login page.
+#[server(prefix = "/sfn", endpoint = "logout")]
+pub async fn logout() -> Result<(), AppError> {
+    use crate::backend::auth;
+    let session: tower_sessions::Session = leptos_axum::extract()
+        .await
+        .map_err(|e| auth::internal("the session layer is missing", e))?;
+    session
+        .flush()
+        .await
+        .map_err(|e| auth::internal("ending the session", e))?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}

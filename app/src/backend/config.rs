@@ -1,0 +1,117 @@
+//! Configuration from the environment (12-factor; `.env` is loaded by the binary before this).
+
+use anyhow::{bail, Context};
+use std::net::SocketAddr;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: String,
+    pub site_addr: SocketAddr,
+    /// Directory holding `pkg/` (the wasm bundle), the CSS and `public/` assets.
+    pub site_root: String,
+    /// The public URL of this installation: cross-site checks and cookie `Secure` derive from it.
+    pub app_url: String,
+    pub timezone: chrono_tz::Tz,
+    /// Believe `X-Forwarded-For` / `X-Forwarded-Host` (only behind a proxy that sets them).
+    pub trust_proxy_headers: bool,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://storage/database.sqlite";
+
+impl Config {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads through `lookup`, so tests can configure without touching the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let get = |name: &str, default: &str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| default.to_string())
+        };
+        let site_addr = get("LEPTOS_SITE_ADDR", "127.0.0.1:3000");
+        let site_addr = site_addr.parse().with_context(|| {
+            format!("LEPTOS_SITE_ADDR={site_addr:?} is not an address like 127.0.0.1:3000")
+        })?;
+        let app_url = get("APP_URL", &format!("http://{site_addr}"));
+        let app_url = app_url.trim_end_matches('/').to_string();
+        if !(app_url.starts_with("http://") || app_url.starts_with("https://")) {
+            bail!("APP_URL={app_url:?} must start with http:// or https://");
+        }
+        let timezone = get("APP_TIMEZONE", "Europe/Madrid");
+        let timezone = timezone.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "APP_TIMEZONE={timezone:?} is not an IANA time zone such as Europe/Madrid"
+            )
+        })?;
+        let trust_proxy_headers = match get("TRUST_PROXY_HEADERS", "false").to_lowercase().as_str()
+        {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            other => bail!("TRUST_PROXY_HEADERS={other:?} must be true or false"),
+        };
+        Ok(Self {
+            database_url: get("DATABASE_URL", DEFAULT_DATABASE_URL),
+            site_addr,
+            site_root: get("LEPTOS_SITE_ROOT", "target/site"),
+            app_url,
+            timezone,
+            trust_proxy_headers,
+        })
+    }
+
+    /// Cookies are `Secure` when the installation is served over HTTPS.
+    pub fn secure_cookies(&self) -> bool {
+        self.app_url.starts_with("https://")
+    }
+
+    /// `scheme://host[:port]` of `APP_URL`, the origin browsers send on same-site requests.
+    pub fn app_origin(&self) -> &str {
+        let after_scheme = self.app_url.find("://").map_or(0, |i| i + 3);
+        match self.app_url[after_scheme..].find('/') {
+            Some(slash) => &self.app_url[..after_scheme + slash],
+            None => &self.app_url,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.database_url, "sqlite://storage/database.sqlite");
+        assert_eq!(config.site_addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(config.timezone, chrono_tz::Europe::Madrid);
+        assert_eq!(config.app_url, "http://127.0.0.1:3000");
+        assert!(!config.secure_cookies());
+        assert!(!config.trust_proxy_headers);
+    }
+
+    #[test]
+    fn https_app_url_makes_cookies_secure_and_gives_the_origin() {
+        let config = config(&[("APP_URL", "https://crm.clinica.es/base/")]).unwrap();
+        assert!(config.secure_cookies());
+        assert_eq!(config.app_origin(), "https://crm.clinica.es");
+    }
+
+    #[test]
+    fn bad_values_are_named_in_the_error() {
+        let err = config(&[("APP_TIMEZONE", "Mars/Olympus")]).unwrap_err();
+        assert!(err.to_string().contains("APP_TIMEZONE"));
+        let err = config(&[("LEPTOS_SITE_ADDR", "nowhere")]).unwrap_err();
+        assert!(err.to_string().contains("LEPTOS_SITE_ADDR"));
+    }
+}

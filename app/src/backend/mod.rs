@@ -1,0 +1,9 @@
+//! Everything that runs only on the server: configuration, the database and its SQL, sign-in,
+//! demo data.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod seed;
+pub mod state;
+pub mod store;

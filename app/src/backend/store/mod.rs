@@ -1,0 +1,10 @@
+//! SQL, one module per table family. Placeholders are `$n` and every instant is bound from Rust
+//! as a [`crate::domain::Timestamp`], so the queries stay portable to PostgreSQL.
+
+pub mod appointments;
+pub mod calls;
+pub mod leads;
+pub mod login_failures;
+pub mod messages;
+pub mod treatments;
+pub mod users;

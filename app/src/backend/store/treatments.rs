@@ -1,0 +1,50 @@
+//! `treatments`: treatments sold, with their completion time kept beside them.
+
+use crate::domain::{Source, Timestamp};
+use sqlx::SqliteExecutor;
+
+pub struct NewTreatment<'a> {
+    pub lead_id: i64,
+    pub source: Source,
+    pub name: &'a str,
+    pub sessions_count: i64,
+    pub price_cents: i64,
+    pub created_at: Timestamp,
+}
+
+pub async fn insert(db: impl SqliteExecutor<'_>, treatment: NewTreatment<'_>) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO treatments (lead_id, source, name, sessions_count, price_cents, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(treatment.lead_id)
+    .bind(treatment.source.as_str())
+    .bind(treatment.name)
+    .bind(treatment.sessions_count)
+    .bind(treatment.price_cents)
+    .bind(treatment.created_at)
+    .fetch_one(db)
+    .await
+}
+
+/// Recomputes `completed_at` from the treatment's sessions: the `scheduled_at` of the
+/// `sessions_count`-th attended session, or NULL while fewer are attended. Call it in the same
+/// transaction as any change to the treatment's appointments.
+pub async fn refresh_completion(
+    db: impl SqliteExecutor<'_>,
+    treatment_id: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE treatments SET completed_at = (
+             SELECT attended.scheduled_at FROM (
+                 SELECT a.scheduled_at, ROW_NUMBER() OVER (ORDER BY a.scheduled_at, a.id) AS n
+                 FROM appointments a
+                 WHERE a.treatment_id = $1 AND a.status = 'attended') AS attended
+             WHERE attended.n = treatments.sessions_count)
+         WHERE id = $1",
+    )
+    .bind(treatment_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}

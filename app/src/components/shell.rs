@@ -1,0 +1,48 @@
+//! The frame of every signed-in page: brand, menu, the user and "Salir".
+
+use crate::api::session::{get_current_user, Logout};
+use leptos::prelude::*;
+use leptos_router::components::{Outlet, A};
+
+const MENU: [(&str, &str); 4] = [
+    ("/informes", "Informes"),
+    ("/leads", "Leads"),
+    ("/integraciones", "Integraciones"),
+    ("/ajustes", "Ajustes"),
+];
+
+#[component]
+pub fn Shell() -> impl IntoView {
+    let user = Resource::new_blocking(|| (), |_| get_current_user());
+    let logout = ServerAction::<Logout>::new();
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/informes">"mini-crm"</a>
+            <nav class="menu" aria-label="Menú principal">
+                {MENU
+                    .into_iter()
+                    .map(|(href, label)| view! { <A href=href>{label}</A> })
+                    .collect_view()}
+            </nav>
+            <div class="account">
+                <Suspense>
+                    {move || Suspend::new(async move {
+                        match user.await {
+                            Ok(Some(user)) => {
+                                view! { <span class="user-name" title=user.email>{user.name}</span> }
+                                    .into_any()
+                            }
+                            _ => view! { <a href="/login">"Iniciar sesión"</a> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+                <ActionForm action=logout attr:class="logout">
+                    <button type="submit" class="button secondary">"Salir"</button>
+                </ActionForm>
+            </div>
+        </header>
+        <main class="page">
+            <Outlet />
+        </main>
+    }
+}

@@ -1,0 +1,18 @@
+//! Types shared by the server and the browser. Each one parses its input, so a value that exists
+//! is a valid one.
+
+mod appointment;
+mod email;
+mod lead;
+mod phone;
+mod source;
+mod timestamp;
+mod user;
+
+pub use appointment::AppointmentStatus;
+pub use email::{Email, InvalidEmail};
+pub use lead::LeadStage;
+pub use phone::{Phone, PhoneError};
+pub use source::{Source, UnknownSource};
+pub use timestamp::{Timestamp, TIMESTAMP_FORMAT};
+pub use user::{CurrentUser, Role};

@@ -1,0 +1,125 @@
+//! The one timestamp encoding of the database: UTC, whole seconds, `YYYY-MM-DDTHH:MM:SSZ`.
+//!
+//! Every instant that reaches SQL goes through [`Timestamp`], so text comparisons in SQLite order
+//! correctly and no row ever mixes formats (the schema's CHECK constraints refuse any other shape).
+
+use chrono::{DateTime, SubsecRound, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct Timestamp(DateTime<Utc>);
+
+impl Timestamp {
+    /// The current instant, truncated to the second.
+    pub fn now() -> Self {
+        Self::from(Utc::now())
+    }
+
+    pub fn from_unix(seconds: i64) -> Option<Self> {
+        Utc.timestamp_opt(seconds, 0).single().map(Self)
+    }
+
+    /// Accepts any RFC 3339 instant (offsets included) and normalises it to UTC seconds.
+    pub fn parse_rfc3339(text: &str) -> Result<Self, chrono::ParseError> {
+        DateTime::parse_from_rfc3339(text.trim()).map(|t| Self::from(t.with_timezone(&Utc)))
+    }
+
+    pub fn as_datetime(self) -> DateTime<Utc> {
+        self.0
+    }
+
+    pub fn unix(self) -> i64 {
+        self.0.timestamp()
+    }
+
+    pub fn plus_seconds(self, seconds: i64) -> Self {
+        Self(self.0 + chrono::Duration::seconds(seconds))
+    }
+}
+
+impl From<DateTime<Utc>> for Timestamp {
+    fn from(value: DateTime<Utc>) -> Self {
+        Self(value.trunc_subsecs(0))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.format(TIMESTAMP_FORMAT))
+    }
+}
+
+impl From<Timestamp> for String {
+    fn from(value: Timestamp) -> Self {
+        value.to_string()
+    }
+}
+
+impl TryFrom<String> for Timestamp {
+    type Error = chrono::ParseError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse_rfc3339(&value)
+    }
+}
+
+#[cfg(feature = "ssr")]
+mod sql {
+    use super::Timestamp;
+    use sqlx::encode::IsNull;
+    use sqlx::error::BoxDynError;
+    use sqlx::sqlite::{Sqlite, SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
+    use sqlx::{Decode, Encode, Type};
+
+    impl Type<Sqlite> for Timestamp {
+        fn type_info() -> SqliteTypeInfo {
+            <String as Type<Sqlite>>::type_info()
+        }
+    }
+
+    impl<'q> Encode<'q, Sqlite> for Timestamp {
+        fn encode_by_ref(
+            &self,
+            buf: &mut Vec<SqliteArgumentValue<'q>>,
+        ) -> Result<IsNull, BoxDynError> {
+            <String as Encode<'q, Sqlite>>::encode(self.to_string(), buf)
+        }
+    }
+
+    impl<'r> Decode<'r, Sqlite> for Timestamp {
+        fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+            let text = <&str as Decode<'r, Sqlite>>::decode(value)?;
+            Ok(Timestamp::parse_rfc3339(text)?)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_utc_whole_seconds_with_z() {
+        let t = Timestamp::parse_rfc3339("2025-03-30T03:15:42.987+02:00").unwrap();
+        assert_eq!(t.to_string(), "2025-03-30T01:15:42Z");
+    }
+
+    #[test]
+    fn round_trips_through_text_and_orders_like_text() {
+        let a = Timestamp::from_unix(1_700_000_000).unwrap();
+        let b = a.plus_seconds(1);
+        assert_eq!(Timestamp::try_from(a.to_string()).unwrap(), a);
+        assert!(a.to_string() < b.to_string());
+        assert!(a < b);
+    }
+
+    #[test]
+    fn refuses_garbage() {
+        assert!(Timestamp::parse_rfc3339("yesterday").is_err());
+        assert!(Timestamp::parse_rfc3339("2025-01-07 10:00:00").is_err());
+    }
+}

@@ -1,0 +1,105 @@
+//! mini-crm's application: the pages and server functions, compiled for the server (`ssr`) and
+//! for the browser (`hydrate`), and the server-only backend behind `ssr`.
+
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod backend;
+mod components;
+pub mod domain;
+pub mod error;
+mod pages;
+
+use components::shell::Shell;
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
+use leptos_router::path;
+use pages::{ajustes::AjustesPage, informes::InformesPage, integraciones::IntegracionesPage};
+use pages::{leads::LeadsPage, login::LoginPage, not_found::NotFound};
+
+/// Where a signed-in user lands by default.
+pub const HOME_PATH: &str = "/informes";
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="es">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Browser tests wait for this mark before they click: a click before hydration is lost.
+    Effect::new(|| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+    view! {
+        <Stylesheet id="leptos" href="/pkg/mini-crm.css" />
+        <Title formatter=|page: String| format!("{page} · mini-crm") />
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("/login") view=LoginPage />
+                <ParentRoute path=path!("") view=Shell>
+                    <Route path=path!("") view=|| view! { <Redirect path=HOME_PATH /> } />
+                    <Route path=path!("/informes") view=InformesPage />
+                    <Route path=path!("/leads") view=LeadsPage />
+                    <Route path=path!("/integraciones") view=IntegracionesPage />
+                    <Route path=path!("/ajustes") view=AjustesPage />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+/// The page to go to after signing in: `next` when it is a path of this site, else Informes.
+/// Anything that could leave the site (`//host`, `/\host`, a scheme) is ignored.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && !path.chars().any(|c| c.is_control() || c == '\\')
+                && !path.starts_with("/login") =>
+        {
+            path.to_string()
+        }
+        _ => HOME_PATH.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(safe_next(Some("/leads?source=meta")), "/leads?source=meta");
+        assert_eq!(safe_next(None), "/informes");
+        for hostile in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "javascript:x",
+            "/a\\b",
+            "/login?next=/x",
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/informes", "{hostile}");
+        }
+    }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds the site: the browser bundle (wasm, size-tuned profile) and assets into
+# $LEPTOS_SITE_ROOT (default target/site), then the `mini-crm` binary.
+#   scripts/build-site.sh            release binary (target/release/mini-crm)
+#   scripts/build-site.sh --debug    debug binary (target/debug/mini-crm), same bundle
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+server_profile=release
+[ "${1:-}" = "--debug" ] && server_profile=dev
+site=${LEPTOS_SITE_ROOT:-target/site}
+
+cargo build -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
+rm -rf "$site/pkg"
+mkdir -p "$site/pkg"
+wasm-bindgen --target web --no-typescript --remove-name-section \
+  --out-dir "$site/pkg" --out-name mini-crm \
+  target/wasm32-unknown-unknown/wasm-release/frontend.wasm
+# Leptos asks for <output-name>.wasm when LEPTOS_OUTPUT_NAME is set at compile time.
+mv "$site/pkg/mini-crm_bg.wasm" "$site/pkg/mini-crm.wasm"
+cp style/main.css "$site/pkg/mini-crm.css"
+cp -R public/. "$site/"
+
+cargo build -p server --profile "$server_profile"
+echo "site: $site ($(gzip -c "$site/pkg/mini-crm.wasm" | wc -c) bytes of wasm, gzipped)"

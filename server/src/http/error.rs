@@ -1,0 +1,67 @@
+//! Errors as HTTP responses: JSON with a machine-readable `error` and a Spanish `message`.
+
+use app::error::AppError;
+use axum::body::{to_bytes, Body};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// Errors of the JSON API. 5xx details go to the log, never to the client.
+#[derive(Debug)]
+pub enum ApiError {
+    Unauthorized,
+    Forbidden(&'static str),
+    NotFound,
+    Internal(anyhow::Error),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error, message) = match self {
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Authentication required: a session cookie or an Authorization: Bearer token.",
+            ),
+            ApiError::Forbidden(message) => (StatusCode::FORBIDDEN, "forbidden", message),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "No such API endpoint."),
+            ApiError::Internal(err) => {
+                tracing::error!(error = ?err, "API request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal error; it has been logged.",
+                )
+            }
+        };
+        (status, Json(json!({ "error": error, "message": message }))).into_response()
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(err: AppError) -> Self {
+        match err {
+            AppError::Unauthorized | AppError::InvalidCredentials => ApiError::Unauthorized,
+            AppError::NotFound => ApiError::NotFound,
+            other => ApiError::Internal(anyhow::anyhow!("{other:?}")),
+        }
+    }
+}
+
+/// Server function errors arrive as 500 with the serialized [`AppError`]; give them the status
+/// the error itself names (401, 403, 422, 429…). Other responses pass through untouched.
+pub async fn with_app_error_status(response: Response) -> Response {
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, 64 * 1024).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "error body too large").into_response();
+    };
+    if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
+        parts.status =
+            StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}

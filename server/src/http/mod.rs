@@ -1,0 +1,138 @@
+//! The HTTP side: one router for pages, server functions, the JSON API and static assets.
+
+mod api;
+mod error;
+mod guards;
+
+use anyhow::Context;
+use app::api::SFN_PREFIX;
+use app::backend::{config::Config, db::Db, state::AppState};
+use app::{shell, App};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::Request as HttpRequest;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{middleware, Router};
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tower_http::trace::TraceLayer;
+use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::SqliteStore;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "mini_crm_session";
+/// A session ends after this long without a request.
+const SESSION_IDLE: time::Duration = time::Duration::hours(12);
+
+pub fn leptos_options(config: &Config) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("mini-crm")
+        .site_root(config.site_root.as_str())
+        .site_pkg_dir("pkg")
+        .site_addr(config.site_addr)
+        .build()
+}
+
+pub async fn app_state(config: Config) -> anyhow::Result<AppState> {
+    let db = Db::connect(&config.database_url).await?;
+    let leptos_options = leptos_options(&config);
+    Ok(AppState {
+        db,
+        config: Arc::new(config),
+        leptos_options,
+    })
+}
+
+pub fn router(state: AppState) -> Router {
+    let session_store = SqliteStore::new(state.db.sessions.clone())
+        .with_table_name("sessions")
+        .expect("a valid table name");
+    let sessions = SessionManagerLayer::new(session_store)
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.config.secure_cookies())
+        .with_expiry(Expiry::OnInactivity(SESSION_IDLE));
+
+    // Pages are registered with our own handler (not `leptos_routes_with_context`, which would
+    // also mount the server functions behind the page guard).
+    let pages = Router::new()
+        .leptos_routes_with_handler(generate_route_list(App), get(page))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            guards::require_page_user,
+        ));
+
+    Router::new()
+        .merge(pages)
+        .route(&format!("{SFN_PREFIX}/{{*name}}"), get(server_fn).post(server_fn))
+        .nest("/api", api::router(state.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(sessions)
+        .layer(middleware::from_fn_with_state(state.clone(), guards::refuse_cross_site))
+        .layer(middleware::from_fn_with_state(state.clone(), guards::client_ip))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &HttpRequest<Body>| {
+            // The path only: query strings can carry tokens (the WhatsApp handshake does).
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+        }))
+        .with_state(state)
+}
+
+/// Renders a page of the app, with the app state in its context.
+async fn page(State(state): State<AppState>, request: Request) -> Response {
+    let options = state.leptos_options.clone();
+    let render = leptos_axum::render_app_to_stream_with_context(
+        move || provide_context(state.clone()),
+        move || shell(options.clone()),
+    );
+    render(request).await.into_response()
+}
+
+/// Runs a server function with the app state in its context, then gives its error the HTTP status
+/// the error names (the framework would answer every error with 500).
+async fn server_fn(State(state): State<AppState>, request: Request) -> impl IntoResponse {
+    let response =
+        handle_server_fns_with_context(move || provide_context(state.clone()), request).await;
+    error::with_app_error_status(response.into_response()).await
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let addr = config.site_addr;
+    let state = app_state(config).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!(%addr, "mini-crm listening on http://{addr}");
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("the HTTP server stopped")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

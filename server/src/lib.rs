@@ -1,0 +1,5 @@
+//! The server side of mini-crm: the command line, the HTTP router and its middleware.
+
+pub mod cli;
+pub mod http;
+pub mod telemetry;

@@ -1,0 +1,18 @@
+//! The `mini-crm` binary: parse the command line and run it.
+
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    // A missing .env is normal (production sets real variables); a broken one is not.
+    if let Err(err) = dotenvy::dotenv() {
+        if !err.not_found() {
+            return Err(anyhow::Error::new(err).context("cannot read .env"));
+        }
+    }
+    server::telemetry::init();
+    let cli = server::cli::Cli::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(server::cli::run(cli))
+}
