@@ -12,7 +12,7 @@ mod pages;
 use components::shell::Shell;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
-use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::path;
 use pages::{ajustes::AjustesPage, informes::InformesPage, integraciones::IntegracionesPage};
 use pages::{leads::LeadsPage, login::LoginPage, not_found::NotFound};
@@ -55,7 +55,6 @@ pub fn App() -> impl IntoView {
             <Routes fallback=NotFound>
                 <Route path=path!("/login") view=LoginPage />
                 <ParentRoute path=path!("") view=Shell>
-                    <Route path=path!("") view=|| view! { <Redirect path=HOME_PATH /> } />
                     <Route path=path!("/informes") view=InformesPage />
                     <Route path=path!("/leads") view=LeadsPage />
                     <Route path=path!("/integraciones") view=IntegracionesPage />

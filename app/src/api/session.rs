@@ -4,15 +4,11 @@ use crate::domain::CurrentUser;
 use crate::error::AppError;
 use leptos::prelude::*;
 
-/// The signed-in user, or `None` for an anonymous visitor (the login page asks this too).
+/// The signed-in user; 401 for anyone else.
 #[server(prefix = "/sfn", endpoint = "current_user")]
-pub async fn get_current_user() -> Result<Option<CurrentUser>, AppError> {
-    use crate::backend::{auth, state::AppState};
-    let state = use_context::<AppState>().ok_or(AppError::Internal)?;
-    let session: tower_sessions::Session = leptos_axum::extract()
-        .await
-        .map_err(|e| auth::internal("the session layer is missing", e))?;
-    auth::session_user(&state.db, &session).await
+pub async fn get_current_user() -> Result<CurrentUser, AppError> {
+    let (_, user) = crate::backend::auth::require_user().await?;
+    Ok(user)
 }
 
 /// Checks the credentials and starts a new session (a fresh id: no fixation), then sends the

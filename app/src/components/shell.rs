@@ -28,7 +28,7 @@ pub fn Shell() -> impl IntoView {
                 <Suspense>
                     {move || Suspend::new(async move {
                         match user.await {
-                            Ok(Some(user)) => {
+                            Ok(user) => {
                                 view! { <span class="user-name" title=user.email>{user.name}</span> }
                                     .into_any()
                             }

@@ -25,14 +25,13 @@ impl Phone {
         if trimmed.is_empty() {
             return Err(PhoneError::Empty);
         }
-        let (plus, rest) = match trimmed.strip_prefix('+') {
-            Some(rest) => (true, rest),
-            None => (false, trimmed),
-        };
-        let mut digits = String::with_capacity(rest.len());
-        for c in rest.chars() {
+        // A `+` counts only before the first digit: "(+34) 611…" is as international as "+34 611…".
+        let mut plus = false;
+        let mut digits = String::with_capacity(trimmed.len());
+        for c in trimmed.chars() {
             match c {
                 '0'..='9' => digits.push(c),
+                '+' if digits.is_empty() && !plus => plus = true,
                 ' ' | '-' | '.' | '(' | ')' => {}
                 _ => return Err(PhoneError::InvalidCharacters),
             }

@@ -7,11 +7,11 @@ mod guards;
 use anyhow::Context;
 use app::api::SFN_PREFIX;
 use app::backend::{config::Config, db::Db, state::AppState};
-use app::{shell, App};
+use app::{shell, App, HOME_PATH};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::Request as HttpRequest;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{middleware, Router};
 use leptos::config::LeptosOptions;
@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         ));
 
     Router::new()
+        .route("/", get(|| async { Redirect::to(HOME_PATH) }))
         .merge(pages)
         .route(&format!("{SFN_PREFIX}/{{*name}}"), get(server_fn).post(server_fn))
         .nest("/api", api::router(state.clone()))

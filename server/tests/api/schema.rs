@@ -1,0 +1,172 @@
+//! The schema on a real SQLite file: created from nothing, and refusing invalid data.
+
+use crate::helpers::TestApp;
+use app::backend::db::Db;
+
+const TABLES: [&str; 15] = [
+    "api_tokens",
+    "appointments",
+    "calls",
+    "jobs",
+    "lead_activities",
+    "leads",
+    "login_failures",
+    "messages",
+    "provider_breakers",
+    "sessions",
+    "settings",
+    "treatments",
+    "users",
+    "webhook_events",
+    "webhook_items",
+];
+
+#[tokio::test]
+async fn migrations_create_the_database_file_and_every_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/dir/database.sqlite");
+    let db = Db::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    assert!(path.exists());
+
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations' ORDER BY name",
+    )
+    .fetch_all(&db.reader)
+    .await
+    .unwrap();
+    assert_eq!(tables, TABLES);
+
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&db.writer)
+        .await
+        .unwrap();
+    assert_eq!(journal, "wal");
+    let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(&db.writer)
+        .await
+        .unwrap();
+    assert_eq!(foreign_keys, 1);
+
+    // A second start finds everything in place.
+    drop(db);
+    Db::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn fresh_empties_every_table() {
+    let app = TestApp::spawn().await;
+    app.create_user("ana@clinica.es", app::domain::Role::Staff)
+        .await;
+    app.state.db.reset().await.unwrap();
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+    assert_eq!(users, 0);
+}
+
+const TS: &str = "2025-01-07T10:00:00Z";
+
+async fn exec(db: &Db, sql: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(sql).execute(&db.writer).await.map(|_| ())
+}
+
+async fn db_with_a_lead() -> (TestApp, Db) {
+    let app = TestApp::spawn().await;
+    let db = app.state.db.clone();
+    for sql in [
+        format!("INSERT INTO leads (id, name, phone, source, created_at, updated_at) VALUES (1, 'Ana', '+34611223344', 'meta', '{TS}', '{TS}')"),
+        format!("INSERT INTO leads (id, name, phone, source, created_at, updated_at) VALUES (2, 'Luis', '+34611223355', 'google', '{TS}', '{TS}')"),
+        format!("INSERT INTO treatments (id, lead_id, source, name, sessions_count, price_cents, created_at) VALUES (10, 1, 'meta', 'Láser', 6, 60000, '{TS}')"),
+    ] {
+        exec(&db, &sql).await.unwrap();
+    }
+    (app, db)
+}
+
+#[tokio::test]
+async fn constraints_refuse_invalid_rows() {
+    let (_app, db) = db_with_a_lead().await;
+    let invalid = [
+        ("unknown source", format!("INSERT INTO leads (name, phone, source, created_at, updated_at) VALUES ('X', '+34611000001', 'bing', '{TS}', '{TS}')")),
+        ("duplicate phone", format!("INSERT INTO leads (name, phone, source, created_at, updated_at) VALUES ('X', '+34611223344', 'meta', '{TS}', '{TS}')")),
+        ("phone not E.164", format!("INSERT INTO leads (name, phone, source, created_at, updated_at) VALUES ('X', '611 22 33 66', 'meta', '{TS}', '{TS}')")),
+        ("SQLite's own time format", "INSERT INTO leads (name, phone, source, created_at, updated_at) VALUES ('X', '+34611000002', 'meta', datetime('now'), datetime('now'))".to_string()),
+        ("zero sessions", format!("INSERT INTO treatments (lead_id, source, name, sessions_count, price_cents, created_at) VALUES (1, 'meta', 'X', 0, 100, '{TS}')")),
+        ("child source differs from its lead's", format!("INSERT INTO treatments (lead_id, source, name, sessions_count, price_cents, created_at) VALUES (1, 'google', 'X', 6, 100, '{TS}')")),
+        ("unknown appointment status", format!("INSERT INTO appointments (lead_id, source, scheduled_at, status, created_at, updated_at) VALUES (1, 'meta', '{TS}', 'done', '{TS}', '{TS}')")),
+        ("a session of another lead's treatment", format!("INSERT INTO appointments (lead_id, treatment_id, source, scheduled_at, created_at, updated_at) VALUES (2, 10, 'google', '{TS}', '{TS}', '{TS}')")),
+        ("appointment of no lead", format!("INSERT INTO appointments (lead_id, source, scheduled_at, created_at, updated_at) VALUES (99, 'meta', '{TS}', '{TS}', '{TS}')")),
+        ("inbound message with an outbound status", format!("INSERT INTO messages (lead_id, direction, wamid, kind, body, status, created_at, status_at) VALUES (1, 'inbound', 'wamid.x', 'text', 'hola', 'sent', '{TS}', '{TS}')")),
+        ("job in an unknown queue", format!("INSERT INTO jobs (kind, queue, payload, max_attempts, run_at, created_at, updated_at) VALUES ('x', 'email', '{{}}', 3, '{TS}', '{TS}', '{TS}')")),
+        ("running job without a lock", format!("INSERT INTO jobs (kind, queue, payload, status, max_attempts, run_at, created_at, updated_at) VALUES ('x', 'inbound', '{{}}', 'running', 3, '{TS}', '{TS}', '{TS}')")),
+        ("unknown role", format!("INSERT INTO users (email, name, password_hash, role, created_at) VALUES ('a@b.es', 'A', 'h', 'root', '{TS}')")),
+    ];
+    for (what, sql) in invalid {
+        assert!(exec(&db, &sql).await.is_err(), "accepted: {what}");
+    }
+}
+
+#[tokio::test]
+async fn valid_rows_are_accepted_and_sources_follow_their_lead() {
+    let (_app, db) = db_with_a_lead().await;
+    exec(&db, &format!("INSERT INTO appointments (lead_id, treatment_id, source, scheduled_at, status, created_at, updated_at) VALUES (1, 10, 'meta', '{TS}', 'attended', '{TS}', '{TS}')")).await.unwrap();
+    exec(&db, &format!("INSERT INTO appointments (lead_id, source, scheduled_at, created_at, updated_at) VALUES (1, 'meta', '{TS}', '{TS}', '{TS}')")).await.unwrap();
+
+    exec(&db, "UPDATE leads SET source = 'organic' WHERE id = 1")
+        .await
+        .unwrap();
+    let sources: Vec<String> = sqlx::query_scalar(
+        "SELECT source FROM appointments WHERE lead_id = 1 UNION ALL SELECT source FROM treatments WHERE lead_id = 1",
+    )
+    .fetch_all(&db.reader)
+    .await
+    .unwrap();
+    assert_eq!(sources, ["organic", "organic", "organic"]);
+}
+
+#[tokio::test]
+async fn a_treatment_completes_at_its_last_needed_attended_session() {
+    use app::backend::store::treatments::refresh_completion;
+    let (_app, db) = db_with_a_lead().await;
+    exec(
+        &db,
+        "UPDATE treatments SET sessions_count = 2 WHERE id = 10",
+    )
+    .await
+    .unwrap();
+    let sessions = [
+        ("2025-01-01T10:00:00Z", "attended"),
+        ("2025-01-02T10:00:00Z", "no_show"),
+        ("2025-01-03T10:00:00Z", "attended"),
+        ("2025-01-04T10:00:00Z", "attended"),
+    ];
+    for (at, status) in sessions {
+        exec(&db, &format!("INSERT INTO appointments (lead_id, treatment_id, source, scheduled_at, status, created_at, updated_at) VALUES (1, 10, 'meta', '{at}', '{status}', '{TS}', '{TS}')")).await.unwrap();
+    }
+    refresh_completion(&db.writer, 10).await.unwrap();
+    let completed: Option<String> =
+        sqlx::query_scalar("SELECT completed_at FROM treatments WHERE id = 10")
+            .fetch_one(&db.reader)
+            .await
+            .unwrap();
+    assert_eq!(completed.as_deref(), Some("2025-01-03T10:00:00Z"));
+
+    exec(
+        &db,
+        "UPDATE appointments SET status = 'cancelled' WHERE scheduled_at = '2025-01-03T10:00:00Z'",
+    )
+    .await
+    .unwrap();
+    refresh_completion(&db.writer, 10).await.unwrap();
+    let completed: Option<String> =
+        sqlx::query_scalar("SELECT completed_at FROM treatments WHERE id = 10")
+            .fetch_one(&db.reader)
+            .await
+            .unwrap();
+    assert_eq!(completed.as_deref(), Some("2025-01-04T10:00:00Z"));
+}

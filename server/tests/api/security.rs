@@ -1,0 +1,132 @@
+//! Protected routes answer anonymous and cross-site requests correctly.
+
+use crate::helpers::TestApp;
+use axum::http::StatusCode;
+
+#[tokio::test]
+async fn protected_pages_redirect_to_login_with_next() {
+    let app = TestApp::spawn().await;
+    for (path, next) in [
+        ("/informes", "%2Finformes"),
+        ("/leads?source=meta", "%2Fleads%3Fsource%3Dmeta"),
+        ("/integraciones", "%2Fintegraciones"),
+        ("/ajustes", "%2Fajustes"),
+    ] {
+        let response = app.get(path, None).await;
+        assert_eq!(response.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(
+            response.header("location"),
+            Some(format!("/login?next={next}").as_str()),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_login_page_is_open_and_sends_signed_in_users_on() {
+    let app = TestApp::spawn().await;
+    let page = app.get("/login?next=%2Fleads", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Iniciar sesión"));
+    assert!(page.body.contains("<html lang=\"es\""));
+
+    let cookie = app.signed_in("ana@clinica.es").await;
+    let page = app.get("/login?next=%2Fleads", Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.header("location"), Some("/leads"));
+}
+
+#[tokio::test]
+async fn root_goes_to_informes() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/", None).await;
+    assert_eq!(response.status, StatusCode::SEE_OTHER);
+    assert_eq!(response.header("location"), Some("/informes"));
+}
+
+#[tokio::test]
+async fn protected_server_functions_answer_401_json() {
+    let app = TestApp::spawn().await;
+    let response = app.post_form("/sfn/current_user", &[], None).await;
+    assert_eq!(response.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(response.json()["error"], "unauthorized");
+
+    let cookie = app.signed_in("ana@clinica.es").await;
+    let response = app.post_form("/sfn/current_user", &[], Some(&cookie)).await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.json()["email"], "ana@clinica.es");
+}
+
+#[tokio::test]
+async fn the_json_api_answers_401_json_without_a_session() {
+    let app = TestApp::spawn().await;
+    for path in ["/api/me", "/api/reports/kpis", "/api/anything"] {
+        let response = app.get(path, None).await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(response.header("content-type"), Some("application/json"));
+        assert_eq!(response.json()["error"], "unauthorized");
+        assert!(response.json()["message"].is_string());
+    }
+    let cookie = app.signed_in("ana@clinica.es").await;
+    let response = app.get("/api/unknown", Some(&cookie)).await;
+    assert_eq!(response.status, StatusCode::NOT_FOUND);
+    assert_eq!(response.json()["error"], "not_found");
+}
+
+#[tokio::test]
+async fn cross_site_posts_are_refused() {
+    let app = TestApp::spawn().await;
+    let cookie = app.signed_in("ana@clinica.es").await;
+    let cross_site: [&[(&str, &str)]; 3] = [
+        &[("origin", "https://evil.example")],
+        &[("sec-fetch-site", "cross-site")],
+        &[
+            ("sec-fetch-site", "same-site"),
+            ("origin", "http://127.0.0.1:3000"),
+        ],
+    ];
+    for headers in cross_site {
+        let response = app
+            .post_form_with("/sfn/logout", &[], Some(&cookie), headers)
+            .await;
+        assert_eq!(response.status, StatusCode::FORBIDDEN, "{headers:?}");
+        assert_eq!(response.json()["error"], "forbidden");
+    }
+    assert_eq!(
+        app.get("/api/me", Some(&cookie)).await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
+
+    let same_origin = app
+        .post_form_with(
+            "/sfn/logout",
+            &[],
+            Some(&cookie),
+            &[("sec-fetch-site", "same-origin")],
+        )
+        .await;
+    assert_eq!(same_origin.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn webhooks_are_exempt_from_the_cross_site_check() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .post_form_with(
+            "/webhooks/whatsapp",
+            &[],
+            None,
+            &[("origin", "https://graph.facebook.com")],
+        )
+        .await;
+    assert_ne!(response.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn unknown_pages_are_404() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/no-such-page", None).await;
+    assert_eq!(response.status, StatusCode::NOT_FOUND);
+    assert!(response.body.contains("Página no encontrada"));
+}
