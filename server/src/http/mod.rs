@@ -20,7 +20,7 @@ use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRou
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
-use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
+use tower_sessions::{cookie::SameSite, session_store::ExpiredDeletion, Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::SqliteStore;
 
 /// Name of the session cookie.
@@ -47,11 +47,13 @@ pub async fn app_state(config: Config) -> anyhow::Result<AppState> {
     })
 }
 
+/// tower-sessions' SQLite store on the `sessions` table of our own schema.
+fn session_store(db: &Db) -> SqliteStore {
+    SqliteStore::new(db.sessions.clone()).with_table_name("sessions").expect("a valid table name")
+}
+
 pub fn router(state: AppState) -> Router {
-    let session_store = SqliteStore::new(state.db.sessions.clone())
-        .with_table_name("sessions")
-        .expect("a valid table name");
-    let sessions = SessionManagerLayer::new(session_store)
+    let sessions = SessionManagerLayer::new(session_store(&state.db))
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
@@ -104,6 +106,8 @@ async fn server_fn(State(state): State<AppState>, request: Request) -> impl Into
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = config.site_addr;
     let state = app_state(config).await?;
+    // Expired sessions are only ignored by the store; this keeps the table from growing forever.
+    tokio::spawn(session_store(&state.db).continuously_delete_expired(std::time::Duration::from_secs(3600)));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
