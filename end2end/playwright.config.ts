@@ -7,6 +7,7 @@ const baseURL = `http://127.0.0.1:${port}`;
 
 export default defineConfig({
   testDir: "./tests",
+  outputDir: "../target/playwright",
   fullyParallel: false,
   workers: 1,
   forbidOnly: !!process.env.CI,
