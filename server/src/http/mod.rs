@@ -20,7 +20,9 @@ use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRou
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
-use tower_sessions::{cookie::SameSite, session_store::ExpiredDeletion, Expiry, SessionManagerLayer};
+use tower_sessions::{
+    cookie::SameSite, session_store::ExpiredDeletion, Expiry, SessionManagerLayer,
+};
 use tower_sessions_sqlx_store::SqliteStore;
 
 /// Name of the session cookie.
@@ -49,7 +51,9 @@ pub async fn app_state(config: Config) -> anyhow::Result<AppState> {
 
 /// tower-sessions' SQLite store on the `sessions` table of our own schema.
 fn session_store(db: &Db) -> SqliteStore {
-    SqliteStore::new(db.sessions.clone()).with_table_name("sessions").expect("a valid table name")
+    SqliteStore::new(db.sessions.clone())
+        .with_table_name("sessions")
+        .expect("a valid table name")
 }
 
 pub fn router(state: AppState) -> Router {
@@ -107,7 +111,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = config.site_addr;
     let state = app_state(config).await?;
     // Expired sessions are only ignored by the store; this keeps the table from growing forever.
-    tokio::spawn(session_store(&state.db).continuously_delete_expired(std::time::Duration::from_secs(3600)));
+    tokio::spawn(
+        session_store(&state.db).continuously_delete_expired(std::time::Duration::from_secs(3600)),
+    );
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
