@@ -26,5 +26,8 @@ cargo test -p server
 step "release site build"
 scripts/build-site.sh
 
+step "API contract (schemathesis against /api/openapi.json)"
+MINI_CRM_BIN=target/release/mini-crm scripts/api-contract.sh
+
 step "browser tests (Playwright, Debian's Chromium)"
 MINI_CRM_BIN=target/release/mini-crm npx playwright test --config end2end/playwright.config.ts

@@ -7,6 +7,7 @@ pub mod backend;
 mod components;
 pub mod domain;
 pub mod error;
+pub mod format;
 mod pages;
 
 use components::shell::Shell;
@@ -29,6 +30,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                // ECharts must be loaded before hydration draws the charts; `defer` keeps it
+                // ahead of the (module) hydration script without blocking the first paint.
+                <script src="/echarts.min.js" defer></script>
                 <HydrationScripts options />
                 <MetaTags />
             </head>

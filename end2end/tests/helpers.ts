@@ -13,4 +13,5 @@ export async function signIn(page: Page, next?: string) {
   await page.getByLabel("Correo electrónico").fill(ADMIN.email);
   await page.getByLabel("Contraseña").fill(ADMIN.password);
   await page.getByRole("button", { name: "Entrar" }).click();
+  await expect(page).not.toHaveURL(/\/login/);
 }

@@ -2,7 +2,8 @@
 //! …) from the environment.
 
 use anyhow::{bail, Context};
-use app::backend::{auth, config::Config, db::Db, seed, store::users};
+use app::backend::store::{api_tokens, users};
+use app::backend::{auth, config::Config, db::Db, seed, tokens};
 use app::domain::{Email, Role, Timestamp};
 use clap::{Parser, Subcommand};
 use std::io::BufRead;
@@ -38,6 +39,22 @@ pub enum Command {
     /// Manage staff accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage API tokens (`Authorization: Bearer …` for /api).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (shown once; only its hash is stored).
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens: id, name, created, last used, revoked.
+    List,
+    /// Revoke a token by id: it stops working at once.
+    Revoke { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,7 +114,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("User {email} saved with role {role}.");
             Ok(())
         }
+        Command::Token(command) => token(&config, command).await,
     }
+}
+
+async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
+    let db = Db::connect(&config.database_url).await?;
+    match command {
+        TokenCommand::Create { name } => {
+            let (id, token) = tokens::create(&db, &name, None).await?;
+            println!("Token {id} ({name}) created. Copy it now; it is not shown again:\n{token}");
+        }
+        TokenCommand::List => {
+            let rows = api_tokens::list(&db.reader).await?;
+            println!(
+                "{:<6} {:<30} {:<22} {:<22} REVOKED",
+                "ID", "NAME", "CREATED", "LAST USED"
+            );
+            let show = |t: Option<Timestamp>| t.map_or("-".to_string(), |t| t.to_string());
+            for row in rows {
+                println!(
+                    "{:<6} {:<30} {:<22} {:<22} {}",
+                    row.id,
+                    row.name,
+                    row.created_at.to_string(),
+                    show(row.last_used_at),
+                    show(row.revoked_at)
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            if !tokens::revoke(&db, id).await? {
+                bail!("no active token with id {id}");
+            }
+            println!("Token {id} revoked.");
+        }
+    }
+    Ok(())
 }
 
 async fn migrate(

@@ -183,6 +183,15 @@ pub async fn require_user() -> Result<(AppState, CurrentUser), AppError> {
     Ok((state, user))
 }
 
+/// Like [`require_user`], for what only admins may do: 403 for staff.
+pub async fn require_admin() -> Result<(AppState, CurrentUser), AppError> {
+    let (state, user) = require_user().await?;
+    if user.role != crate::domain::Role::Admin {
+        return Err(AppError::Forbidden);
+    }
+    Ok((state, user))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

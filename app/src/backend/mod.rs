@@ -4,6 +4,8 @@
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod kpi;
 pub mod seed;
 pub mod state;
 pub mod store;
+pub mod tokens;

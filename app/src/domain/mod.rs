@@ -1,16 +1,20 @@
 //! Types shared by the server and the browser. Each one parses its input, so a value that exists
 //! is a valid one.
 
+mod api_token;
 mod appointment;
 mod email;
+mod kpi;
 mod lead;
 mod phone;
 mod source;
 mod timestamp;
 mod user;
 
+pub use api_token::{ApiTokenView, NewApiToken};
 pub use appointment::AppointmentStatus;
 pub use email::{Email, InvalidEmail};
+pub use kpi::{rate, KpiCounts, KpiDay, KpiFilters, KpiReport, KpiTotals};
 pub use lead::LeadStage;
 pub use phone::{Phone, PhoneError};
 pub use source::{Source, UnknownSource};

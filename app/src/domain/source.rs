@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::{fmt, str::FromStr};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     Google,
@@ -19,6 +20,14 @@ impl Source {
             Source::Google => "google",
             Source::Meta => "meta",
             Source::Organic => "organic",
+        }
+    }
+
+    /// A report filter: absent or empty means every source.
+    pub fn parse_filter(value: Option<&str>) -> Result<Option<Source>, UnknownSource> {
+        match value {
+            None | Some("") => Ok(None),
+            Some(text) => text.parse().map(Some),
         }
     }
 
@@ -66,5 +75,16 @@ mod tests {
         for source in Source::ALL {
             assert_eq!(source.as_str().parse::<Source>(), Ok(source));
         }
+    }
+
+    #[test]
+    fn an_empty_filter_means_every_source() {
+        assert_eq!(Source::parse_filter(None), Ok(None));
+        assert_eq!(Source::parse_filter(Some("")), Ok(None));
+        assert_eq!(
+            Source::parse_filter(Some("google")),
+            Ok(Some(Source::Google))
+        );
+        assert!(Source::parse_filter(Some("all")).is_err());
     }
 }

@@ -13,12 +13,35 @@ pub enum ApiError {
     Unauthorized,
     Forbidden(&'static str),
     NotFound,
+    /// A query parameter with a bad value; `allowed` lists the accepted ones when finite.
+    InvalidParameter {
+        parameter: &'static str,
+        message: String,
+        allowed: Option<Vec<&'static str>>,
+    },
+    /// A query string that cannot be read at all.
+    InvalidQuery(String),
     Internal(anyhow::Error),
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, error, message) = match self {
+            ApiError::InvalidParameter {
+                parameter,
+                message,
+                allowed,
+            } => {
+                let mut body = json!({ "error": "invalid_parameter", "parameter": parameter, "message": message });
+                if let Some(allowed) = allowed {
+                    body["allowed"] = json!(allowed);
+                }
+                return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+            }
+            ApiError::InvalidQuery(message) => {
+                let body = json!({ "error": "invalid_query", "message": message });
+                return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+            }
             ApiError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",

@@ -77,7 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(|| async { Redirect::to(HOME_PATH) }))
         .merge(pages)
         .route(&format!("{SFN_PREFIX}/{{*name}}"), get(server_fn).post(server_fn))
-        .nest("/api", api::router(state.clone()))
+        .nest("/api", api::router())
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(sessions)
         .layer(middleware::from_fn_with_state(state.clone(), guards::refuse_cross_site))
@@ -89,10 +89,12 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Renders a page of the app, with the app state in its context.
+/// Renders a page of the app, with the app state in its context. Pages are rendered whole
+/// (async mode): the HTML carries the data in place, and session writes made while rendering
+/// reach the response's headers.
 async fn page(State(state): State<AppState>, request: Request) -> Response {
     let options = state.leptos_options.clone();
-    let render = leptos_axum::render_app_to_stream_with_context(
+    let render = leptos_axum::render_app_async_with_context(
         move || provide_context(state.clone()),
         move || shell(options.clone()),
     );

@@ -1,7 +1,11 @@
 //! HTTP and database tests through the real router on real SQLite files: one test binary.
 
 mod auth;
+mod clinic;
 mod helpers;
+mod kpi_golden;
+mod kpi_reference;
+mod reports;
 mod schema;
 mod security;
 mod seed;

@@ -1,6 +1,7 @@
 //! SQL, one module per table family. Placeholders are `$n` and every instant is bound from Rust
 //! as a [`crate::domain::Timestamp`], so the queries stay portable to PostgreSQL.
 
+pub mod api_tokens;
 pub mod appointments;
 pub mod calls;
 pub mod leads;

@@ -1,0 +1,60 @@
+//! API tokens, managed by admins in Ajustes.
+
+use crate::domain::{ApiTokenView, NewApiToken};
+use crate::error::AppError;
+use leptos::prelude::*;
+
+#[server(prefix = "/sfn", endpoint = "api_tokens")]
+pub async fn list_api_tokens() -> Result<Vec<ApiTokenView>, AppError> {
+    use crate::backend::{auth, store::api_tokens};
+    use crate::format::local_datetime;
+    let (state, _) = auth::require_admin().await?;
+    let tz = state.config.timezone;
+    let rows = api_tokens::list(&state.db.reader)
+        .await
+        .map_err(|e| auth::internal("listing API tokens", e))?;
+    Ok(rows
+        .into_iter()
+        .map(|row| ApiTokenView {
+            id: row.id,
+            name: row.name,
+            created: local_datetime(row.created_at, tz),
+            last_used: row.last_used_at.map(|t| local_datetime(t, tz)),
+            revoked: row.revoked_at.map(|t| local_datetime(t, tz)),
+        })
+        .collect())
+}
+
+#[server(prefix = "/sfn", endpoint = "create_api_token")]
+pub async fn create_api_token(name: String) -> Result<NewApiToken, AppError> {
+    use crate::backend::{auth, tokens};
+    let (state, user) = auth::require_admin().await?;
+    let name = name.trim().to_string();
+    if name.is_empty() {
+        return Err(AppError::invalid(
+            "name",
+            "Pon un nombre al token (por ejemplo, quién lo usará).",
+        ));
+    }
+    if name.chars().count() > 100 {
+        return Err(AppError::invalid(
+            "name",
+            "El nombre admite como máximo 100 caracteres.",
+        ));
+    }
+    let (id, token) = tokens::create(&state.db, &name, Some(user.id))
+        .await
+        .map_err(|e| auth::internal("creating an API token", format!("{e:#}")))?;
+    Ok(NewApiToken { id, name, token })
+}
+
+#[server(prefix = "/sfn", endpoint = "revoke_api_token")]
+pub async fn revoke_api_token(id: i64) -> Result<(), AppError> {
+    use crate::backend::{auth, tokens};
+    let (state, _) = auth::require_admin().await?;
+    match tokens::revoke(&state.db, id).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(AppError::NotFound),
+        Err(e) => Err(auth::internal("revoking an API token", e)),
+    }
+}
