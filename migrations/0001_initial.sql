@@ -24,23 +24,31 @@ CREATE TABLE leads (
     stage             TEXT    NOT NULL DEFAULT 'new' CHECK (stage IN ('new', 'booked', 'in_treatment', 'completed')),
     lost              INTEGER NOT NULL DEFAULT 0 CHECK (lost IN (0, 1)),
     lost_reason       TEXT    CHECK (lost = 1 OR lost_reason IS NULL),
+    -- created_at of the lead's first appointment and first treatment sale, kept by the triggers
+    -- below. Every child row is created after its lead (CHECKs on the child tables), so "a lead
+    -- of the window has one created in the window" is "its first one is in the window".
+    first_appointment_at TEXT,
+    first_treatment_at   TEXT,
     hubspot_id        TEXT    UNIQUE,
     hubspot_synced_at TEXT    CHECK (hubspot_synced_at IS NULL OR hubspot_synced_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z'),
     created_at        TEXT    NOT NULL CHECK (created_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z'),
     updated_at        TEXT    NOT NULL CHECK (updated_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z'),
-    -- Target of the (lead_id, source) foreign keys below: a child row's copy of its lead's source
-    -- follows the lead by ON UPDATE CASCADE, so reports can filter child rows without a join.
-    UNIQUE (id, source)
+    -- Target of the (lead_id, source, lead_created_at) foreign keys below: a child row's copy of
+    -- its lead's source and creation time follows the lead (ON UPDATE CASCADE), so reports filter
+    -- and count child rows without a join.
+    UNIQUE (id, source, created_at)
 );
-CREATE INDEX leads_created_at ON leads (created_at);
-CREATE INDEX leads_source_created_at ON leads (source, created_at);
+CREATE INDEX leads_created_at ON leads (created_at, source);
+CREATE INDEX leads_first_appointment_at ON leads (first_appointment_at, created_at, source) WHERE first_appointment_at IS NOT NULL;
+CREATE INDEX leads_first_treatment_at ON leads (first_treatment_at, created_at, source) WHERE first_treatment_at IS NOT NULL;
 CREATE INDEX leads_email ON leads (email);
 CREATE INDEX leads_stage ON leads (stage, created_at);
 
 CREATE TABLE treatments (
-    id             INTEGER PRIMARY KEY,
-    lead_id        INTEGER NOT NULL,
-    source         TEXT    NOT NULL,
+    id              INTEGER PRIMARY KEY,
+    lead_id         INTEGER NOT NULL,
+    source          TEXT    NOT NULL,
+    lead_created_at TEXT    NOT NULL,
     name           TEXT    NOT NULL CHECK (length(trim(name)) > 0),
     sessions_count INTEGER NOT NULL CHECK (sessions_count >= 1),
     price_cents    INTEGER NOT NULL CHECK (price_cents >= 0),
@@ -49,7 +57,9 @@ CREATE TABLE treatments (
     completed_at   TEXT    CHECK (completed_at IS NULL OR completed_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z'),
     created_at     TEXT    NOT NULL CHECK (created_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z'),
     UNIQUE (id, lead_id),
-    FOREIGN KEY (lead_id, source) REFERENCES leads (id, source) ON UPDATE CASCADE ON DELETE CASCADE
+    CHECK (created_at >= lead_created_at),
+    FOREIGN KEY (lead_id, source, lead_created_at) REFERENCES leads (id, source, created_at)
+        ON UPDATE CASCADE ON DELETE CASCADE
 );
 CREATE INDEX treatments_lead ON treatments (lead_id);
 CREATE INDEX treatments_created_at ON treatments (created_at, source);
@@ -62,17 +72,52 @@ CREATE TABLE appointments (
     -- (the composite foreign key below enforces it).
     treatment_id INTEGER,
     source       TEXT    NOT NULL,
+    lead_created_at TEXT NOT NULL,
     scheduled_at TEXT    NOT NULL CHECK (scheduled_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z'),
     status       TEXT    NOT NULL DEFAULT 'scheduled' CHECK (status IN ('scheduled', 'attended', 'no_show', 'cancelled')),
     created_at   TEXT    NOT NULL CHECK (created_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z'),
     updated_at   TEXT    NOT NULL CHECK (updated_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z'),
-    FOREIGN KEY (lead_id, source) REFERENCES leads (id, source) ON UPDATE CASCADE ON DELETE CASCADE,
+    -- Nobody books an appointment for a lead that does not exist yet.
+    CHECK (created_at >= lead_created_at),
+    FOREIGN KEY (lead_id, source, lead_created_at) REFERENCES leads (id, source, created_at)
+        ON UPDATE CASCADE ON DELETE CASCADE,
     FOREIGN KEY (treatment_id, lead_id) REFERENCES treatments (id, lead_id) ON DELETE CASCADE
 );
 CREATE INDEX appointments_lead ON appointments (lead_id, created_at);
 CREATE INDEX appointments_treatment ON appointments (treatment_id, status, scheduled_at) WHERE treatment_id IS NOT NULL;
 CREATE INDEX appointments_created_at ON appointments (created_at, source);
-CREATE INDEX appointments_scheduled_at ON appointments (scheduled_at, source, status);
+-- Outcomes per day: one range per status.
+CREATE INDEX appointments_outcomes ON appointments (status, scheduled_at, source);
+
+-- leads.first_appointment_at / first_treatment_at follow their child rows, whatever writes them.
+CREATE TRIGGER appointments_first_insert AFTER INSERT ON appointments BEGIN
+    UPDATE leads SET first_appointment_at = NEW.created_at
+    WHERE id = NEW.lead_id AND (first_appointment_at IS NULL OR first_appointment_at > NEW.created_at);
+END;
+CREATE TRIGGER appointments_first_change AFTER UPDATE OF lead_id, created_at ON appointments BEGIN
+    UPDATE leads SET first_appointment_at =
+        (SELECT MIN(created_at) FROM appointments WHERE lead_id = leads.id)
+    WHERE id IN (OLD.lead_id, NEW.lead_id);
+END;
+CREATE TRIGGER appointments_first_delete AFTER DELETE ON appointments BEGIN
+    UPDATE leads SET first_appointment_at =
+        (SELECT MIN(created_at) FROM appointments WHERE lead_id = OLD.lead_id)
+    WHERE id = OLD.lead_id;
+END;
+CREATE TRIGGER treatments_first_insert AFTER INSERT ON treatments BEGIN
+    UPDATE leads SET first_treatment_at = NEW.created_at
+    WHERE id = NEW.lead_id AND (first_treatment_at IS NULL OR first_treatment_at > NEW.created_at);
+END;
+CREATE TRIGGER treatments_first_change AFTER UPDATE OF lead_id, created_at ON treatments BEGIN
+    UPDATE leads SET first_treatment_at =
+        (SELECT MIN(created_at) FROM treatments WHERE lead_id = leads.id)
+    WHERE id IN (OLD.lead_id, NEW.lead_id);
+END;
+CREATE TRIGGER treatments_first_delete AFTER DELETE ON treatments BEGIN
+    UPDATE leads SET first_treatment_at =
+        (SELECT MIN(created_at) FROM treatments WHERE lead_id = OLD.lead_id)
+    WHERE id = OLD.lead_id;
+END;
 
 CREATE TABLE messages (
     id               INTEGER PRIMARY KEY,

@@ -2,16 +2,15 @@
 //! API.
 //!
 //! The windows' edges (now−24h, the local midnights of the seven days) are computed here in the
-//! clinic's time zone and bound as parameters; each query is one range scan over an index whose
-//! leading column is the metric's own timestamp, counting rows per day with `FILTER` clauses, so
-//! the cost follows the size of the window and not of the history.
+//! clinic's time zone and bound as parameters. Every figure is a count over an index range led by
+//! the metric's own timestamp, all of them in one statement, so the cost follows the size of the
+//! window and not of the history.
 
 use super::db::Db;
 use crate::domain::{rate, KpiCounts, KpiDay, KpiFilters, KpiReport, KpiTotals, Source, Timestamp};
 use anyhow::Context;
 use chrono::{Days, NaiveDate, TimeZone};
 use chrono_tz::Tz;
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 /// The instants that bound a report.
@@ -61,120 +60,65 @@ fn local_midnight(date: NaiveDate, tz: Tz) -> Timestamp {
         .expect("every day has a local time within three hours of midnight")
 }
 
-/// `COUNT(*) FILTER (WHERE column >= $n)` for the starts of days 2–7 (parameters $3–$8): the
-/// count of day i is the difference of consecutive thresholds.
-fn day_thresholds(column: &str) -> String {
-    (3..=8)
-        .map(|n| format!(", COUNT(*) FILTER (WHERE {column} >= ${n})"))
+/// Parameters of the report query: $1–$7 the local midnights starting each day, $8 now,
+/// $9 now − 24 h, and $10 the source when the report is filtered.
+const NOW: &str = "$8";
+
+/// The condition a filtered report adds to every count. Two statements rather than one with
+/// `($10 IS NULL OR …)`, so SQLite plans each for what it is.
+fn source_condition(filtered: bool) -> &'static str {
+    if filtered {
+        " AND source = $10"
+    } else {
+        ""
+    }
+}
+
+/// Seven scalar subqueries counting `table` rows whose `column` falls on each local day of the
+/// window (the last day ends at now, inclusive). Each is a range count over an index led by
+/// `column` that SQLite answers from the index alone: far cheaper than one scan with a
+/// conditional aggregate per day.
+fn per_day(table: &str, column: &str, condition: &str, filtered: bool) -> Vec<String> {
+    (1..=7)
+        .map(|day| {
+            let end = if day < 7 {
+                format!("{column} < ${}", day + 1)
+            } else {
+                format!("{column} <= {NOW}")
+            };
+            let source = source_condition(filtered);
+            format!("(SELECT COUNT(*) FROM {table} WHERE {column} >= ${day} AND {end}{condition}{source})")
+        })
         .collect()
 }
 
-/// Binds $1 = window start, $2 = now, $3–$8 = starts of days 2–7, $9 = source (or NULL).
-fn bind_window<'q>(
-    sql: &'q str,
-    window: &Window,
-    source: Option<Source>,
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
-    let mut query = sqlx::query(sql).bind(window.start()).bind(window.now);
-    for start in &window.day_starts[1..] {
-        query = query.bind(*start);
+/// The one query of the report: 52 counts in one round trip.
+fn report_sql(filtered: bool) -> String {
+    let source = source_condition(filtered);
+    let mut counts = Vec::with_capacity(52);
+    counts.extend(per_day("leads", "created_at", "", filtered));
+    counts.extend(per_day("appointments", "created_at", "", filtered));
+    for status in ["attended", "no_show", "cancelled"] {
+        counts.extend(per_day(
+            "appointments",
+            "scheduled_at",
+            &format!(" AND status = '{status}'"),
+            filtered,
+        ));
     }
-    query.bind(source.map(Source::as_str))
-}
-
-/// Per-day counts from a row holding a total at `first` and the six thresholds after it.
-fn per_day(row: &SqliteRow, first: usize) -> sqlx::Result<[i64; 7]> {
-    let mut at_least = [0i64; 8];
-    for (i, slot) in at_least.iter_mut().take(7).enumerate() {
-        *slot = row.try_get(first + i)?;
+    counts.extend(per_day("treatments", "created_at", "", filtered));
+    counts.extend(per_day("treatments", "completed_at", "", filtered));
+    counts.push(format!(
+        "(SELECT COUNT(*) FROM leads WHERE created_at BETWEEN $9 AND {NOW}{source})"
+    ));
+    // A window lead's first booking (sale) is at or after its creation, so it is in the window
+    // exactly when the lead has one created in the window.
+    for first in ["first_appointment_at", "first_treatment_at"] {
+        counts.push(format!(
+            "(SELECT COUNT(*) FROM leads WHERE {first} BETWEEN $1 AND {NOW} AND created_at >= $1{source})"
+        ));
     }
-    Ok(std::array::from_fn(|day| at_least[day] - at_least[day + 1]))
-}
-
-#[derive(Default)]
-struct LeadCounts {
-    per_day: [i64; 7],
-    last_24h: i64,
-    with_appointment: i64,
-    with_treatment: i64,
-}
-
-async fn count_leads(db: &Db, window: &Window, source: Option<Source>) -> sqlx::Result<LeadCounts> {
-    let sql = format!(
-        "SELECT COUNT(*){days},
-             COUNT(*) FILTER (WHERE l.created_at >= $10),
-             COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM appointments a
-                 WHERE a.lead_id = l.id AND a.created_at BETWEEN $1 AND $2)),
-             COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM treatments t
-                 WHERE t.lead_id = l.id AND t.created_at BETWEEN $1 AND $2))
-         FROM leads l
-         WHERE l.created_at BETWEEN $1 AND $2 AND ($9 IS NULL OR l.source = $9)",
-        days = day_thresholds("l.created_at")
-    );
-    let row = bind_window(&sql, window, source)
-        .bind(window.day_ago)
-        .fetch_one(&db.reader)
-        .await?;
-    Ok(LeadCounts {
-        per_day: per_day(&row, 0)?,
-        last_24h: row.try_get(7)?,
-        with_appointment: row.try_get(8)?,
-        with_treatment: row.try_get(9)?,
-    })
-}
-
-/// Rows per local day of `column` in the window, for one table.
-async fn count_per_day(
-    db: &Db,
-    window: &Window,
-    source: Option<Source>,
-    table: &str,
-    column: &str,
-) -> sqlx::Result<[i64; 7]> {
-    let sql = format!(
-        "SELECT COUNT(*){days} FROM {table}
-         WHERE {column} BETWEEN $1 AND $2 AND ($9 IS NULL OR source = $9)",
-        days = day_thresholds(column)
-    );
-    let row = bind_window(&sql, window, source)
-        .fetch_one(&db.reader)
-        .await?;
-    per_day(&row, 0)
-}
-
-#[derive(Default)]
-struct Outcomes {
-    attended: [i64; 7],
-    no_show: [i64; 7],
-    cancelled: [i64; 7],
-}
-
-/// Appointment outcomes by the local day they were scheduled for.
-async fn count_outcomes(
-    db: &Db,
-    window: &Window,
-    source: Option<Source>,
-) -> sqlx::Result<Outcomes> {
-    let sql = format!(
-        "SELECT status, COUNT(*){days} FROM appointments
-         WHERE scheduled_at BETWEEN $1 AND $2 AND ($9 IS NULL OR source = $9)
-           AND status IN ('attended', 'no_show', 'cancelled')
-         GROUP BY status",
-        days = day_thresholds("scheduled_at")
-    );
-    let rows = bind_window(&sql, window, source)
-        .fetch_all(&db.reader)
-        .await?;
-    let mut outcomes = Outcomes::default();
-    for row in rows {
-        let counts = per_day(&row, 1)?;
-        match row.try_get::<&str, _>(0)? {
-            "attended" => outcomes.attended = counts,
-            "no_show" => outcomes.no_show = counts,
-            _ => outcomes.cancelled = counts,
-        }
-    }
-    Ok(outcomes)
+    format!("SELECT {}", counts.join(",\n"))
 }
 
 /// The report as of `now` for `source` (every source when `None`).
@@ -185,39 +129,58 @@ pub async fn get_kpi_report(
     now: Timestamp,
 ) -> anyhow::Result<KpiReport> {
     let window = Window::new(now, tz);
-    // Independent reads, each on its own pooled connection: the report takes as long as the
-    // slowest of them.
-    let (leads, appointments, outcomes, treatments, completed) = tokio::try_join!(
-        count_leads(db, &window, source),
-        count_per_day(db, &window, source, "appointments", "created_at"),
-        count_outcomes(db, &window, source),
-        count_per_day(db, &window, source, "treatments", "created_at"),
-        count_per_day(db, &window, source, "treatments", "completed_at"),
-    )
-    .context("computing the KPI report")?;
+    static ALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| report_sql(false));
+    static FILTERED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| report_sql(true));
+    let mut query = sqlx::query(if source.is_some() { &FILTERED } else { &ALL });
+    for start in window.day_starts {
+        query = query.bind(start);
+    }
+    query = query.bind(window.now).bind(window.day_ago);
+    if let Some(source) = source {
+        query = query.bind(source.as_str());
+    }
+    let row = query
+        .fetch_one(&db.reader)
+        .await
+        .context("computing the KPI report")?;
+    let figures: Vec<i64> = (0..row.len())
+        .map(|i| row.try_get(i))
+        .collect::<Result<_, _>>()?;
+    let days = |block: usize| -> [i64; 7] { std::array::from_fn(|day| figures[block * 7 + day]) };
+    let (leads, appointments, attended, no_show, cancelled, treatments, completed) = (
+        days(0),
+        days(1),
+        days(2),
+        days(3),
+        days(4),
+        days(5),
+        days(6),
+    );
+    let (leads_24h, leads_with_appointment, leads_with_treatment) =
+        (figures[49], figures[50], figures[51]);
 
     let series_7d: Vec<KpiDay> = (0..7)
         .map(|i| KpiDay {
             date: window.dates[i].format("%Y-%m-%d").to_string(),
-            leads: leads.per_day[i],
+            leads: leads[i],
             appointments: appointments[i],
-            attended: outcomes.attended[i],
-            no_show: outcomes.no_show[i],
-            cancelled: outcomes.cancelled[i],
+            attended: attended[i],
+            no_show: no_show[i],
+            cancelled: cancelled[i],
             treatments: treatments[i],
             sessions_completed: completed[i],
         })
         .collect();
     let counts = KpiCounts {
-        leads_with_appointment_7d: leads.with_appointment,
-        leads_with_treatment_7d: leads.with_treatment,
-        attended_7d: outcomes.attended.iter().sum(),
-        no_show_7d: outcomes.no_show.iter().sum(),
-        cancelled_7d: outcomes.cancelled.iter().sum(),
+        leads_with_appointment_7d: leads_with_appointment,
+        leads_with_treatment_7d: leads_with_treatment,
+        attended_7d: attended.iter().sum(),
+        no_show_7d: no_show.iter().sum(),
+        cancelled_7d: cancelled.iter().sum(),
     };
-    let leads_7d: i64 = leads.per_day.iter().sum();
+    let leads_7d: i64 = leads.iter().sum();
     let totals = KpiTotals {
-        leads_24h: leads.last_24h,
+        leads_24h,
         leads_7d,
         appointment_rate_7d: rate(counts.leads_with_appointment_7d, leads_7d),
         attendance_rate_7d: rate(counts.attended_7d, counts.outcomes_7d()),

@@ -334,7 +334,6 @@ async fn write_journey(
         let appointment = NewAppointment {
             lead_id,
             treatment_id: None,
-            source: plan.source,
             scheduled_at,
             status,
             created_at,
@@ -347,7 +346,6 @@ async fn write_journey(
             &mut *tx,
             NewTreatment {
                 lead_id,
-                source: plan.source,
                 name: treatment.name,
                 sessions_count: treatment.sessions_count,
                 price_cents: treatment.price_cents,
@@ -360,7 +358,6 @@ async fn write_journey(
             let session = NewAppointment {
                 lead_id,
                 treatment_id: Some(treatment_id),
-                source: plan.source,
                 scheduled_at,
                 status,
                 created_at,

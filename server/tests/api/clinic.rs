@@ -5,7 +5,6 @@ use app::backend::store::appointments::{self, NewAppointment};
 use app::backend::store::leads::{self, NewLead};
 use app::backend::store::treatments::{self, NewTreatment};
 use app::domain::{AppointmentStatus, LeadStage, Phone, Source, Timestamp};
-use std::collections::HashMap;
 
 pub fn ts(text: &str) -> Timestamp {
     Timestamp::parse_rfc3339(text).unwrap_or_else(|e| panic!("{text}: {e}"))
@@ -13,17 +12,12 @@ pub fn ts(text: &str) -> Timestamp {
 
 pub struct Clinic {
     pub db: Db,
-    sources: HashMap<i64, Source>,
     next_phone: u64,
 }
 
 impl Clinic {
     pub fn new(db: Db) -> Self {
-        Self {
-            db,
-            sources: HashMap::new(),
-            next_phone: 0,
-        }
+        Self { db, next_phone: 0 }
     }
 
     pub async fn lead(&mut self, source: Source, created_at: Timestamp) -> i64 {
@@ -39,7 +33,6 @@ impl Clinic {
             created_at,
         };
         let id = leads::insert(&self.db.writer, lead).await.unwrap();
-        self.sources.insert(id, source);
         id
     }
 
@@ -64,7 +57,6 @@ impl Clinic {
     ) -> i64 {
         let treatment = NewTreatment {
             lead_id,
-            source: self.sources[&lead_id],
             name: "Tratamiento",
             sessions_count,
             price_cents: 10_000,
@@ -94,7 +86,6 @@ impl Clinic {
         let appointment = NewAppointment {
             lead_id,
             treatment_id,
-            source: self.sources[&lead_id],
             scheduled_at,
             status,
             created_at,

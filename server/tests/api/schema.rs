@@ -81,7 +81,7 @@ async fn db_with_a_lead() -> (TestApp, Db) {
     for sql in [
         format!("INSERT INTO leads (id, name, phone, source, created_at, updated_at) VALUES (1, 'Ana', '+34611223344', 'meta', '{TS}', '{TS}')"),
         format!("INSERT INTO leads (id, name, phone, source, created_at, updated_at) VALUES (2, 'Luis', '+34611223355', 'google', '{TS}', '{TS}')"),
-        format!("INSERT INTO treatments (id, lead_id, source, name, sessions_count, price_cents, created_at) VALUES (10, 1, 'meta', 'Láser', 6, 60000, '{TS}')"),
+        format!("INSERT INTO treatments (id, lead_id, source, lead_created_at, name, sessions_count, price_cents, created_at) VALUES (10, 1, 'meta', '{TS}', 'Láser', 6, 60000, '{TS}')"),
     ] {
         exec(&db, &sql).await.unwrap();
     }
@@ -96,11 +96,13 @@ async fn constraints_refuse_invalid_rows() {
         ("duplicate phone", format!("INSERT INTO leads (name, phone, source, created_at, updated_at) VALUES ('X', '+34611223344', 'meta', '{TS}', '{TS}')")),
         ("phone not E.164", format!("INSERT INTO leads (name, phone, source, created_at, updated_at) VALUES ('X', '611 22 33 66', 'meta', '{TS}', '{TS}')")),
         ("SQLite's own time format", "INSERT INTO leads (name, phone, source, created_at, updated_at) VALUES ('X', '+34611000002', 'meta', datetime('now'), datetime('now'))".to_string()),
-        ("zero sessions", format!("INSERT INTO treatments (lead_id, source, name, sessions_count, price_cents, created_at) VALUES (1, 'meta', 'X', 0, 100, '{TS}')")),
-        ("child source differs from its lead's", format!("INSERT INTO treatments (lead_id, source, name, sessions_count, price_cents, created_at) VALUES (1, 'google', 'X', 6, 100, '{TS}')")),
-        ("unknown appointment status", format!("INSERT INTO appointments (lead_id, source, scheduled_at, status, created_at, updated_at) VALUES (1, 'meta', '{TS}', 'done', '{TS}', '{TS}')")),
-        ("a session of another lead's treatment", format!("INSERT INTO appointments (lead_id, treatment_id, source, scheduled_at, created_at, updated_at) VALUES (2, 10, 'google', '{TS}', '{TS}', '{TS}')")),
-        ("appointment of no lead", format!("INSERT INTO appointments (lead_id, source, scheduled_at, created_at, updated_at) VALUES (99, 'meta', '{TS}', '{TS}', '{TS}')")),
+        ("zero sessions", format!("INSERT INTO treatments (lead_id, source, lead_created_at, name, sessions_count, price_cents, created_at) VALUES (1, 'meta', '{TS}', 'X', 0, 100, '{TS}')")),
+        ("child source differs from its lead's", format!("INSERT INTO treatments (lead_id, source, lead_created_at, name, sessions_count, price_cents, created_at) VALUES (1, 'google', '{TS}', 'X', 6, 100, '{TS}')")),
+        ("unknown appointment status", format!("INSERT INTO appointments (lead_id, source, lead_created_at, scheduled_at, status, created_at, updated_at) VALUES (1, 'meta', '{TS}', '{TS}', 'done', '{TS}', '{TS}')")),
+        ("a session of another lead's treatment", format!("INSERT INTO appointments (lead_id, treatment_id, source, lead_created_at, scheduled_at, created_at, updated_at) VALUES (2, 10, 'google', '{TS}', '{TS}', '{TS}', '{TS}')")),
+        ("appointment booked before its lead existed", format!("INSERT INTO appointments (lead_id, source, lead_created_at, scheduled_at, created_at, updated_at) VALUES (1, 'meta', '{TS}', '{TS}', '2025-01-01T00:00:00Z', '{TS}')")),
+        ("a copy of the lead's creation time that is not the lead's", format!("INSERT INTO appointments (lead_id, source, lead_created_at, scheduled_at, created_at, updated_at) VALUES (1, 'meta', '2025-01-01T00:00:00Z', '{TS}', '{TS}', '{TS}')")),
+        ("appointment of no lead", format!("INSERT INTO appointments (lead_id, source, lead_created_at, scheduled_at, created_at, updated_at) VALUES (99, 'meta', '{TS}', '{TS}', '{TS}', '{TS}')")),
         ("inbound message with an outbound status", format!("INSERT INTO messages (lead_id, direction, wamid, kind, body, status, created_at, status_at) VALUES (1, 'inbound', 'wamid.x', 'text', 'hola', 'sent', '{TS}', '{TS}')")),
         ("job in an unknown queue", format!("INSERT INTO jobs (kind, queue, payload, max_attempts, run_at, created_at, updated_at) VALUES ('x', 'email', '{{}}', 3, '{TS}', '{TS}', '{TS}')")),
         ("running job without a lock", format!("INSERT INTO jobs (kind, queue, payload, status, max_attempts, run_at, created_at, updated_at) VALUES ('x', 'inbound', '{{}}', 'running', 3, '{TS}', '{TS}', '{TS}')")),
@@ -112,10 +114,10 @@ async fn constraints_refuse_invalid_rows() {
 }
 
 #[tokio::test]
-async fn valid_rows_are_accepted_and_sources_follow_their_lead() {
+async fn valid_rows_are_accepted_and_copies_follow_their_lead() {
     let (_app, db) = db_with_a_lead().await;
-    exec(&db, &format!("INSERT INTO appointments (lead_id, treatment_id, source, scheduled_at, status, created_at, updated_at) VALUES (1, 10, 'meta', '{TS}', 'attended', '{TS}', '{TS}')")).await.unwrap();
-    exec(&db, &format!("INSERT INTO appointments (lead_id, source, scheduled_at, created_at, updated_at) VALUES (1, 'meta', '{TS}', '{TS}', '{TS}')")).await.unwrap();
+    exec(&db, &format!("INSERT INTO appointments (lead_id, treatment_id, source, lead_created_at, scheduled_at, status, created_at, updated_at) VALUES (1, 10, 'meta', '{TS}', '{TS}', 'attended', '{TS}', '{TS}')")).await.unwrap();
+    exec(&db, &format!("INSERT INTO appointments (lead_id, source, lead_created_at, scheduled_at, created_at, updated_at) VALUES (1, 'meta', '{TS}', '{TS}', '{TS}', '{TS}')")).await.unwrap();
 
     exec(&db, "UPDATE leads SET source = 'organic' WHERE id = 1")
         .await
@@ -127,6 +129,20 @@ async fn valid_rows_are_accepted_and_sources_follow_their_lead() {
     .await
     .unwrap();
     assert_eq!(sources, ["organic", "organic", "organic"]);
+
+    exec(
+        &db,
+        "UPDATE leads SET created_at = '2025-01-07T09:00:00Z' WHERE id = 1",
+    )
+    .await
+    .unwrap();
+    let copies: Vec<String> = sqlx::query_scalar(
+        "SELECT lead_created_at FROM appointments WHERE lead_id = 1 UNION ALL SELECT lead_created_at FROM treatments WHERE lead_id = 1",
+    )
+    .fetch_all(&db.reader)
+    .await
+    .unwrap();
+    assert_eq!(copies, ["2025-01-07T09:00:00Z"; 3]);
 }
 
 #[tokio::test]
@@ -146,7 +162,7 @@ async fn a_treatment_completes_at_its_last_needed_attended_session() {
         ("2025-01-04T10:00:00Z", "attended"),
     ];
     for (at, status) in sessions {
-        exec(&db, &format!("INSERT INTO appointments (lead_id, treatment_id, source, scheduled_at, status, created_at, updated_at) VALUES (1, 10, 'meta', '{at}', '{status}', '{TS}', '{TS}')")).await.unwrap();
+        exec(&db, &format!("INSERT INTO appointments (lead_id, treatment_id, source, lead_created_at, scheduled_at, status, created_at, updated_at) VALUES (1, 10, 'meta', '{TS}', '{at}', '{status}', '{TS}', '{TS}')")).await.unwrap();
     }
     refresh_completion(&db.writer, 10).await.unwrap();
     let completed: Option<String> =

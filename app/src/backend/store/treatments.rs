@@ -1,24 +1,26 @@
 //! `treatments`: treatments sold, with their completion time kept beside them.
 
-use crate::domain::{Source, Timestamp};
+use crate::domain::Timestamp;
 use sqlx::SqliteExecutor;
 
 pub struct NewTreatment<'a> {
     pub lead_id: i64,
-    pub source: Source,
     pub name: &'a str,
     pub sessions_count: i64,
     pub price_cents: i64,
     pub created_at: Timestamp,
 }
 
+/// Inserts the sale with its lead's `source` and `created_at` copied from the lead in the same
+/// statement (the report columns; a foreign key keeps them equal afterwards).
 pub async fn insert(db: impl SqliteExecutor<'_>, treatment: NewTreatment<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar(
-        "INSERT INTO treatments (lead_id, source, name, sessions_count, price_cents, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO treatments (lead_id, source, lead_created_at, name, sessions_count,
+                                 price_cents, created_at)
+         SELECT id, source, created_at, $2, $3, $4, $5 FROM leads WHERE id = $1
+         RETURNING id",
     )
     .bind(treatment.lead_id)
-    .bind(treatment.source.as_str())
     .bind(treatment.name)
     .bind(treatment.sessions_count)
     .bind(treatment.price_cents)
