@@ -221,6 +221,31 @@ mod tests {
     }
 
     #[test]
+    fn help_lists_every_subcommand() {
+        let help = Cli::command().render_help().to_string();
+        for subcommand in ["serve", "migrate", "user", "token"] {
+            assert!(
+                help.contains(subcommand),
+                "{subcommand} missing from:\n{help}"
+            );
+        }
+    }
+
+    #[test]
+    fn token_commands_parse() {
+        let cli = Cli::try_parse_from(["mini-crm", "token", "create", "--name", "panel"]).unwrap();
+        assert!(
+            matches!(cli.command, Command::Token(TokenCommand::Create { name }) if name == "panel")
+        );
+        let cli = Cli::try_parse_from(["mini-crm", "token", "revoke", "7"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Token(TokenCommand::Revoke { id: 7 })
+        ));
+        assert!(Cli::try_parse_from(["mini-crm", "token", "revoke", "seven"]).is_err());
+    }
+
+    #[test]
     fn migrate_parses_its_flags() {
         let cli = Cli::try_parse_from([
             "mini-crm",

@@ -122,27 +122,63 @@ async fn valid_rows_are_accepted_and_copies_follow_their_lead() {
     exec(&db, "UPDATE leads SET source = 'organic' WHERE id = 1")
         .await
         .unwrap();
-    let sources: Vec<String> = sqlx::query_scalar(
-        "SELECT source FROM appointments WHERE lead_id = 1 UNION ALL SELECT source FROM treatments WHERE lead_id = 1",
-    )
-    .fetch_all(&db.reader)
-    .await
-    .unwrap();
-    assert_eq!(sources, ["organic", "organic", "organic"]);
-
+    assert_eq!(child_column(&db, "source").await, ["organic"; 3]);
     exec(
         &db,
         "UPDATE leads SET created_at = '2025-01-07T09:00:00Z' WHERE id = 1",
     )
     .await
     .unwrap();
-    let copies: Vec<String> = sqlx::query_scalar(
-        "SELECT lead_created_at FROM appointments WHERE lead_id = 1 UNION ALL SELECT lead_created_at FROM treatments WHERE lead_id = 1",
-    )
+    assert_eq!(
+        child_column(&db, "lead_created_at").await,
+        ["2025-01-07T09:00:00Z"; 3]
+    );
+}
+
+/// `column` of lead 1's appointments and treatments.
+async fn child_column(db: &Db, column: &str) -> Vec<String> {
+    sqlx::query_scalar(&format!(
+        "SELECT {column} FROM appointments WHERE lead_id = 1 UNION ALL SELECT {column} FROM treatments WHERE lead_id = 1"
+    ))
     .fetch_all(&db.reader)
     .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_first_booking_and_sale_follow_the_child_rows() {
+    let (_app, db) = db_with_a_lead().await;
+    let firsts = || async {
+        sqlx::query_as::<_, (Option<String>, Option<String>)>(
+            "SELECT first_appointment_at, first_treatment_at FROM leads WHERE id = 1",
+        )
+        .fetch_one(&db.reader)
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        firsts().await,
+        (None, Some(TS.to_string())),
+        "the treatment of db_with_a_lead"
+    );
+    for created in ["2025-01-09T10:00:00Z", "2025-01-08T10:00:00Z"] {
+        exec(&db, &format!("INSERT INTO appointments (lead_id, source, lead_created_at, scheduled_at, created_at, updated_at) VALUES (1, 'meta', '{TS}', '{TS}', '{created}', '{created}')")).await.unwrap();
+    }
+    assert_eq!(
+        firsts().await.0.as_deref(),
+        Some("2025-01-08T10:00:00Z"),
+        "the earliest wins"
+    );
+    exec(
+        &db,
+        "DELETE FROM appointments WHERE created_at = '2025-01-08T10:00:00Z'",
+    )
+    .await
     .unwrap();
-    assert_eq!(copies, ["2025-01-07T09:00:00Z"; 3]);
+    assert_eq!(firsts().await.0.as_deref(), Some("2025-01-09T10:00:00Z"));
+    exec(&db, "DELETE FROM appointments").await.unwrap();
+    exec(&db, "DELETE FROM treatments").await.unwrap();
+    assert_eq!(firsts().await, (None, None));
 }
 
 #[tokio::test]
