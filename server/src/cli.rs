@@ -2,11 +2,14 @@
 //! …) from the environment.
 
 use anyhow::{bail, Context};
-use app::backend::store::{api_tokens, users};
+use app::backend::jobs::{runner, JobContext};
+use app::backend::store::{api_tokens, jobs, settings, users, webhook_events};
+use app::backend::webhooks::{process_event, Processed};
 use app::backend::{auth, config::Config, db::Db, seed, tokens};
-use app::domain::{Email, Role, Timestamp};
+use app::domain::{Email, Provider, Queue, Role, Timestamp};
 use clap::{Parser, Subcommand};
 use std::io::BufRead;
+use std::sync::Arc;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,6 +45,84 @@ pub enum Command {
     /// Manage API tokens (`Authorization: Bearer …` for /api).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The job queue: failed jobs, retries, workers, pauses.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// Stored webhook deliveries: list and replay.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// List failed jobs with their last error.
+    Failed,
+    /// Put failed jobs back in their queue with their attempts reset: `all` or one job id.
+    Retry { target: RetryTarget },
+    /// Run jobs (until Ctrl-C, or one with --once).
+    Work {
+        /// Run at most one job, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Only this queue (inbound, whatsapp, aircall, hubspot).
+        #[arg(long)]
+        queue: Option<Queue>,
+    },
+    /// Stop claiming jobs of a queue (all without one); work waits, nothing is dropped.
+    Pause { queue: Option<Queue> },
+    /// Claim jobs of a paused queue again (all without one).
+    Resume { queue: Option<Queue> },
+}
+
+/// `all`, or a job id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RetryTarget {
+    All,
+    Job(i64),
+}
+
+impl std::str::FromStr for RetryTarget {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "all" => Ok(RetryTarget::All),
+            id => id
+                .parse()
+                .map(RetryTarget::Job)
+                .map_err(|_| format!("expected `all` or a job id, not {id:?}")),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Stored deliveries, newest first.
+    List {
+        #[arg(long)]
+        provider: Option<Provider>,
+        /// pending, processed or failed.
+        #[arg(long, value_parser = ["pending", "processed", "failed"])]
+        status: Option<String>,
+        /// Received at or after this RFC 3339 instant.
+        #[arg(long, value_parser = parse_timestamp)]
+        since: Option<Timestamp>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Process stored deliveries again (items already applied are skipped, so a processed
+    /// delivery changes nothing).
+    Replay {
+        provider: Provider,
+        #[arg(long, value_parser = parse_timestamp)]
+        since: Option<Timestamp>,
+        /// failed (default) or all.
+        #[arg(long, default_value = "failed", value_parser = ["failed", "all"])]
+        status: String,
+        /// Only list what would be replayed.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,7 +196,144 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(command) => token(&config, command).await,
+        Command::Queue(command) => queue(config, command).await,
+        Command::Webhooks(command) => webhooks(config, command).await,
     }
+}
+
+pub async fn queue(config: Config, command: QueueCommand) -> anyhow::Result<()> {
+    let db = Db::connect(&config.database_url).await?;
+    let ctx = JobContext {
+        db: db.clone(),
+        config: Arc::new(config),
+    };
+    let now = Timestamp::now();
+    match command {
+        QueueCommand::Failed => {
+            let failed = jobs::list_failed(&db.reader).await?;
+            println!("{} failed job(s)", failed.len());
+            for job in failed {
+                let error = job.last_error.unwrap_or_default();
+                println!(
+                    "{:<6} {:<9} {:<18} attempts {}/{}  {error}",
+                    job.id, job.queue, job.kind, job.attempts, job.max_attempts
+                );
+            }
+        }
+        QueueCommand::Retry { target } => {
+            let id = match target {
+                RetryTarget::All => None,
+                RetryTarget::Job(id) => Some(id),
+            };
+            let retried = jobs::retry_failed(&db.writer, id, now).await?;
+            if retried == 0 && id.is_some() {
+                bail!("no failed job with that id");
+            }
+            println!("{retried} job(s) queued again");
+        }
+        QueueCommand::Work { once, queue } => {
+            let queues = queue.map_or_else(|| Queue::ALL.to_vec(), |q| vec![q]);
+            let worker = format!("cli-{}", std::process::id());
+            if once {
+                println!("{:?}", runner::run_one(&ctx, &queues, &worker).await?);
+            } else {
+                let (stop, stopped) = tokio::sync::watch::channel(false);
+                let work = tokio::spawn(runner::work(ctx, queues, worker, stopped));
+                tokio::signal::ctrl_c().await?;
+                stop.send(true)?;
+                work.await?;
+            }
+        }
+        QueueCommand::Pause { queue } | QueueCommand::Resume { queue } => {
+            let paused = matches!(command, QueueCommand::Pause { .. });
+            for queue in queue.map_or_else(|| Queue::ALL.to_vec(), |q| vec![q]) {
+                settings::set(
+                    &db.writer,
+                    &runner::pause_key(queue),
+                    if paused { "true" } else { "false" },
+                    now,
+                )
+                .await?;
+                println!(
+                    "queue {} {}",
+                    queue.as_str(),
+                    if paused { "paused" } else { "resumed" }
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn webhooks(config: Config, command: WebhooksCommand) -> anyhow::Result<()> {
+    let db = Db::connect(&config.database_url).await?;
+    match command {
+        WebhooksCommand::List {
+            provider,
+            status,
+            since,
+            limit,
+        } => {
+            let filter = webhook_events::Filter {
+                provider,
+                status,
+                since,
+            };
+            for event in webhook_events::list(&db.reader, &filter, limit).await? {
+                println!(
+                    "{:<6} {:<9} {:<24} {:<9} {} attempts {} {}",
+                    event.id,
+                    event.provider,
+                    event.event_type.unwrap_or_else(|| "-".into()),
+                    event.status,
+                    event.received_at,
+                    event.attempts,
+                    event.last_error.unwrap_or_default()
+                );
+            }
+        }
+        WebhooksCommand::Replay {
+            provider,
+            since,
+            status,
+            dry_run,
+        } => {
+            let status = (status == "failed").then(|| "failed".to_string());
+            let filter = webhook_events::Filter {
+                provider: Some(provider),
+                status,
+                since,
+            };
+            let events = webhook_events::list(&db.reader, &filter, i64::MAX).await?;
+            let ctx = JobContext {
+                db: db.clone(),
+                config: Arc::new(config),
+            };
+            for event in events.iter().rev() {
+                if dry_run {
+                    println!(
+                        "would replay {} ({}, {})",
+                        event.id, event.status, event.received_at
+                    );
+                    continue;
+                }
+                match process_event(&ctx, event.id).await {
+                    Ok(Processed::Applied(effects)) => println!(
+                        "{}: processed ({} item(s) applied, {} already applied)",
+                        event.id, effects.applied, effects.duplicates
+                    ),
+                    Ok(Processed::Failed(error)) => println!("{}: failed: {error}", event.id),
+                    Err(error) => println!("{}: not processed, try again: {error}", event.id),
+                }
+            }
+            println!(
+                "{} deliver(ies) {}",
+                events.len(),
+                if dry_run { "to replay" } else { "replayed" }
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()> {

@@ -14,6 +14,33 @@ pub struct Config {
     pub timezone: chrono_tz::Tz,
     /// Believe `X-Forwarded-For` / `X-Forwarded-Host` (only behind a proxy that sets them).
     pub trust_proxy_headers: bool,
+    /// Webhook secrets; a provider whose secret is unset refuses its webhooks.
+    pub whatsapp_app_secret: Option<Secret>,
+    pub whatsapp_verify_token: Option<Secret>,
+    pub aircall_webhook_token: Option<Secret>,
+    pub hubspot_client_secret: Option<Secret>,
+    /// A `running` job whose lock is older than this is taken back (`JOB_LOCK_TIMEOUT`, seconds).
+    pub job_lock_timeout_seconds: i64,
+}
+
+/// A secret from the environment. Its `Debug` never shows it, so configuration can be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://storage/database.sqlite";
@@ -51,7 +78,21 @@ impl Config {
             "0" | "false" | "no" | "off" => false,
             other => bail!("TRUST_PROXY_HEADERS={other:?} must be true or false"),
         };
+        let secret = |name: &str| lookup(name).filter(|v| !v.trim().is_empty()).map(Secret);
+        let job_lock_timeout = get("JOB_LOCK_TIMEOUT", "300");
+        let job_lock_timeout_seconds = job_lock_timeout
+            .parse::<i64>()
+            .ok()
+            .filter(|s| *s > 0)
+            .with_context(|| {
+                format!("JOB_LOCK_TIMEOUT={job_lock_timeout:?} must be a number of seconds")
+            })?;
         Ok(Self {
+            whatsapp_app_secret: secret("WHATSAPP_APP_SECRET"),
+            whatsapp_verify_token: secret("WHATSAPP_VERIFY_TOKEN"),
+            aircall_webhook_token: secret("AIRCALL_WEBHOOK_TOKEN"),
+            hubspot_client_secret: secret("HUBSPOT_CLIENT_SECRET"),
+            job_lock_timeout_seconds,
             database_url: get("DATABASE_URL", DEFAULT_DATABASE_URL),
             site_addr,
             site_root: get("LEPTOS_SITE_ROOT", "target/site"),
@@ -105,6 +146,21 @@ mod tests {
         let config = config(&[("APP_URL", "https://crm.clinica.es/base/")]).unwrap();
         assert!(config.secure_cookies());
         assert_eq!(config.app_origin(), "https://crm.clinica.es");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let config = config(&[
+            ("WHATSAPP_APP_SECRET", "s3cr3t-value"),
+            ("AIRCALL_WEBHOOK_TOKEN", " "),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.whatsapp_app_secret.as_ref().map(Secret::expose),
+            Some("s3cr3t-value")
+        );
+        assert_eq!(config.aircall_webhook_token, None, "blank is unset");
+        assert!(!format!("{config:?}").contains("s3cr3t"));
     }
 
     #[test]

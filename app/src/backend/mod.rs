@@ -4,8 +4,10 @@
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod jobs;
 pub mod kpi;
 pub mod seed;
 pub mod state;
 pub mod store;
 pub mod tokens;
+pub mod webhooks;

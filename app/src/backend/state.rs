@@ -1,8 +1,12 @@
 //! What every handler and server function can reach.
 
+use super::jobs::JobContext;
+use super::webhooks::ingest::Ingestor;
 use super::{config::Config, db::Db};
+use crate::domain::Provider;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
@@ -10,10 +14,37 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub leptos_options: LeptosOptions,
+    pub ingestor: Ingestor,
+    pub rejected_webhooks: Arc<RejectedWebhooks>,
+}
+
+impl AppState {
+    pub fn jobs(&self) -> JobContext {
+        JobContext {
+            db: self.db.clone(),
+            config: self.config.clone(),
+        }
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos_options.clone()
+    }
+}
+
+/// Deliveries refused (bad signature or token) since this process started, per provider. They
+/// are never stored, so this count and the log are all that remains of them.
+#[derive(Debug, Default)]
+pub struct RejectedWebhooks([AtomicU64; 3]);
+
+impl RejectedWebhooks {
+    /// Counts one more and returns the new total for `provider`.
+    pub fn record(&self, provider: Provider) -> u64 {
+        self.0[provider as usize].fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn count(&self, provider: Provider) -> u64 {
+        self.0[provider as usize].load(Ordering::Relaxed)
     }
 }

@@ -3,10 +3,14 @@
 mod api;
 mod error;
 mod guards;
+mod webhooks;
 
 use anyhow::Context;
 use app::api::SFN_PREFIX;
+use app::backend::jobs::runner;
+use app::backend::webhooks::ingest::Ingestor;
 use app::backend::{config::Config, db::Db, state::AppState};
+use app::domain::Queue;
 use app::{shell, App, HOME_PATH};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -43,9 +47,11 @@ pub async fn app_state(config: Config) -> anyhow::Result<AppState> {
     let db = Db::connect(&config.database_url).await?;
     let leptos_options = leptos_options(&config);
     Ok(AppState {
+        ingestor: Ingestor::start(db.clone()),
         db,
         config: Arc::new(config),
         leptos_options,
+        rejected_webhooks: Default::default(),
     })
 }
 
@@ -80,6 +86,8 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api::router())
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(sessions)
+        // Providers' servers have no sessions: their routes stand outside that layer.
+        .nest("/webhooks", webhooks::router())
         .layer(middleware::from_fn_with_state(state.clone(), guards::refuse_cross_site))
         .layer(middleware::from_fn_with_state(state.clone(), guards::client_ip))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &HttpRequest<Body>| {
@@ -119,14 +127,26 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
+    // The queue runs in-process; on shutdown it finishes the job in hand after HTTP stops.
+    let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
+    let worker_name = format!("serve-{}", std::process::id());
+    let workers = tokio::spawn(runner::work(
+        state.jobs(),
+        Queue::ALL.to_vec(),
+        worker_name,
+        workers_stopped,
+    ));
     tracing::info!(%addr, "mini-crm listening on http://{addr}");
-    axum::serve(
+    let served = axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await
-    .context("the HTTP server stopped")
+    .context("the HTTP server stopped");
+    let _ = stop_workers.send(true);
+    workers.await.context("the queue worker panicked")?;
+    served
 }
 
 async fn shutdown_signal() {

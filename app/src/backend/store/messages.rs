@@ -16,11 +16,16 @@ pub struct NewMessage<'a> {
     pub created_at: Timestamp,
 }
 
-pub async fn insert(db: impl SqliteExecutor<'_>, message: NewMessage<'_>) -> sqlx::Result<i64> {
+/// Inserts the message; `None` when its `wamid` is already stored.
+pub async fn insert(
+    db: impl SqliteExecutor<'_>,
+    message: NewMessage<'_>,
+) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar(
         "INSERT INTO messages (lead_id, direction, wamid, kind, body, template_name, status,
                                error_code, error_reason, created_at, status_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+         ON CONFLICT (wamid) DO NOTHING RETURNING id",
     )
     .bind(message.lead_id)
     .bind(message.direction)
@@ -32,6 +37,37 @@ pub async fn insert(db: impl SqliteExecutor<'_>, message: NewMessage<'_>) -> sql
     .bind(message.error_code)
     .bind(message.error_reason)
     .bind(message.created_at)
-    .fetch_one(db)
+    .fetch_optional(db)
     .await
+}
+
+/// The id and status of our outbound message with this `wamid`.
+pub async fn find_outbound(
+    db: impl SqliteExecutor<'_>,
+    wamid: &str,
+) -> sqlx::Result<Option<(i64, String)>> {
+    sqlx::query_as("SELECT id, status FROM messages WHERE wamid = $1 AND direction = 'outbound'")
+        .bind(wamid)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn set_status(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    status: &str,
+    error: Option<(i64, &str)>,
+    at: Timestamp,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE messages SET status = $2, error_code = $3, error_reason = $4, status_at = $5 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(error.map(|e| e.0))
+    .bind(error.map(|e| e.1))
+    .bind(at)
+    .execute(db)
+    .await?;
+    Ok(())
 }

@@ -4,8 +4,11 @@
 pub mod api_tokens;
 pub mod appointments;
 pub mod calls;
+pub mod jobs;
 pub mod leads;
 pub mod login_failures;
 pub mod messages;
+pub mod settings;
 pub mod treatments;
 pub mod users;
+pub mod webhook_events;

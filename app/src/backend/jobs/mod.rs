@@ -1,0 +1,102 @@
+//! The persistent job queue: jobs are serde structs with a NAME, one registry runs them, the
+//! runner claims, retries with backoff and gives up after the kind's max attempts.
+
+pub mod runner;
+
+use super::config::Config;
+use super::db::Db;
+use super::store::jobs::{self, NewJob};
+use crate::domain::{Queue, Timestamp};
+use serde::{de::DeserializeOwned, Serialize};
+use std::sync::Arc;
+
+/// What jobs can reach.
+#[derive(Clone, Debug)]
+pub struct JobContext {
+    pub db: Db,
+    pub config: Arc<Config>,
+}
+
+/// How a job run can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Worth trying again later (network, rate limit, a locked database).
+    #[error("{0:#}")]
+    Retryable(anyhow::Error),
+    /// Trying again cannot help (bad payload, a refusal that will not change).
+    #[error("{0:#}")]
+    Permanent(anyhow::Error),
+}
+
+pub trait Job: Serialize + DeserializeOwned {
+    /// Stored in `jobs.kind`; never rename one that may be queued.
+    const NAME: &'static str;
+    const QUEUE: Queue;
+    const MAX_ATTEMPTS: i64;
+
+    fn run(
+        self,
+        ctx: &JobContext,
+    ) -> impl std::future::Future<Output = Result<(), JobError>> + Send;
+}
+
+/// Queues `job` (due now) on `db`, typically inside the transaction that made it necessary.
+pub async fn enqueue<J: Job>(
+    db: impl sqlx::SqliteExecutor<'_>,
+    job: &J,
+    now: Timestamp,
+) -> sqlx::Result<i64> {
+    let payload = serde_json::to_string(job).expect("job payloads serialize");
+    jobs::enqueue(
+        db,
+        NewJob {
+            kind: J::NAME,
+            queue: J::QUEUE,
+            payload,
+            max_attempts: J::MAX_ATTEMPTS,
+            run_at: now,
+        },
+        now,
+    )
+    .await
+}
+
+/// The registry: runs a claimed job by its kind.
+pub async fn dispatch(ctx: &JobContext, kind: &str, payload: &str) -> Result<(), JobError> {
+    use super::webhooks::ProcessWebhook;
+    match kind {
+        ProcessWebhook::NAME => decode::<ProcessWebhook>(payload)?.run(ctx).await,
+        other => Err(JobError::Permanent(anyhow::anyhow!(
+            "unknown job kind {other:?}"
+        ))),
+    }
+}
+
+fn decode<J: Job>(payload: &str) -> Result<J, JobError> {
+    serde_json::from_str(payload).map_err(|e| {
+        JobError::Permanent(anyhow::anyhow!("payload of {} is not valid: {e}", J::NAME))
+    })
+}
+
+/// Seconds before attempt `attempts + 1`: 5 s · 2^(attempts − 1), capped at an hour, ±20 % jitter
+/// so a burst of failures does not retry in lockstep.
+pub fn backoff_seconds(attempts: i64, jitter: f64) -> i64 {
+    let base = 5.0 * 2f64.powi((attempts.max(1) - 1).min(20) as i32);
+    (base.min(3600.0) * (0.8 + 0.4 * jitter.clamp(0.0, 1.0))).round() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_seconds;
+
+    #[test]
+    fn backoff_doubles_then_caps_with_bounded_jitter() {
+        assert_eq!(backoff_seconds(1, 0.5), 5);
+        assert_eq!(backoff_seconds(2, 0.5), 10);
+        assert_eq!(backoff_seconds(5, 0.5), 80);
+        assert_eq!(backoff_seconds(30, 0.5), 3600);
+        assert_eq!(backoff_seconds(1, 0.0), 4);
+        assert_eq!(backoff_seconds(1, 1.0), 6);
+        assert_eq!(backoff_seconds(30, 1.0), 4320);
+    }
+}

@@ -1,0 +1,115 @@
+//! Workers: claim a due job of an unpaused queue, run it, record the outcome. They run inside
+//! `mini-crm serve` and in `mini-crm queue work`.
+
+use super::{backoff_seconds, dispatch, JobContext, JobError};
+use crate::backend::store::{jobs, settings};
+use crate::domain::{Queue, Timestamp};
+use rand::Rng;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Setting key of a queue's pause flag.
+pub fn pause_key(queue: Queue) -> String {
+    format!("queue.paused.{}", queue.as_str())
+}
+
+/// The queues among `wanted` that are not paused (read at every claim, so a flag set by any
+/// process takes effect at once).
+pub async fn active_queues(ctx: &JobContext, wanted: &[Queue]) -> sqlx::Result<Vec<Queue>> {
+    let paused = settings::with_prefix(&ctx.db.reader, "queue.paused.").await?;
+    Ok(wanted
+        .iter()
+        .copied()
+        .filter(|q| {
+            !paused
+                .iter()
+                .any(|(key, value)| *key == pause_key(*q) && value == "true")
+        })
+        .collect())
+}
+
+/// What one pass did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Idle,
+    Done {
+        id: i64,
+        kind: String,
+    },
+    Retrying {
+        id: i64,
+        kind: String,
+        error: String,
+    },
+    Failed {
+        id: i64,
+        kind: String,
+        error: String,
+    },
+}
+
+/// Reclaims stale locks, then claims and runs at most one job of `wanted`.
+pub async fn run_one(ctx: &JobContext, wanted: &[Queue], worker: &str) -> anyhow::Result<Outcome> {
+    let now = Timestamp::now();
+    let stale = now.plus_seconds(-ctx.config.job_lock_timeout_seconds);
+    let reclaimed = jobs::reclaim_stale(&ctx.db.writer, stale, now).await?;
+    if reclaimed > 0 {
+        tracing::warn!(reclaimed, "took back jobs whose worker stopped mid-run");
+    }
+    let queues = active_queues(ctx, wanted).await?;
+    if queues.is_empty() {
+        return Ok(Outcome::Idle);
+    }
+    let Some(job) = jobs::claim(&ctx.db.writer, &queues, worker, now).await? else {
+        return Ok(Outcome::Idle);
+    };
+    let result = dispatch(ctx, &job.kind, &job.payload).await;
+    let now = Timestamp::now();
+    let (id, kind) = (job.id, job.kind.clone());
+    Ok(match result {
+        Ok(()) => {
+            jobs::complete(&ctx.db.writer, id, now).await?;
+            Outcome::Done { id, kind }
+        }
+        Err(JobError::Retryable(err)) if job.attempts < job.max_attempts => {
+            let error = format!("{err:#}");
+            let delay = backoff_seconds(job.attempts, rand::thread_rng().gen());
+            jobs::postpone(&ctx.db.writer, id, &error, now.plus_seconds(delay), now).await?;
+            tracing::warn!(job_id = id, queue = %job.queue, kind, error, delay, "job will be retried");
+            Outcome::Retrying { id, kind, error }
+        }
+        Err(err) => {
+            let error = format!("{err}");
+            jobs::fail(&ctx.db.writer, id, &error, now).await?;
+            tracing::error!(job_id = id, queue = %job.queue, kind, error, "job failed");
+            Outcome::Failed { id, kind, error }
+        }
+    })
+}
+
+/// Runs jobs until `shutdown` turns true; a job in progress finishes first.
+pub async fn work(
+    ctx: JobContext,
+    wanted: Vec<Queue>,
+    worker: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    const IDLE_POLL: Duration = Duration::from_millis(500);
+    while !*shutdown.borrow() {
+        let idle = match run_one(&ctx, &wanted, &worker).await {
+            Ok(Outcome::Idle) => true,
+            Ok(_) => false,
+            Err(err) => {
+                tracing::error!(error = format!("{err:#}"), "queue worker error");
+                true
+            }
+        };
+        if idle {
+            tokio::select! {
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+    tracing::info!(worker, "queue worker stopped");
+}

@@ -1,0 +1,196 @@
+//! `jobs`: the persistent queue. Claiming is one `UPDATE … RETURNING`, so two workers never take
+//! the same job, and postponed or paused work is never claimed (nor are its attempts spent).
+
+use crate::domain::{Queue, Timestamp};
+use serde::{Deserialize, Serialize};
+use sqlx::{FromRow, SqliteExecutor};
+
+#[derive(Clone, Debug, PartialEq, Eq, FromRow, Serialize, Deserialize)]
+pub struct JobRow {
+    pub id: i64,
+    pub kind: String,
+    pub queue: String,
+    pub payload: String,
+    pub status: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub run_at: Timestamp,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+}
+
+const COLUMNS: &str =
+    "id, kind, queue, payload, status, attempts, max_attempts, run_at, last_error, created_at";
+
+pub struct NewJob<'a> {
+    pub kind: &'a str,
+    pub queue: Queue,
+    pub payload: String,
+    pub max_attempts: i64,
+    pub run_at: Timestamp,
+}
+
+pub async fn enqueue(
+    db: impl SqliteExecutor<'_>,
+    job: NewJob<'_>,
+    now: Timestamp,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO jobs (kind, queue, payload, max_attempts, run_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+    )
+    .bind(job.kind)
+    .bind(job.queue.as_str())
+    .bind(job.payload)
+    .bind(job.max_attempts)
+    .bind(job.run_at)
+    .bind(now)
+    .fetch_one(db)
+    .await
+}
+
+/// Takes the next due job of `queues` (oldest `run_at` first), marking it running and counting
+/// the attempt.
+pub async fn claim(
+    db: impl SqliteExecutor<'_>,
+    queues: &[Queue],
+    worker: &str,
+    now: Timestamp,
+) -> sqlx::Result<Option<JobRow>> {
+    let queues = serde_json::to_string(&queues.iter().map(|q| q.as_str()).collect::<Vec<_>>())
+        .expect("strings serialize");
+    sqlx::query_as(&format!(
+        "UPDATE jobs SET status = 'running', locked_at = $1, locked_by = $2,
+                         attempts = attempts + 1, updated_at = $1
+         WHERE id = (SELECT id FROM jobs
+                     WHERE status = 'pending' AND run_at <= $1
+                       AND queue IN (SELECT value FROM json_each($3))
+                     ORDER BY run_at, id LIMIT 1)
+         RETURNING {COLUMNS}"
+    ))
+    .bind(now)
+    .bind(worker)
+    .bind(queues)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn complete(db: impl SqliteExecutor<'_>, id: i64, now: Timestamp) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE jobs SET status = 'done', locked_at = NULL, locked_by = NULL, updated_at = $2
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Back to `pending` at `run_at` (a retry after a failure).
+pub async fn postpone(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    error: &str,
+    run_at: Timestamp,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE jobs SET status = 'pending', locked_at = NULL, locked_by = NULL, last_error = $2,
+                         run_at = $3, updated_at = $4
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(error)
+    .bind(run_at)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn fail(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    error: &str,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE jobs SET status = 'failed', locked_at = NULL, locked_by = NULL, last_error = $2,
+                         updated_at = $3
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(error)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// `running` jobs locked before `locked_before` belong to a worker that died: back to pending,
+/// due now. Returns how many.
+pub async fn reclaim_stale(
+    db: impl SqliteExecutor<'_>,
+    locked_before: Timestamp,
+    now: Timestamp,
+) -> sqlx::Result<u64> {
+    let result = sqlx::query(
+        "UPDATE jobs SET status = 'pending', locked_at = NULL, locked_by = NULL, run_at = $2,
+                         last_error = 'lock expired: the worker stopped mid-run', updated_at = $2
+         WHERE status = 'running' AND locked_at < $1",
+    )
+    .bind(locked_before)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+pub async fn list_failed(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<JobRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE status = 'failed' ORDER BY id"
+    ))
+    .fetch_all(db)
+    .await
+}
+
+/// Failed jobs (one, or all with `None`) back to pending with their attempts reset.
+pub async fn retry_failed(
+    db: impl SqliteExecutor<'_>,
+    id: Option<i64>,
+    now: Timestamp,
+) -> sqlx::Result<u64> {
+    let result = sqlx::query(
+        "UPDATE jobs SET status = 'pending', attempts = 0, run_at = $2, updated_at = $2
+         WHERE status = 'failed' AND ($1 IS NULL OR id = $1)",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// Per queue: pending, running and failed counts and the oldest pending job's `created_at`.
+#[derive(Clone, Debug, PartialEq, Eq, FromRow, Serialize, Deserialize)]
+pub struct QueueStats {
+    pub queue: String,
+    pub pending: i64,
+    pub running: i64,
+    pub failed: i64,
+    pub oldest_pending: Option<Timestamp>,
+}
+
+pub async fn stats(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<QueueStats>> {
+    sqlx::query_as(
+        "SELECT queue,
+                COUNT(*) FILTER (WHERE status = 'pending') AS pending,
+                COUNT(*) FILTER (WHERE status = 'running') AS running,
+                COUNT(*) FILTER (WHERE status = 'failed') AS failed,
+                MIN(created_at) FILTER (WHERE status = 'pending') AS oldest_pending
+         FROM jobs WHERE status <> 'done' GROUP BY queue ORDER BY queue",
+    )
+    .fetch_all(db)
+    .await
+}

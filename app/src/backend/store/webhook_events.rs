@@ -1,0 +1,130 @@
+//! `webhook_events` and `webhook_items`: every accepted delivery as received, and the item keys
+//! already applied.
+
+use crate::domain::{Provider, Timestamp};
+use serde::{Deserialize, Serialize};
+use sqlx::{FromRow, SqliteExecutor};
+
+#[derive(Clone, Debug, PartialEq, Eq, FromRow, Serialize, Deserialize)]
+pub struct WebhookEventRow {
+    pub id: i64,
+    pub provider: String,
+    pub delivery_key: String,
+    pub event_type: Option<String>,
+    pub headers: String,
+    pub body: Vec<u8>,
+    pub received_at: Timestamp,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+const COLUMNS: &str =
+    "id, provider, delivery_key, event_type, headers, body, received_at, status, attempts, last_error";
+
+pub struct NewDelivery {
+    pub provider: Provider,
+    pub delivery_key: String,
+    pub event_type: Option<String>,
+    pub headers: String,
+    pub body: Vec<u8>,
+    pub received_at: Timestamp,
+}
+
+/// Stores the delivery; `None` when the same body was already stored for this provider.
+pub async fn insert(
+    db: impl SqliteExecutor<'_>,
+    delivery: &NewDelivery,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "INSERT INTO webhook_events (provider, delivery_key, event_type, headers, body, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (provider, delivery_key) DO NOTHING RETURNING id",
+    )
+    .bind(delivery.provider.as_str())
+    .bind(&delivery.delivery_key)
+    .bind(&delivery.event_type)
+    .bind(&delivery.headers)
+    .bind(&delivery.body)
+    .bind(delivery.received_at)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn find(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<Option<WebhookEventRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM webhook_events WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Records a processing attempt's outcome (`processed` or `failed` with the error).
+pub async fn finish(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    event_type: Option<&str>,
+    error: Option<&str>,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE webhook_events SET attempts = attempts + 1, event_type = COALESCE($2, event_type),
+             status = CASE WHEN $3 IS NULL THEN 'processed' ELSE 'failed' END,
+             last_error = $3, processed_at = CASE WHEN $3 IS NULL THEN $4 ELSE processed_at END
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(event_type)
+    .bind(error)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub provider: Option<Provider>,
+    pub status: Option<String>,
+    pub since: Option<Timestamp>,
+}
+
+/// Newest first, `limit` rows at most.
+pub async fn list(
+    db: impl SqliteExecutor<'_>,
+    filter: &Filter,
+    limit: i64,
+) -> sqlx::Result<Vec<WebhookEventRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM webhook_events
+         WHERE ($1 IS NULL OR provider = $1) AND ($2 IS NULL OR status = $2)
+           AND ($3 IS NULL OR received_at >= $3)
+         ORDER BY id DESC LIMIT $4"
+    ))
+    .bind(filter.provider.map(Provider::as_str))
+    .bind(&filter.status)
+    .bind(filter.since)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Claims an item key for `event_id`; false when an earlier delivery already applied it.
+pub async fn claim_item(
+    db: impl SqliteExecutor<'_>,
+    item_key: &str,
+    event_id: i64,
+    now: Timestamp,
+) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "INSERT INTO webhook_items (item_key, webhook_event_id, processed_at) VALUES ($1, $2, $3)
+         ON CONFLICT (item_key) DO NOTHING",
+    )
+    .bind(item_key)
+    .bind(event_id)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}

@@ -1,0 +1,118 @@
+//! Aircall deliveries: every `call.*` event upserts its call by `data.id`; an inbound call from
+//! an unknown number creates an organic lead; unanswered inbound calls are flagged as missed.
+
+use super::{lead_for_phone, ItemEffects};
+use crate::backend::store::{calls, leads, webhook_events};
+use crate::domain::{Phone, Source, Timestamp};
+use anyhow::Context;
+use serde::Deserialize;
+use sqlx::SqliteConnection;
+
+#[derive(Deserialize)]
+struct Envelope {
+    resource: Option<String>,
+    event: String,
+    timestamp: i64,
+    data: CallData,
+}
+
+#[derive(Deserialize)]
+struct CallData {
+    id: serde_json::Value,
+    direction: Option<String>,
+    status: Option<String>,
+    started_at: Option<i64>,
+    answered_at: Option<i64>,
+    ended_at: Option<i64>,
+    #[serde(default)]
+    duration: Option<i64>,
+    raw_digits: Option<String>,
+    missed_call_reason: Option<String>,
+    number: Option<Number>,
+}
+
+#[derive(Deserialize)]
+struct Number {
+    digits: Option<String>,
+}
+
+/// The event type of a delivery (`call.created`…), for the events list.
+pub fn event_type(body: &[u8]) -> Option<String> {
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    json.get("event")?.as_str().map(str::to_string)
+}
+
+pub async fn process(
+    tx: &mut SqliteConnection,
+    event_id: i64,
+    body: &[u8],
+    now: Timestamp,
+) -> anyhow::Result<ItemEffects> {
+    let envelope: Envelope =
+        serde_json::from_slice(body).context("not an Aircall webhook payload")?;
+    let mut effects = ItemEffects::default();
+    if envelope.resource.as_deref().is_some_and(|r| r != "call")
+        || !envelope.event.starts_with("call.")
+    {
+        return Ok(effects); // stored, nothing to do
+    }
+    let call = &envelope.data;
+    let call_id = match &call.id {
+        serde_json::Value::String(id) => id.clone(),
+        other => other.to_string(),
+    };
+    let key = format!("ac:{}:{}:{}", envelope.event, call_id, envelope.timestamp);
+    if !webhook_events::claim_item(&mut *tx, &key, event_id, now).await? {
+        effects.duplicates += 1;
+        return Ok(effects);
+    }
+    let inbound = call.direction.as_deref() != Some("outbound");
+    // Anonymous callers have no number to find or create a lead by.
+    let phone = call
+        .raw_digits
+        .as_deref()
+        .and_then(|digits| Phone::parse(digits).ok());
+    let at = |unix: Option<i64>| unix.and_then(Timestamp::from_unix).map(|t| t.min(now));
+    let occurred_at = Timestamp::from_unix(envelope.timestamp).map_or(now, |t| t.min(now));
+    let lead_id = match &phone {
+        Some(phone) if inbound => {
+            let name = format!("Llamada {phone}");
+            Some(lead_for_phone(&mut *tx, phone, Some(&name), Source::Organic, occurred_at).await?)
+        }
+        Some(phone) => leads::find_by_phone(&mut *tx, phone).await?,
+        None => None,
+    };
+    let finished = matches!(
+        envelope.event.as_str(),
+        "call.ended" | "call.hungup" | "call.voicemail_left"
+    );
+    let missed =
+        inbound && (call.missed_call_reason.is_some() || (finished && call.answered_at.is_none()));
+    let clinic_number = call.number.as_ref().and_then(|n| n.digits.as_deref());
+    let (from, to) = if inbound {
+        (call.raw_digits.as_deref(), clinic_number)
+    } else {
+        (clinic_number, call.raw_digits.as_deref())
+    };
+    calls::upsert(
+        &mut *tx,
+        calls::CallEvent {
+            lead_id,
+            provider_call_id: &call_id,
+            direction: if inbound { "inbound" } else { "outbound" },
+            status: call.status.as_deref().unwrap_or("initial"),
+            started_at: at(call.started_at),
+            answered_at: at(call.answered_at),
+            ended_at: at(call.ended_at),
+            duration_seconds: call.duration.unwrap_or(0).max(0),
+            from_number: from,
+            to_number: to,
+            missed,
+            missed_reason: call.missed_call_reason.as_deref(),
+            occurred_at,
+        },
+    )
+    .await?;
+    effects.applied += 1;
+    Ok(effects)
+}

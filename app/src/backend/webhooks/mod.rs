@@ -1,0 +1,126 @@
+//! Webhooks: verification (`verify`), durable intake (`ingest`), and processing by a job of the
+//! `inbound` queue, one module per provider. Processing is idempotent: every item inside a
+//! delivery is applied once, whichever delivery carries it and however often it is replayed.
+
+pub mod aircall;
+pub mod hubspot;
+pub mod ingest;
+pub mod verify;
+pub mod whatsapp;
+
+use super::jobs::{Job, JobContext, JobError};
+use super::store::{leads, webhook_events};
+use crate::domain::{LeadStage, Phone, Provider, Source, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// Items applied and items skipped as already applied.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ItemEffects {
+    pub applied: usize,
+    pub duplicates: usize,
+}
+
+/// The lead with this phone, or a new one.
+async fn lead_for_phone(
+    tx: &mut sqlx::SqliteConnection,
+    phone: &Phone,
+    name: Option<&str>,
+    source: Source,
+    created_at: Timestamp,
+) -> sqlx::Result<i64> {
+    if let Some(id) = leads::find_by_phone(&mut *tx, phone).await? {
+        return Ok(id);
+    }
+    let fallback = format!("Contacto {phone}");
+    let name = name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(&fallback);
+    let lead = leads::NewLead {
+        name,
+        phone,
+        email: None,
+        source,
+        stage: LeadStage::New,
+        lost_reason: None,
+        created_at,
+    };
+    let id = leads::insert(&mut *tx, lead).await?;
+    tracing::info!(lead_id = id, source = %source, "lead created from a webhook");
+    Ok(id)
+}
+
+/// What happened to one stored delivery.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Processed {
+    Applied(ItemEffects),
+    /// The body cannot be read (kept, marked failed, replayable after a fix).
+    Failed(String),
+}
+
+/// Applies a stored delivery in one transaction with its outcome, so a crash leaves it either
+/// fully applied or untouched.
+pub async fn process_event(ctx: &JobContext, event_id: i64) -> Result<Processed, JobError> {
+    let retryable = |e: sqlx::Error| JobError::Retryable(e.into());
+    let now = Timestamp::now();
+    let mut tx = ctx.db.writer.begin().await.map_err(retryable)?;
+    let event = webhook_events::find(&mut *tx, event_id)
+        .await
+        .map_err(retryable)?
+        .ok_or_else(|| {
+            JobError::Permanent(anyhow::anyhow!("webhook event {event_id} does not exist"))
+        })?;
+    let provider: Provider = event
+        .provider
+        .parse()
+        .map_err(|e: String| JobError::Permanent(anyhow::anyhow!(e)))?;
+    let result = match provider {
+        Provider::Whatsapp => whatsapp::process(&mut tx, event_id, &event.body, now).await,
+        Provider::Aircall => aircall::process(&mut tx, event_id, &event.body, now).await,
+        Provider::Hubspot => hubspot::process(&mut tx, event_id, &event.body, now).await,
+    };
+    match result {
+        Ok(effects) => {
+            webhook_events::finish(&mut *tx, event_id, None, None, now)
+                .await
+                .map_err(retryable)?;
+            tx.commit().await.map_err(retryable)?;
+            Ok(Processed::Applied(effects))
+        }
+        Err(err) if err.downcast_ref::<sqlx::Error>().is_some() => Err(JobError::Retryable(err)),
+        Err(err) => {
+            // Undo any partial effect, then record the failure on its own.
+            drop(tx);
+            let message = format!("{err:#}");
+            webhook_events::finish(&ctx.db.writer, event_id, None, Some(&message), now)
+                .await
+                .map_err(retryable)?;
+            tracing::warn!(
+                provider = provider.as_str(),
+                event_id,
+                error = message,
+                "webhook delivery could not be processed"
+            );
+            Ok(Processed::Failed(message))
+        }
+    }
+}
+
+/// The `inbound` job that processes one stored delivery.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProcessWebhook {
+    pub webhook_event_id: i64,
+}
+
+impl Job for ProcessWebhook {
+    const NAME: &'static str = "process_webhook";
+    const QUEUE: crate::domain::Queue = crate::domain::Queue::Inbound;
+    const MAX_ATTEMPTS: i64 = 10;
+
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        match process_event(ctx, self.webhook_event_id).await? {
+            Processed::Applied(_) => Ok(()),
+            Processed::Failed(error) => Err(JobError::Permanent(anyhow::anyhow!(error))),
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! WhatsApp (Meta Cloud) deliveries: inbound messages become leads and timeline entries; status
+//! updates move our outbound messages forward (SPEC §2 order), whatever order they arrive in.
+
+use super::{lead_for_phone, ItemEffects};
+use crate::backend::store::{messages, webhook_events};
+use crate::domain::{Phone, Source, Timestamp};
+use anyhow::Context;
+use serde::Deserialize;
+use sqlx::SqliteConnection;
+
+#[derive(Deserialize)]
+struct Payload {
+    entry: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    #[serde(default)]
+    changes: Vec<Change>,
+}
+
+#[derive(Deserialize)]
+struct Change {
+    value: Value,
+}
+
+#[derive(Deserialize)]
+struct Value {
+    #[serde(default)]
+    contacts: Vec<Contact>,
+    #[serde(default)]
+    messages: Vec<InboundMessage>,
+    #[serde(default)]
+    statuses: Vec<StatusUpdate>,
+}
+
+#[derive(Deserialize)]
+struct Contact {
+    wa_id: String,
+    profile: Option<Profile>,
+}
+
+#[derive(Deserialize)]
+struct Profile {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct InboundMessage {
+    from: String,
+    id: String,
+    timestamp: String,
+    #[serde(rename = "type")]
+    kind: String,
+    text: Option<TextBody>,
+    button: Option<TextLike>,
+    /// Present when the conversation started from a click-to-WhatsApp ad.
+    referral: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct TextBody {
+    body: String,
+}
+
+#[derive(Deserialize)]
+struct TextLike {
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StatusUpdate {
+    id: String,
+    status: String,
+    timestamp: String,
+    #[serde(default)]
+    errors: Vec<StatusError>,
+}
+
+#[derive(Deserialize)]
+struct StatusError {
+    code: i64,
+    title: Option<String>,
+    error_data: Option<ErrorData>,
+}
+
+#[derive(Deserialize)]
+struct ErrorData {
+    details: Option<String>,
+}
+
+fn unix(text: &str, now: Timestamp) -> Timestamp {
+    text.parse()
+        .ok()
+        .and_then(Timestamp::from_unix)
+        .map_or(now, |t| t.min(now))
+}
+
+/// Applies every message and status of the delivery not applied before.
+pub async fn process(
+    tx: &mut SqliteConnection,
+    event_id: i64,
+    body: &[u8],
+    now: Timestamp,
+) -> anyhow::Result<ItemEffects> {
+    let payload: Payload =
+        serde_json::from_slice(body).context("not a WhatsApp webhook payload")?;
+    let mut effects = ItemEffects::default();
+    for value in payload
+        .entry
+        .into_iter()
+        .flat_map(|e| e.changes)
+        .map(|c| c.value)
+    {
+        for message in &value.messages {
+            if !webhook_events::claim_item(
+                &mut *tx,
+                &format!("wa:msg:{}", message.id),
+                event_id,
+                now,
+            )
+            .await?
+            {
+                effects.duplicates += 1;
+                continue;
+            }
+            let phone = Phone::parse(&format!("+{}", message.from))
+                .with_context(|| format!("message {} comes from {:?}", message.id, message.from))?;
+            let name = value
+                .contacts
+                .iter()
+                .find(|c| c.wa_id == message.from)
+                .and_then(|c| c.profile.as_ref()?.name.clone());
+            let source = if message.referral.is_some() {
+                Source::Meta
+            } else {
+                Source::Organic
+            };
+            let at = unix(&message.timestamp, now);
+            let lead_id = lead_for_phone(&mut *tx, &phone, name.as_deref(), source, at).await?;
+            let body = message
+                .text
+                .as_ref()
+                .map(|t| t.body.clone())
+                .or_else(|| message.button.as_ref().and_then(|b| b.text.clone()));
+            let kind = match message.kind.as_str() {
+                "text" | "button" | "interactive" => "text",
+                "image" | "audio" | "video" | "document" | "sticker" => "media",
+                _ => "other",
+            };
+            messages::insert(
+                &mut *tx,
+                messages::NewMessage {
+                    lead_id,
+                    direction: "inbound",
+                    wamid: Some(&message.id),
+                    kind,
+                    body: body.as_deref(),
+                    template_name: None,
+                    status: "received",
+                    error_code: None,
+                    error_reason: None,
+                    created_at: at,
+                },
+            )
+            .await?;
+            effects.applied += 1;
+        }
+        for status in &value.statuses {
+            let key = format!("wa:st:{}:{}", status.id, status.status);
+            if !webhook_events::claim_item(&mut *tx, &key, event_id, now).await? {
+                effects.duplicates += 1;
+                continue;
+            }
+            let Some((message_id, current)) = messages::find_outbound(&mut *tx, &status.id).await?
+            else {
+                continue; // not one of ours (another app on the same business account)
+            };
+            if !moves_forward(&current, &status.status) {
+                continue;
+            }
+            let error = status.errors.first().map(|e| {
+                let reason = e
+                    .error_data
+                    .as_ref()
+                    .and_then(|d| d.details.clone())
+                    .or_else(|| e.title.clone())
+                    .unwrap_or_default();
+                (e.code, reason)
+            });
+            let error = error
+                .as_ref()
+                .map(|(code, reason)| (*code, reason.as_str()));
+            let at = unix(&status.timestamp, now);
+            messages::set_status(&mut *tx, message_id, &status.status, error, at).await?;
+            effects.applied += 1;
+        }
+    }
+    Ok(effects)
+}
+
+/// SPEC §2: queued → sent → delivered → read only forward; `failed` replaces only queued or
+/// sent; delivered and read replace failed. Other statuses (e.g. `played`) change nothing.
+pub fn moves_forward(current: &str, next: &str) -> bool {
+    let rank = |status: &str| match status {
+        "queued" => Some(0),
+        "sent" => Some(1),
+        "delivered" => Some(2),
+        "read" => Some(3),
+        _ => None,
+    };
+    match (current, next) {
+        (_, "failed") => matches!(current, "queued" | "sent"),
+        ("failed", next) => matches!(next, "delivered" | "read"),
+        (current, next) => matches!((rank(current), rank(next)), (Some(c), Some(n)) if n > c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::moves_forward;
+
+    #[test]
+    fn statuses_only_move_forward() {
+        assert!(moves_forward("queued", "sent"));
+        assert!(moves_forward("sent", "read"));
+        assert!(!moves_forward("read", "delivered"));
+        assert!(!moves_forward("delivered", "sent"));
+        assert!(!moves_forward("read", "read"));
+        assert!(moves_forward("sent", "failed"));
+        assert!(!moves_forward("delivered", "failed"));
+        assert!(moves_forward("failed", "delivered"));
+        assert!(moves_forward("failed", "read"));
+        assert!(!moves_forward("failed", "sent"));
+        assert!(!moves_forward("sent", "played"));
+    }
+}

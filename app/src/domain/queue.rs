@@ -1,0 +1,96 @@
+//! Job queues and webhook providers: names shared by the database, the CLI and the UI.
+
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+
+/// One queue per outside dependency, so one outage never blocks the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Queue {
+    Inbound,
+    Whatsapp,
+    Aircall,
+    Hubspot,
+}
+
+impl Queue {
+    pub const ALL: [Queue; 4] = [
+        Queue::Inbound,
+        Queue::Whatsapp,
+        Queue::Aircall,
+        Queue::Hubspot,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Queue::Inbound => "inbound",
+            Queue::Whatsapp => "whatsapp",
+            Queue::Aircall => "aircall",
+            Queue::Hubspot => "hubspot",
+        }
+    }
+}
+
+impl FromStr for Queue {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Queue::ALL
+            .into_iter()
+            .find(|q| q.as_str() == value)
+            .ok_or_else(|| {
+                format!("unknown queue {value:?}: expected inbound, whatsapp, aircall or hubspot")
+            })
+    }
+}
+
+/// Who sends webhooks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Whatsapp,
+    Aircall,
+    Hubspot,
+}
+
+impl Provider {
+    pub const ALL: [Provider; 3] = [Provider::Whatsapp, Provider::Aircall, Provider::Hubspot];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Whatsapp => "whatsapp",
+            Provider::Aircall => "aircall",
+            Provider::Hubspot => "hubspot",
+        }
+    }
+}
+
+impl FromStr for Provider {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Provider::ALL
+            .into_iter()
+            .find(|p| p.as_str() == value)
+            .ok_or_else(|| {
+                format!("unknown provider {value:?}: expected whatsapp, aircall or hubspot")
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for queue in Queue::ALL {
+            assert_eq!(queue.as_str().parse::<Queue>(), Ok(queue));
+        }
+        for provider in Provider::ALL {
+            assert_eq!(provider.as_str().parse::<Provider>(), Ok(provider));
+        }
+        assert!("email".parse::<Queue>().is_err());
+        assert!("twilio".parse::<Provider>().is_err());
+    }
+}

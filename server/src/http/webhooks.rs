@@ -1,0 +1,215 @@
+//! `/webhooks/*`: provider deliveries. Verified on the raw body, stored with their processing job
+//! before the 2xx, processed by the `inbound` queue. Outside sessions and the cross-site check.
+
+use app::backend::state::AppState;
+use app::backend::store::webhook_events::NewDelivery;
+use app::backend::webhooks::ingest::{delivery_key, Stored};
+use app::backend::webhooks::{aircall, verify};
+use app::domain::{Provider, Timestamp};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, OriginalUri, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use std::collections::HashMap;
+use subtle::ConstantTimeEq;
+
+/// Meta sends payloads of up to 3 MB; the others stay far below 1 MB.
+const WHATSAPP_MAX_BODY: usize = 3 * 1024 * 1024;
+const OTHER_MAX_BODY: usize = 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/whatsapp",
+            get(verify_whatsapp_subscription)
+                .post(receive_whatsapp)
+                .layer(DefaultBodyLimit::max(WHATSAPP_MAX_BODY)),
+        )
+        .route(
+            "/aircall",
+            post(receive_aircall).layer(DefaultBodyLimit::max(OTHER_MAX_BODY)),
+        )
+        .route(
+            "/hubspot",
+            post(receive_hubspot).layer(DefaultBodyLimit::max(OTHER_MAX_BODY)),
+        )
+}
+
+/// Meta's subscription handshake: echo `hub.challenge` when the verify token matches.
+async fn verify_whatsapp_subscription(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(expected) = &state.config.whatsapp_verify_token else {
+        return unconfigured(Provider::Whatsapp, "WHATSAPP_VERIFY_TOKEN");
+    };
+    let token = query
+        .get("hub.verify_token")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let subscribing = query.get("hub.mode").map(String::as_str) == Some("subscribe");
+    match query.get("hub.challenge") {
+        Some(challenge)
+            if subscribing && bool::from(token.as_bytes().ct_eq(expected.expose().as_bytes())) =>
+        {
+            tracing::info!(provider = "whatsapp", "webhook subscription verified");
+            (StatusCode::OK, challenge.clone()).into_response()
+        }
+        _ => {
+            tracing::warn!(
+                provider = "whatsapp",
+                "webhook subscription refused: wrong verify token or mode"
+            );
+            StatusCode::FORBIDDEN.into_response()
+        }
+    }
+}
+
+async fn receive_whatsapp(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(secret) = &state.config.whatsapp_app_secret else {
+        return unconfigured(Provider::Whatsapp, "WHATSAPP_APP_SECRET");
+    };
+    let signature = header(&headers, "x-hub-signature-256");
+    if let Err(rejection) = verify::whatsapp(secret.expose(), signature, &body) {
+        return reject(&state, Provider::Whatsapp, rejection);
+    }
+    accept(&state, Provider::Whatsapp, &headers, body, None).await
+}
+
+async fn receive_aircall(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(token) = &state.config.aircall_webhook_token else {
+        return unconfigured(Provider::Aircall, "AIRCALL_WEBHOOK_TOKEN");
+    };
+    if let Err(rejection) = verify::aircall(token.expose(), &body) {
+        return reject(&state, Provider::Aircall, rejection);
+    }
+    let event_type = aircall::event_type(&body);
+    accept(&state, Provider::Aircall, &headers, body, event_type).await
+}
+
+async fn receive_hubspot(
+    State(state): State<AppState>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(secret) = &state.config.hubspot_client_secret else {
+        return unconfigured(Provider::Hubspot, "HUBSPOT_CLIENT_SECRET");
+    };
+    // HubSpot signs the URL it called: the public one, under APP_URL.
+    let url = format!(
+        "{}{}",
+        state.config.app_url,
+        uri.path_and_query().map_or("", |pq| pq.as_str())
+    );
+    let verified = verify::hubspot(
+        secret.expose(),
+        method.as_str(),
+        &url,
+        &body,
+        header(&headers, "x-hubspot-signature-v3"),
+        header(&headers, "x-hubspot-request-timestamp"),
+        chrono::Utc::now().timestamp_millis(),
+    );
+    if let Err(rejection) = verified {
+        return reject(&state, Provider::Hubspot, rejection);
+    }
+    accept(&state, Provider::Hubspot, &headers, body, None).await
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Stores the delivery (or recognises a redelivery) and answers once it is durable.
+async fn accept(
+    state: &AppState,
+    provider: Provider,
+    headers: &HeaderMap,
+    body: Bytes,
+    event_type: Option<String>,
+) -> Response {
+    let delivery = NewDelivery {
+        provider,
+        delivery_key: delivery_key(&body),
+        event_type,
+        headers: stored_headers(headers),
+        body: body.to_vec(),
+        received_at: Timestamp::now(),
+    };
+    match state.ingestor.store(delivery).await {
+        Ok(Stored::New(id)) => {
+            tracing::debug!(
+                provider = provider.as_str(),
+                webhook_event_id = id,
+                "webhook delivery stored"
+            );
+            Json(json!({ "status": "stored" })).into_response()
+        }
+        Ok(Stored::Duplicate) => Json(json!({ "status": "duplicate" })).into_response(),
+        Err(error) => {
+            // Not stored: a 5xx makes the provider deliver it again later.
+            tracing::error!(
+                provider = provider.as_str(),
+                error,
+                "webhook delivery not stored"
+            );
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "error": "unavailable" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The request headers as a JSON object, minus credentials.
+fn stored_headers(headers: &HeaderMap) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "authorization" | "cookie"))
+        .map(|(name, value)| {
+            (
+                name.to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into(),
+            )
+        })
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+fn reject(state: &AppState, provider: Provider, rejection: verify::Rejection) -> Response {
+    let rejected_total = state.rejected_webhooks.record(provider);
+    tracing::warn!(provider = provider.as_str(), reason = %rejection, rejected_total, "webhook delivery rejected");
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({ "error": "unauthorized", "message": rejection.to_string() })),
+    )
+        .into_response()
+}
+
+/// A provider whose secret is unset is refused rather than accepted unverified.
+fn unconfigured(provider: Provider, variable: &str) -> Response {
+    tracing::error!(
+        provider = provider.as_str(),
+        "webhook refused: {variable} is not set"
+    );
+    let message = format!("{variable} is not configured on this server");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "error": "not_configured", "message": message })),
+    )
+        .into_response()
+}

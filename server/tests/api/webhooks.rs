@@ -1,0 +1,587 @@
+//! `/webhooks/*`: verification, durable intake, deduplication and processing, with payloads
+//! shaped like the providers' documented examples.
+
+use crate::helpers::{TestApp, TestResponse};
+use app::backend::jobs::runner::{self, Outcome};
+use app::backend::webhooks::verify::sign;
+use app::domain::{Provider, Queue};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+
+const WA_SECRET: &str = "wa-app-secret";
+const HS_SECRET: &str = "hs-client-secret";
+const APP_URL: &str = "https://crm.clinica.example";
+
+pub async fn providers_app() -> TestApp {
+    TestApp::spawn_with(&[
+        ("WHATSAPP_APP_SECRET", WA_SECRET),
+        ("WHATSAPP_VERIFY_TOKEN", "verify-me"),
+        ("AIRCALL_WEBHOOK_TOKEN", "AIRCALL_TOKEN"),
+        ("HUBSPOT_CLIENT_SECRET", HS_SECRET),
+        ("APP_URL", APP_URL),
+    ])
+    .await
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/api/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+async fn post(
+    app: &TestApp,
+    path: &str,
+    body: Vec<u8>,
+    headers: &[(&str, String)],
+) -> TestResponse {
+    let mut request = Request::post(path).header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    app.send(request.body(Body::from(body)).unwrap()).await
+}
+
+pub async fn post_whatsapp(app: &TestApp, body: &[u8]) -> TestResponse {
+    let signature = sign::whatsapp(WA_SECRET, body);
+    post(
+        app,
+        "/webhooks/whatsapp",
+        body.to_vec(),
+        &[("x-hub-signature-256", signature)],
+    )
+    .await
+}
+
+async fn post_hubspot(app: &TestApp, body: &[u8], timestamp_ms: i64) -> TestResponse {
+    let url = format!("{APP_URL}/webhooks/hubspot");
+    let signature = sign::hubspot(HS_SECRET, "POST", &url, body, timestamp_ms);
+    let headers = [
+        ("x-hubspot-signature-v3", signature),
+        ("x-hubspot-request-timestamp", timestamp_ms.to_string()),
+    ];
+    post(app, "/webhooks/hubspot", body.to_vec(), &headers).await
+}
+
+/// Runs queued jobs until none is due; returns their outcomes.
+pub async fn drain(app: &TestApp) -> Vec<Outcome> {
+    let mut outcomes = Vec::new();
+    loop {
+        match runner::run_one(&app.state.jobs(), &Queue::ALL, "test")
+            .await
+            .unwrap()
+        {
+            Outcome::Idle => return outcomes,
+            outcome => outcomes.push(outcome),
+        }
+    }
+}
+
+pub async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap()
+}
+
+/// An outbound message of ours (to a lead of its own), as a send would have stored it.
+async fn outbound_message(app: &TestApp, wamid: &str, status: &str) {
+    let lead: i64 = sqlx::query_scalar(
+        "INSERT INTO leads (name, phone, source, created_at, updated_at)
+         VALUES ('Paciente', '+3469' || (SELECT 1000000 + COUNT(*) FROM leads), 'meta',
+                 '2025-01-01T10:00:00Z', '2025-01-01T10:00:00Z') RETURNING id",
+    )
+    .fetch_one(&app.state.db.writer)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO messages (lead_id, direction, wamid, kind, body, status, created_at, status_at)
+         VALUES ($1, 'outbound', $2, 'text', 'Hola', $3, '2025-01-01T10:00:00Z', '2025-01-01T10:00:00Z')",
+    )
+    .bind(lead)
+    .bind(wamid)
+    .bind(status)
+    .execute(&app.state.db.writer)
+    .await
+    .unwrap();
+}
+
+async fn status_of(app: &TestApp, wamid: &str) -> (String, Option<i64>) {
+    sqlx::query_as("SELECT status, error_code FROM messages WHERE wamid = $1")
+        .bind(wamid)
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap()
+}
+
+fn status_delivery(wamid: &str, status: &str, ts: u32) -> Vec<u8> {
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","statuses":[{{"id":"{wamid}","status":"{status}","timestamp":"{ts}","recipient_id":"34600000003"}}]}}}}]}}]}}"#
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn the_whatsapp_handshake_echoes_the_challenge_only_for_the_right_token() {
+    let app = providers_app().await;
+    let ok = app.get("/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444", None).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.body, "1158201444");
+    let wrong = app
+        .get(
+            "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1",
+            None,
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let mode = app
+        .get(
+            "/webhooks/whatsapp?hub.mode=unsubscribe&hub.verify_token=verify-me&hub.challenge=1",
+            None,
+        )
+        .await;
+    assert_eq!(mode.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn unset_secrets_refuse_deliveries_with_503() {
+    let app = TestApp::spawn().await;
+    let body = fixture("whatsapp_message.json");
+    assert_eq!(
+        post_whatsapp(&app, &body).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        app.get(
+            "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=x&hub.challenge=1",
+            None
+        )
+        .await
+        .status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let aircall = post(
+        &app,
+        "/webhooks/aircall",
+        fixture("aircall_created.json"),
+        &[],
+    )
+    .await;
+    assert_eq!(aircall.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM webhook_events").await, 0);
+}
+
+#[tokio::test]
+async fn bad_signatures_are_401_and_never_stored() {
+    let app = providers_app().await;
+    let body = fixture("whatsapp_message.json");
+    let good = sign::whatsapp(WA_SECRET, &body);
+    let cases = [
+        vec![],
+        vec![("x-hub-signature-256", sign::whatsapp("other-secret", &body))],
+        vec![(
+            "x-hub-signature-256",
+            good.trim_start_matches("sha256=").to_string(),
+        )],
+        vec![("x-hub-signature-256", good.replace("sha256=", "sha1="))],
+    ];
+    for headers in &cases {
+        let response = post(&app, "/webhooks/whatsapp", body.clone(), headers).await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{headers:?}");
+    }
+    let tampered = post(
+        &app,
+        "/webhooks/whatsapp",
+        b"{\"entry\":[]}".to_vec(),
+        &[("x-hub-signature-256", good)],
+    )
+    .await;
+    assert_eq!(tampered.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM webhook_events").await, 0);
+    assert_eq!(
+        app.state.rejected_webhooks.count(Provider::Whatsapp),
+        5,
+        "rejections are counted"
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_sent_five_times_is_stored_once_and_applied_once() {
+    let app = providers_app().await;
+    let body = fixture("whatsapp_message.json");
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let response = post_whatsapp(&app, &body).await;
+        assert_eq!(response.status, StatusCode::OK);
+        statuses.push(response.json()["status"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        statuses,
+        ["stored", "duplicate", "duplicate", "duplicate", "duplicate"]
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM webhook_events").await, 1);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM jobs WHERE kind = 'process_webhook'"
+        )
+        .await,
+        1,
+        "stored with its job"
+    );
+    assert_eq!(drain(&app).await.len(), 1);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM messages WHERE direction = 'inbound'"
+        )
+        .await,
+        1
+    );
+    let lead: (String, String, String) = sqlx::query_as("SELECT name, phone, source FROM leads")
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+    assert_eq!(
+        lead,
+        (
+            "Sheena Nelson".into(),
+            "+16505551234".into(),
+            "organic".into()
+        )
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM webhook_events WHERE status = 'processed'"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_same_item_in_two_deliveries_has_one_effect() {
+    let app = providers_app().await;
+    let body = fixture("whatsapp_message.json");
+    // Another app on the business account gets the same message inside a different body.
+    let mut other: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    other["entry"][0]["id"] = "another-waba".into();
+    let other = serde_json::to_vec(&other).unwrap();
+    assert_eq!(post_whatsapp(&app, &body).await.json()["status"], "stored");
+    assert_eq!(post_whatsapp(&app, &other).await.json()["status"], "stored");
+    drain(&app).await;
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM webhook_events WHERE status = 'processed'"
+        )
+        .await,
+        2
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM messages").await, 1);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM leads").await, 1);
+}
+
+#[tokio::test]
+async fn an_ad_referral_makes_a_meta_lead_and_known_phones_keep_their_lead() {
+    let app = providers_app().await;
+    post_whatsapp(&app, &fixture("whatsapp_referral.json")).await;
+    drain(&app).await;
+    let lead: (String, String) =
+        sqlx::query_as("SELECT name, source FROM leads WHERE phone = '+34611223344'")
+            .fetch_one(&app.state.db.reader)
+            .await
+            .unwrap();
+    assert_eq!(lead, ("Lucía Gómez".into(), "meta".into()));
+
+    let again = String::from_utf8(fixture("whatsapp_referral.json"))
+        .unwrap()
+        .replace("wamid.REFERRAL1", "wamid.REFERRAL2");
+    post_whatsapp(&app, again.as_bytes()).await;
+    drain(&app).await;
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM leads").await, 1);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM messages").await, 2);
+}
+
+#[tokio::test]
+async fn a_batch_of_messages_and_statuses_is_applied_whole() {
+    let app = providers_app().await;
+    outbound_message(&app, "wamid.OUT1", "sent").await;
+    outbound_message(&app, "wamid.OUT2", "sent").await;
+    post_whatsapp(&app, &fixture("whatsapp_batch.json")).await;
+    drain(&app).await;
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM messages WHERE direction = 'inbound'"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM messages WHERE kind = 'media'").await,
+        1
+    );
+    assert_eq!(
+        status_of(&app, "wamid.OUT1").await,
+        ("delivered".into(), None)
+    );
+    assert_eq!(
+        status_of(&app, "wamid.OUT2").await,
+        ("failed".into(), Some(131026))
+    );
+    let reason: String =
+        sqlx::query_scalar("SELECT error_reason FROM messages WHERE wamid = 'wamid.OUT2'")
+            .fetch_one(&app.state.db.reader)
+            .await
+            .unwrap();
+    assert_eq!(reason, "Message Undeliverable.");
+}
+
+#[tokio::test]
+async fn statuses_out_of_order_never_go_backwards() {
+    let app = providers_app().await;
+    outbound_message(&app, "wamid.X", "queued").await;
+    for (status, ts) in [
+        ("read", 30),
+        ("delivered", 20),
+        ("sent", 10),
+        ("failed", 40),
+    ] {
+        post_whatsapp(
+            &app,
+            &status_delivery("wamid.X", status, 1_749_416_000 + ts),
+        )
+        .await;
+    }
+    drain(&app).await;
+    assert_eq!(status_of(&app, "wamid.X").await.0, "read");
+
+    outbound_message(&app, "wamid.Y", "sent").await;
+    for (status, ts) in [("failed", 10), ("delivered", 20)] {
+        post_whatsapp(
+            &app,
+            &status_delivery("wamid.Y", status, 1_749_416_000 + ts),
+        )
+        .await;
+    }
+    drain(&app).await;
+    assert_eq!(
+        status_of(&app, "wamid.Y").await.0,
+        "delivered",
+        "delivered replaces failed"
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_with_a_valid_signature_is_kept_as_failed_and_replayable() {
+    let app = providers_app().await;
+    let body = b"{\"entry\": [ this is not json".to_vec();
+    let response = post_whatsapp(&app, &body).await;
+    assert_eq!(response.status, StatusCode::OK);
+    let outcomes = drain(&app).await;
+    assert!(
+        matches!(outcomes.as_slice(), [Outcome::Failed { .. }]),
+        "{outcomes:?}"
+    );
+    let (status, error): (String, String) =
+        sqlx::query_as("SELECT status, last_error FROM webhook_events")
+            .fetch_one(&app.state.db.reader)
+            .await
+            .unwrap();
+    assert_eq!(status, "failed");
+    assert!(error.contains("not a WhatsApp webhook payload"), "{error}");
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT body FROM webhook_events")
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+    assert_eq!(stored, body, "kept byte for byte");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413() {
+    let app = providers_app().await;
+    let big = vec![b' '; 3 * 1024 * 1024 + 1];
+    assert_eq!(
+        post_whatsapp(&app, &big).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let big = vec![b' '; 1024 * 1024 + 1];
+    assert_eq!(
+        post(&app, "/webhooks/aircall", big, &[]).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let fits = vec![b' '; 2 * 1024 * 1024];
+    assert_eq!(
+        post_whatsapp(&app, &fits).await.status,
+        StatusCode::OK,
+        "WhatsApp allows up to 3 MB"
+    );
+}
+
+#[tokio::test]
+async fn aircall_events_build_one_call_whatever_their_order() {
+    let app = providers_app().await;
+    for name in [
+        "aircall_ended.json",
+        "aircall_created.json",
+        "aircall_answered.json",
+        "aircall_ended.json",
+    ] {
+        let response = post(&app, "/webhooks/aircall", fixture(name), &[]).await;
+        assert_eq!(response.status, StatusCode::OK, "{name}");
+    }
+    drain(&app).await;
+    let call: (String, String, i64, i64, Option<String>) = sqlx::query_as(
+        "SELECT direction, status, duration_seconds, missed, answered_at FROM calls WHERE provider_call_id = '812345'",
+    )
+    .fetch_one(&app.state.db.reader)
+    .await
+    .unwrap();
+    assert_eq!(
+        call,
+        (
+            "inbound".into(),
+            "done".into(),
+            174,
+            0,
+            Some("2024-11-26T12:08:30Z".into())
+        )
+    );
+    let lead: (String, String) = sqlx::query_as("SELECT phone, source FROM leads")
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+    assert_eq!(lead, ("+34622334455".into(), "organic".into()));
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM webhook_events WHERE event_type = 'call.ended'"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn unanswered_inbound_calls_are_missed() {
+    let app = providers_app().await;
+    post(
+        &app,
+        "/webhooks/aircall",
+        fixture("aircall_missed.json"),
+        &[],
+    )
+    .await;
+    drain(&app).await;
+    let missed: (i64, Option<String>) = sqlx::query_as("SELECT missed, missed_reason FROM calls")
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+    assert_eq!(missed, (1, Some("no_available_agent".into())));
+}
+
+#[tokio::test]
+async fn aircall_tokens_are_checked() {
+    let app = providers_app().await;
+    let wrong = String::from_utf8(fixture("aircall_created.json"))
+        .unwrap()
+        .replace("AIRCALL_TOKEN", "forged");
+    assert_eq!(
+        post(&app, "/webhooks/aircall", wrong.into_bytes(), &[])
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        post(&app, "/webhooks/aircall", b"nope".to_vec(), &[])
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM webhook_events").await, 0);
+}
+
+#[tokio::test]
+async fn hubspot_changes_update_the_linked_lead_once() {
+    let app = providers_app().await;
+    let lead = crate::clinic::Clinic::new(app.state.db.clone())
+        .lead(
+            app::domain::Source::Google,
+            crate::clinic::ts("2025-01-01T10:00:00Z"),
+        )
+        .await;
+    sqlx::query("UPDATE leads SET name = 'Ana Ruiz', hubspot_id = '5101' WHERE id = $1")
+        .bind(lead)
+        .execute(&app.state.db.writer)
+        .await
+        .unwrap();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let body = fixture("hubspot_events.json");
+    assert_eq!(
+        post_hubspot(&app, &body, now_ms).await.status,
+        StatusCode::OK
+    );
+    // The same events again in a new delivery (HubSpot retries with a new attemptNumber).
+    let retried = String::from_utf8(body.clone())
+        .unwrap()
+        .replace("\"attemptNumber\":0", "\"attemptNumber\":1");
+    assert_eq!(
+        post_hubspot(&app, retried.as_bytes(), now_ms).await.json()["status"],
+        "stored"
+    );
+    drain(&app).await;
+    let row: (String, Option<String>, Option<String>) =
+        sqlx::query_as("SELECT name, email, hubspot_synced_at FROM leads")
+            .fetch_one(&app.state.db.reader)
+            .await
+            .unwrap();
+    assert_eq!(row.0, "Marta Ruiz");
+    assert_eq!(row.1.as_deref(), Some("nueva.direccion@example.com"));
+    assert!(row.2.is_some(), "marked as synced, so it is not sent back");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM webhook_items WHERE item_key LIKE 'hs:%'"
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM webhook_events WHERE status = 'processed'"
+        )
+        .await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn hubspot_signatures_and_timestamps_are_checked() {
+    let app = providers_app().await;
+    let body = fixture("hubspot_events.json");
+    let stale = chrono::Utc::now().timestamp_millis() - 6 * 60 * 1000;
+    assert_eq!(
+        post_hubspot(&app, &body, stale).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let forged = post(
+        &app,
+        "/webhooks/hubspot",
+        body.clone(),
+        &[
+            ("x-hubspot-signature-v3", "AAAA".into()),
+            (
+                "x-hubspot-request-timestamp",
+                chrono::Utc::now().timestamp_millis().to_string(),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM webhook_events").await, 0);
+}
