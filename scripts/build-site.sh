@@ -16,8 +16,13 @@ mkdir -p "$site/pkg"
 wasm-bindgen --target web --no-typescript --remove-name-section \
   --out-dir "$site/pkg" --out-name mini-crm \
   target/wasm32-unknown-unknown/wasm-release/frontend.wasm
-# Leptos asks for <output-name>.wasm when LEPTOS_OUTPUT_NAME is set at compile time.
-mv "$site/pkg/mini-crm_bg.wasm" "$site/pkg/mini-crm.wasm"
+# Leptos asks for <output-name>.wasm when LEPTOS_OUTPUT_NAME is set at compile time. wasm-opt
+# comes from the npm package binaryen (Debian's older one breaks hydration); -O1 because the
+# size levels (-Os, -Oz) shrink the raw file but grow it gzipped.
+node_modules/.bin/wasm-opt -O1 --enable-bulk-memory --enable-nontrapping-float-to-int \
+  --enable-sign-ext --enable-mutable-globals \
+  "$site/pkg/mini-crm_bg.wasm" -o "$site/pkg/mini-crm.wasm"
+rm "$site/pkg/mini-crm_bg.wasm"
 cp style/main.css "$site/pkg/mini-crm.css"
 cp -R public/. "$site/"
 # ECharts, pinned in package-lock.json, is served by us like every other asset (no CDN).
@@ -27,7 +32,7 @@ cargo build -p server --profile "$server_profile"
 wasm_gzip=$(gzip -9 -c "$site/pkg/mini-crm.wasm" | wc -c)
 echo "site: $site (wasm bundle: $(wc -c <"$site/pkg/mini-crm.wasm") bytes, $wasm_gzip gzipped)"
 # SPEC §7: the release wasm stays within 400 KB gzipped (ECharts' own JS not counted).
-if [ "$wasm_gzip" -gt 409600 ]; then
+if [ "$wasm_gzip" -gt 400000 ]; then
   echo "build-site: the wasm bundle is over 400 KB gzipped" >&2
   exit 1
 fi

@@ -1,7 +1,5 @@
 //! Numbers and dates as a Spanish (es-ES) reader expects them.
 
-use chrono::NaiveDate;
-
 /// Non-breaking space: es-ES writes "67 %", and the two parts must not wrap apart.
 const NBSP: char = '\u{a0}';
 
@@ -28,11 +26,15 @@ pub fn percent(rate: f64) -> String {
     format!("{}{NBSP}%", (rate * 100.0).round() as i64)
 }
 
-/// `YYYY-MM-DD` → "07/01" (day/month) for chart axes; other text is shown as it is.
+/// `YYYY-MM-DD` → "07/01" (day/month) for chart axes and periods; other text is shown as it is.
+/// Sliced by hand: this runs in the browser, where chrono's parser would weigh on the bundle.
 pub fn day_month(date: &str) -> String {
-    NaiveDate::parse_from_str(date, "%Y-%m-%d")
-        .map(|d| d.format("%d/%m").to_string())
-        .unwrap_or_else(|_| date.to_string())
+    match date.as_bytes() {
+        [_, _, _, _, b'-', _, _, b'-', _, _] if date.is_ascii() => {
+            format!("{}/{}", &date[8..10], &date[5..7])
+        }
+        _ => date.to_string(),
+    }
 }
 
 /// An instant as a date and time of the clinic: "07/01/2025 11:00".
@@ -81,5 +83,6 @@ mod tests {
     fn chart_days_are_day_then_month() {
         assert_eq!(day_month("2025-01-07"), "07/01");
         assert_eq!(day_month("mañana"), "mañana");
+        assert_eq!(day_month("2025-1-7"), "2025-1-7");
     }
 }

@@ -1,6 +1,7 @@
 //! Server functions: thin — check the user, call the backend, map errors. All live under
 //! [`SFN_PREFIX`], away from the JSON API's `/api/`.
 
+pub mod integrations;
 pub mod reports;
 pub mod session;
 pub mod tokens;

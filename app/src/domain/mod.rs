@@ -4,6 +4,7 @@
 mod api_token;
 mod appointment;
 mod email;
+mod integrations;
 mod kpi;
 mod lead;
 mod phone;
@@ -15,6 +16,7 @@ mod user;
 pub use api_token::{ApiTokenView, NewApiToken};
 pub use appointment::AppointmentStatus;
 pub use email::{Email, InvalidEmail};
+pub use integrations::{FailedJobView, QueueView, WebhookEventView, WebhookPayload};
 pub use kpi::{rate, KpiCounts, KpiDay, KpiFilters, KpiReport, KpiTotals};
 pub use lead::LeadStage;
 pub use phone::{Phone, PhoneError};

@@ -1,14 +1,328 @@
-//! Integraciones. This page's own content arrives with its issue; the route and the shell are final.
+//! `/integraciones`: queue depth and age, failed jobs (retry one or all), and the webhooks
+//! received (filter by provider and status, raw payload, replay one).
 
+use crate::api::integrations::{
+    get_webhook_payload, list_failed_jobs, list_queues, list_webhook_events, ReplayWebhook,
+    RetryJobs,
+};
+use crate::domain::{FailedJobView, QueueView, WebhookEventView};
+use crate::error::AppError;
+use leptos::either::{Either, EitherOf3};
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
 
 #[component]
 pub fn IntegracionesPage() -> impl IntoView {
+    let retry = ServerAction::<RetryJobs>::new();
+    let replay = ServerAction::<ReplayWebhook>::new();
+    let changes = move || (retry.version().get(), replay.version().get());
+    let queues = Resource::new(changes, |_| list_queues());
+    let failed = Resource::new(changes, |_| list_failed_jobs());
     view! {
         <Title text="Integraciones" />
         <h1>"Integraciones"</h1>
-        <p class="lead-text">"Webhooks recibidos, cola de trabajos y estado de WhatsApp, Aircall y HubSpot."</p>
-        <p class="placeholder" role="status">"Esta sección está en preparación."</p>
+        <section class="panel" aria-labelledby="queues-title">
+            <h2 id="queues-title">"Colas de trabajo"</h2>
+            <Transition fallback=|| view! { <p role="status">"Cargando colas…"</p> }>
+                {move || Suspend::new(async move {
+                    match queues.await {
+                        Ok(queues) => Either::Left(view! { <QueueTable queues /> }),
+                        Err(err) => Either::Right(error_view(err)),
+                    }
+                })}
+            </Transition>
+        </section>
+        <section class="panel" aria-labelledby="failed-title">
+            <h2 id="failed-title">"Trabajos fallidos"</h2>
+            {move || outcome_view(retry.value().get().map(|r| r.map(|n| format!("{n} trabajo(s) de nuevo en cola."))))}
+            <Transition fallback=|| view! { <p role="status">"Cargando trabajos…"</p> }>
+                {move || Suspend::new(async move {
+                    match failed.await {
+                        Ok(jobs) => Either::Left(view! { <FailedJobs jobs retry /> }),
+                        Err(err) => Either::Right(error_view(err)),
+                    }
+                })}
+            </Transition>
+        </section>
+        <WebhookEvents replay />
     }
+}
+
+// Views below choose with `Either` rather than `into_any()`: each type-erased view costs
+// kilobytes of hydration code in the wasm bundle.
+fn error_view(err: AppError) -> impl IntoView {
+    view! { <p class="alert error" role="alert">{err.to_string()}</p> }
+}
+
+/// The result of an action, as a status line (or an alert when it failed).
+fn outcome_view(result: Option<Result<String, AppError>>) -> impl IntoView {
+    result.map(|result| match result {
+        Ok(message) => Either::Left(view! { <p class="alert success" role="status">{message}</p> }),
+        Err(err) => Either::Right(error_view(err)),
+    })
+}
+
+/// "3 min", "2 h", "4 d": how long the oldest pending job has waited.
+fn age(seconds: i64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < 86_400 => format!("{} h", s / 3600),
+        s => format!("{} d", s / 86_400),
+    }
+}
+
+#[component]
+fn QueueTable(queues: Vec<QueueView>) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table>
+                <caption class="visually-hidden">"Colas de trabajo"</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">"Cola"</th>
+                        <th scope="col">"Pendientes"</th>
+                        <th scope="col">"En curso"</th>
+                        <th scope="col">"Fallidos"</th>
+                        <th scope="col">"Espera más larga"</th>
+                        <th scope="col">"Estado"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {queues
+                        .into_iter()
+                        .map(|q| {
+                            view! {
+                                <tr>
+                                    <th scope="row">{q.queue}</th>
+                                    <td>{q.pending}</td>
+                                    <td>{q.running}</td>
+                                    <td>{q.failed}</td>
+                                    <td>{q.oldest_pending_seconds.map_or("—".to_string(), age)}</td>
+                                    <td>{if q.paused { "En pausa" } else { "Activa" }}</td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+fn FailedJobs(jobs: Vec<FailedJobView>, retry: ServerAction<RetryJobs>) -> impl IntoView {
+    if jobs.is_empty() {
+        return Either::Left(view! { <p class="placeholder">"No hay trabajos fallidos."</p> });
+    }
+    Either::Right(view! {
+        <ActionForm action=retry>
+            <button type="submit" class="button secondary">"Reintentar todos"</button>
+        </ActionForm>
+        <div class="table-wrap">
+            <table>
+                <caption class="visually-hidden">"Trabajos fallidos"</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">"Trabajo"</th>
+                        <th scope="col">"Cola"</th>
+                        <th scope="col">"Intentos"</th>
+                        <th scope="col">"Creado"</th>
+                        <th scope="col">"Error"</th>
+                        <th scope="col"><span class="visually-hidden">"Acciones"</span></th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {jobs
+                        .into_iter()
+                        .map(|job| {
+                            view! {
+                                <tr>
+                                    <td>{format!("#{} {}", job.id, job.kind)}</td>
+                                    <td>{job.queue}</td>
+                                    <td>{format!("{}/{}", job.attempts, job.max_attempts)}</td>
+                                    <td>{job.created}</td>
+                                    <td class="wrap">{job.last_error}</td>
+                                    <td>
+                                        <ActionForm action=retry>
+                                            <input type="hidden" name="id" value=job.id />
+                                            <button
+                                                type="submit"
+                                                class="button secondary"
+                                                aria-label=format!("Reintentar el trabajo {}", job.id)
+                                            >
+                                                "Reintentar"
+                                            </button>
+                                        </ActionForm>
+                                    </td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    })
+}
+
+const PROVIDERS: [(&str, &str); 4] = [
+    ("", "Todos"),
+    ("whatsapp", "WhatsApp"),
+    ("aircall", "Aircall"),
+    ("hubspot", "HubSpot"),
+];
+const STATUSES: [(&str, &str); 4] = [
+    ("", "Todos"),
+    ("pending", "Pendiente"),
+    ("processed", "Procesado"),
+    ("failed", "Fallido"),
+];
+
+/// Received deliveries, filtered through the URL (`?provider=…&status=…`).
+#[component]
+fn WebhookEvents(replay: ServerAction<ReplayWebhook>) -> impl IntoView {
+    let query = use_query_map();
+    let param = move |name: &'static str| query.read().get(name).unwrap_or_default();
+    let events = Resource::new(
+        move || (param("provider"), param("status"), replay.version().get()),
+        |(provider, status, _)| list_webhook_events(Some(provider), Some(status)),
+    );
+    let selected = RwSignal::new(None::<i64>);
+    let payload = Resource::new(
+        move || selected.get(),
+        |id| async move {
+            match id {
+                Some(id) => get_webhook_payload(id).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
+    let select = move |name: &'static str,
+                       label: &'static str,
+                       options: [(&'static str, &'static str); 4]| {
+        view! {
+            <label for=name>{label}</label>
+            <select id=name name=name>
+                {options
+                    .into_iter()
+                    .map(|(value, text)| {
+                        view! {
+                            <option value=value selected=move || param(name) == value>
+                                {text}
+                            </option>
+                        }
+                    })
+                    .collect_view()}
+            </select>
+        }
+    };
+    view! {
+        <section class="panel" aria-labelledby="webhooks-title">
+            <h2 id="webhooks-title">"Webhooks recibidos"</h2>
+            <Form method="GET" action="" attr:class="filters">
+                {select("provider", "Proveedor", PROVIDERS)}
+                {select("status", "Estado", STATUSES)}
+                <button type="submit" class="button secondary">"Filtrar"</button>
+            </Form>
+            {move || outcome_view(replay.value().get())}
+            <Transition fallback=|| view! { <p role="status">"Cargando webhooks…"</p> }>
+                {move || Suspend::new(async move {
+                    match events.await {
+                        Ok(events) => Either::Left(view! { <EventTable events replay selected /> }),
+                        Err(err) => Either::Right(error_view(err)),
+                    }
+                })}
+            </Transition>
+            <Suspense>
+                {move || Suspend::new(async move {
+                    match payload.await {
+                        Ok(Some(p)) => EitherOf3::A(view! {
+                            <section class="payload" aria-label=format!("Contenido del webhook {}", p.id)>
+                                <h3>{format!("Webhook #{}", p.id)}</h3>
+                                <h4>"Cabeceras"</h4>
+                                <pre>{p.headers}</pre>
+                                <h4>"Cuerpo"</h4>
+                                <pre>{p.body}</pre>
+                            </section>
+                        }),
+                        Ok(None) => EitherOf3::B(()),
+                        Err(err) => EitherOf3::C(error_view(err)),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn EventTable(
+    events: Vec<WebhookEventView>,
+    replay: ServerAction<ReplayWebhook>,
+    selected: RwSignal<Option<i64>>,
+) -> impl IntoView {
+    if events.is_empty() {
+        return Either::Left(
+            view! { <p class="placeholder">"No hay webhooks con este filtro."</p> },
+        );
+    }
+    Either::Right(view! {
+        <div class="table-wrap">
+            <table>
+                <caption class="visually-hidden">"Webhooks recibidos"</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">"Webhook"</th>
+                        <th scope="col">"Proveedor"</th>
+                        <th scope="col">"Tipo"</th>
+                        <th scope="col">"Estado"</th>
+                        <th scope="col">"Recibido"</th>
+                        <th scope="col">"Intentos"</th>
+                        <th scope="col">"Error"</th>
+                        <th scope="col"><span class="visually-hidden">"Acciones"</span></th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {events
+                        .into_iter()
+                        .map(|e| {
+                            let id = e.id;
+                            view! {
+                                <tr>
+                                    <td>{format!("#{id}")}</td>
+                                    <td>{e.provider}</td>
+                                    <td>{e.event_type.unwrap_or_else(|| "—".into())}</td>
+                                    <td>{e.status}</td>
+                                    <td>{e.received}</td>
+                                    <td>{e.attempts}</td>
+                                    <td class="wrap">{e.last_error.unwrap_or_default()}</td>
+                                    <td class="actions">
+                                        <button
+                                            type="button"
+                                            class="button secondary"
+                                            aria-label=format!("Ver el webhook {id}")
+                                            on:click=move |_| selected.set(Some(id))
+                                        >
+                                            "Ver"
+                                        </button>
+                                        <ActionForm action=replay>
+                                            <input type="hidden" name="id" value=id />
+                                            <button
+                                                type="submit"
+                                                class="button secondary"
+                                                aria-label=format!("Reprocesar el webhook {id}")
+                                            >
+                                                "Reprocesar"
+                                            </button>
+                                        </ActionForm>
+                                    </td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    })
 }

@@ -585,3 +585,100 @@ async fn hubspot_signatures_and_timestamps_are_checked() {
     assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM webhook_events").await, 0);
 }
+
+#[tokio::test]
+async fn the_integrations_page_functions_show_and_act_for_admins_only() {
+    let app = providers_app().await;
+    post_whatsapp(&app, &fixture("whatsapp_message.json")).await;
+    post_whatsapp(&app, b"{ broken").await;
+    drain(&app).await;
+
+    assert_eq!(
+        app.post_form("/sfn/webhook_events", &[], None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let staff = app.signed_in("luis@clinica.es").await;
+    let events = app
+        .post_form(
+            "/sfn/webhook_events",
+            &[("provider", "whatsapp"), ("status", "failed")],
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(events.status, StatusCode::OK, "{}", events.body);
+    let events = events.json();
+    assert_eq!(events.as_array().unwrap().len(), 1);
+    let failed_id = events[0]["id"].as_i64().unwrap().to_string();
+    let bad = app
+        .post_form(
+            "/sfn/webhook_events",
+            &[("provider", "twilio")],
+            Some(&staff),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let payload = app
+        .post_form("/sfn/webhook_payload", &[("id", &failed_id)], Some(&staff))
+        .await
+        .json();
+    assert_eq!(payload["body"], "{ broken");
+    assert!(payload["headers"]
+        .as_str()
+        .unwrap()
+        .contains("x-hub-signature-256"));
+
+    let queues = app.post_form("/sfn/queues", &[], Some(&staff)).await.json();
+    let inbound = queues
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == "inbound")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (inbound["failed"].as_i64(), inbound["paused"].as_bool()),
+        (Some(1), Some(false))
+    );
+    let failed_jobs = app
+        .post_form("/sfn/failed_jobs", &[], Some(&staff))
+        .await
+        .json();
+    assert_eq!(failed_jobs.as_array().unwrap().len(), 1);
+
+    // Acting is for admins.
+    assert_eq!(
+        app.post_form("/sfn/retry_jobs", &[], Some(&staff))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.post_form("/sfn/replay_webhook", &[("id", &failed_id)], Some(&staff))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    app.create_user("ana@clinica.es", app::domain::Role::Admin)
+        .await;
+    let admin = app
+        .login("ana@clinica.es", crate::helpers::PASSWORD)
+        .await
+        .session_cookie()
+        .unwrap();
+    let replayed = app
+        .post_form("/sfn/replay_webhook", &[("id", &failed_id)], Some(&admin))
+        .await;
+    assert_eq!(replayed.status, StatusCode::OK);
+    assert!(replayed.json().as_str().unwrap().contains("sigue fallando"));
+    let retried = app.post_form("/sfn/retry_jobs", &[], Some(&admin)).await;
+    assert_eq!(retried.json(), 1);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM jobs WHERE status = 'failed'").await,
+        0
+    );
+    let missing = app
+        .post_form("/sfn/replay_webhook", &[("id", "999")], Some(&admin))
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}

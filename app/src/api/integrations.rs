@@ -1,0 +1,167 @@
+//! Integraciones: queues, failed jobs and received webhooks. Everyone signed in may look; only
+//! admins replay deliveries and retry jobs.
+
+use crate::domain::{FailedJobView, QueueView, WebhookEventView, WebhookPayload};
+use crate::error::AppError;
+use leptos::prelude::*;
+
+#[server(prefix = "/sfn", endpoint = "queues")]
+pub async fn list_queues() -> Result<Vec<QueueView>, AppError> {
+    use crate::backend::jobs::runner::active_queues;
+    use crate::backend::{auth, store::jobs};
+    use crate::domain::{Queue, Timestamp};
+    let (state, _) = auth::require_user().await?;
+    let stats = jobs::stats(&state.db.reader)
+        .await
+        .map_err(|e| auth::internal("reading queue stats", e))?;
+    let active = active_queues(&state.jobs(), &Queue::ALL)
+        .await
+        .map_err(|e| auth::internal("reading queue flags", e))?;
+    let now = Timestamp::now();
+    Ok(Queue::ALL
+        .into_iter()
+        .map(|queue| {
+            let row = stats.iter().find(|s| s.queue == queue.as_str());
+            QueueView {
+                queue: queue.as_str().to_string(),
+                pending: row.map_or(0, |r| r.pending),
+                running: row.map_or(0, |r| r.running),
+                failed: row.map_or(0, |r| r.failed),
+                oldest_pending_seconds: row
+                    .and_then(|r| r.oldest_pending)
+                    .map(|t| (now.unix() - t.unix()).max(0)),
+                paused: !active.contains(&queue),
+            }
+        })
+        .collect())
+}
+
+#[server(prefix = "/sfn", endpoint = "failed_jobs")]
+pub async fn list_failed_jobs() -> Result<Vec<FailedJobView>, AppError> {
+    use crate::backend::{auth, store::jobs};
+    use crate::format::local_datetime;
+    let (state, _) = auth::require_user().await?;
+    let tz = state.config.timezone;
+    let failed = jobs::list_failed(&state.db.reader)
+        .await
+        .map_err(|e| auth::internal("listing failed jobs", e))?;
+    Ok(failed
+        .into_iter()
+        .map(|job| FailedJobView {
+            id: job.id,
+            queue: job.queue,
+            kind: job.kind,
+            attempts: job.attempts,
+            max_attempts: job.max_attempts,
+            last_error: job.last_error.unwrap_or_default(),
+            created: local_datetime(job.created_at, tz),
+        })
+        .collect())
+}
+
+/// Puts one failed job (or all with `None`) back in its queue with its attempts reset.
+#[server(prefix = "/sfn", endpoint = "retry_jobs")]
+pub async fn retry_jobs(id: Option<i64>) -> Result<u64, AppError> {
+    use crate::backend::{auth, store::jobs};
+    use crate::domain::Timestamp;
+    let (state, user) = auth::require_admin().await?;
+    let retried = jobs::retry_failed(&state.db.writer, id, Timestamp::now())
+        .await
+        .map_err(|e| auth::internal("retrying jobs", e))?;
+    tracing::info!(
+        user_id = user.id,
+        retried,
+        "failed jobs retried from Integraciones"
+    );
+    Ok(retried)
+}
+
+#[server(prefix = "/sfn", endpoint = "webhook_events")]
+pub async fn list_webhook_events(
+    provider: Option<String>,
+    status: Option<String>,
+) -> Result<Vec<WebhookEventView>, AppError> {
+    use crate::backend::{auth, store::webhook_events};
+    use crate::format::local_datetime;
+    let (state, _) = auth::require_user().await?;
+    let provider = match provider.as_deref() {
+        None | Some("") => None,
+        Some(p) => Some(
+            p.parse()
+                .map_err(|_| AppError::invalid("provider", "Proveedor desconocido."))?,
+        ),
+    };
+    let status = match status.as_deref() {
+        None | Some("") => None,
+        Some(s @ ("pending" | "processed" | "failed")) => Some(s.to_string()),
+        Some(_) => return Err(AppError::invalid("status", "Estado desconocido.")),
+    };
+    let filter = webhook_events::Filter {
+        provider,
+        status,
+        since: None,
+    };
+    let events = webhook_events::list(&state.db.reader, &filter, 100)
+        .await
+        .map_err(|e| auth::internal("listing webhook events", e))?;
+    let tz = state.config.timezone;
+    Ok(events
+        .into_iter()
+        .map(|e| WebhookEventView {
+            id: e.id,
+            provider: e.provider,
+            event_type: e.event_type,
+            status: e.status,
+            received: local_datetime(e.received_at, tz),
+            attempts: e.attempts,
+            last_error: e.last_error,
+        })
+        .collect())
+}
+
+#[server(prefix = "/sfn", endpoint = "webhook_payload")]
+pub async fn get_webhook_payload(id: i64) -> Result<WebhookPayload, AppError> {
+    use crate::backend::{auth, store::webhook_events};
+    let (state, _) = auth::require_user().await?;
+    let event = webhook_events::find(&state.db.reader, id)
+        .await
+        .map_err(|e| auth::internal("reading a webhook event", e))?
+        .ok_or(AppError::NotFound)?;
+    let pretty = |bytes: &[u8]| {
+        serde_json::from_slice::<serde_json::Value>(bytes)
+            .ok()
+            .and_then(|json| serde_json::to_string_pretty(&json).ok())
+            .unwrap_or_else(|| String::from_utf8_lossy(bytes).into_owned())
+    };
+    Ok(WebhookPayload {
+        id,
+        headers: pretty(event.headers.as_bytes()),
+        body: pretty(&event.body),
+    })
+}
+
+/// Processes one stored delivery again; items already applied are skipped.
+#[server(prefix = "/sfn", endpoint = "replay_webhook")]
+pub async fn replay_webhook(id: i64) -> Result<String, AppError> {
+    use crate::backend::auth;
+    use crate::backend::webhooks::{process_event, Processed};
+    let (state, user) = auth::require_admin().await?;
+    let processed = process_event(&state.jobs(), id)
+        .await
+        .map_err(|e| match e {
+            crate::backend::jobs::JobError::Permanent(_) => AppError::NotFound,
+            other => auth::internal("replaying a webhook", other),
+        })?;
+    tracing::info!(
+        user_id = user.id,
+        webhook_event_id = id,
+        "webhook replayed from Integraciones"
+    );
+    Ok(match processed {
+        Processed::Applied(effects) => format!(
+            "Webhook {id} reprocesado: {} elemento(s) aplicados, {} ya aplicados antes.",
+            effects.applied, effects.duplicates
+        ),
+        Processed::Failed(error) => format!("Webhook {id} sigue fallando: {error}"),
+    })
+}

@@ -1,0 +1,68 @@
+import { createHmac } from "node:crypto";
+import { expect, test, type Page } from "@playwright/test";
+import { hydrated, signIn } from "./helpers";
+
+const SECRET = "e2e-whatsapp-secret"; // scripts/e2e-server.sh
+
+async function deliver(page: Page, body: string) {
+  const signature = "sha256=" + createHmac("sha256", SECRET).update(body).digest("hex");
+  const response = await page.request.post("/webhooks/whatsapp", {
+    data: Buffer.from(body),
+    headers: { "content-type": "application/json", "x-hub-signature-256": signature },
+  });
+  expect(response.status()).toBe(200);
+}
+
+function message(wamid: string, from: string) {
+  return JSON.stringify({
+    object: "whatsapp_business_account",
+    entry: [{ id: "1", changes: [{ field: "messages", value: {
+      messaging_product: "whatsapp",
+      contacts: [{ profile: { name: "Paciente E2E" }, wa_id: from }],
+      messages: [{ from, id: wamid, timestamp: "1749416383", type: "text", text: { body: "Hola" } }],
+    } }] }],
+  });
+}
+
+test("on-call sees deliveries and queues, reads a payload, replays and retries", async ({ page }) => {
+  const run = `${test.info().project.name}-${Date.now()}`;
+  const phone = test.info().project.name === "laptop" ? "34699000001" : "34699000002";
+  await signIn(page, "/integraciones");
+  await deliver(page, message(`wamid.e2e.${run}`, phone));
+  await deliver(page, `{ "broken": ${run}`);
+
+  // The server's own worker processes them; the broken one ends as a failed job.
+  await expect(async () => {
+    await page.reload();
+    await expect(page.getByRole("table", { name: "Trabajos fallidos" })).toBeVisible({ timeout: 1000 });
+  }).toPass({ timeout: 15_000 });
+  await hydrated(page);
+
+  const queues = page.getByRole("table", { name: "Colas de trabajo" });
+  await expect(queues.getByRole("row", { name: /inbound/ })).toContainText("Activa");
+
+  // Filter through the URL.
+  await page.getByLabel("Proveedor").selectOption("whatsapp");
+  await page.getByLabel("Estado").selectOption("failed");
+  await page.getByRole("button", { name: "Filtrar" }).click();
+  await expect(page).toHaveURL(/provider=whatsapp&status=failed/);
+  const events = page.getByRole("table", { name: "Webhooks recibidos" });
+  const rows = events.getByRole("row").filter({ hasText: "failed" });
+  await expect(rows.first()).toBeVisible();
+  await expect(events.getByRole("row").filter({ hasText: "processed" })).toHaveCount(0);
+
+  // The raw payload of the newest failed delivery.
+  const newest = rows.first();
+  const id = ((await newest.getByRole("cell").first().textContent()) ?? "").replace("#", "").trim();
+  await newest.getByRole("button", { name: `Ver el webhook ${id}` }).click();
+  await expect(page.getByRole("region", { name: `Contenido del webhook ${id}` })).toContainText(`{ "broken": ${run}`);
+
+  // Replay it: still failing, and said so.
+  await newest.getByRole("button", { name: `Reprocesar el webhook ${id}` }).click();
+  await expect(page.getByRole("status").filter({ hasText: `Webhook ${id} sigue fallando` })).toBeVisible();
+
+  // Retry a failed job.
+  const failedJobs = page.getByRole("table", { name: "Trabajos fallidos" });
+  await failedJobs.getByRole("button", { name: /^Reintentar el trabajo/ }).first().click();
+  await expect(page.getByRole("status").filter({ hasText: "1 trabajo(s) de nuevo en cola." })).toBeVisible();
+});
