@@ -2,6 +2,7 @@
 
 mod auth;
 mod clinic;
+mod crash;
 mod helpers;
 mod kpi_golden;
 mod kpi_reference;

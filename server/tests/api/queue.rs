@@ -80,16 +80,17 @@ async fn a_fresh_lock_is_left_alone() {
 async fn permanent_failures_fail_at_once_and_retry_resets_attempts() {
     let app = providers_app().await;
     let now = Timestamp::now();
-    for _ in 0..2 {
-        let job = jobs::NewJob {
-            kind: "no_such_job",
-            queue: Queue::Inbound,
-            payload: "{}".into(),
-            max_attempts: 5,
-            run_at: now,
-        };
-        jobs::enqueue(&app.state.db.writer, job, now).await.unwrap();
-    }
+    let payloads = ["{}".to_string(), "{}".to_string()];
+    jobs::enqueue_many(
+        &app.state.db.writer,
+        "no_such_job",
+        Queue::Inbound,
+        &payloads,
+        5,
+        now,
+    )
+    .await
+    .unwrap();
     let outcomes = drain(&app).await;
     assert!(
         outcomes.iter().all(|o| matches!(o, Outcome::Failed { .. })),
@@ -276,4 +277,55 @@ async fn replay_reprocesses_failed_deliveries_and_changes_nothing_on_processed_o
             duplicates: 1
         })
     );
+}
+
+#[tokio::test]
+async fn retryable_failures_back_off_then_fail_after_max_attempts() {
+    let app = providers_app().await;
+    post_whatsapp(&app, &fixture("whatsapp_message.json")).await;
+    // The database refuses the processing (a missing table): worth retrying, never succeeding.
+    sqlx::query("DROP TABLE webhook_items")
+        .execute(&app.state.db.writer)
+        .await
+        .unwrap();
+    let ctx = app.state.jobs();
+    for attempt in 1..=10 {
+        let before = Timestamp::now();
+        let outcome = runner::run_one(&ctx, &Queue::ALL, "w").await.unwrap();
+        let (attempts, run_at): (i64, Timestamp) =
+            sqlx::query_as("SELECT attempts, run_at FROM jobs")
+                .fetch_one(&app.state.db.reader)
+                .await
+                .unwrap();
+        assert_eq!(attempts, attempt);
+        if attempt < 10 {
+            assert!(
+                matches!(outcome, Outcome::Retrying { .. }),
+                "attempt {attempt}: {outcome:?}"
+            );
+            let delay = run_at.unix() - before.unix();
+            let base = 5 * 2i64.pow(attempt as u32 - 1);
+            assert!(
+                delay >= base * 8 / 10 - 1 && delay <= (base * 12 / 10).min(4320) + 1,
+                "attempt {attempt}: retried after {delay} s"
+            );
+            assert_eq!(
+                runner::run_one(&ctx, &Queue::ALL, "w").await.unwrap(),
+                Outcome::Idle,
+                "not before its time"
+            );
+            sqlx::query("UPDATE jobs SET run_at = $1")
+                .bind(Timestamp::now())
+                .execute(&app.state.db.writer)
+                .await
+                .unwrap();
+        } else {
+            assert!(matches!(outcome, Outcome::Failed { .. }), "{outcome:?}");
+        }
+    }
+    let error: String = sqlx::query_scalar("SELECT last_error FROM jobs WHERE status = 'failed'")
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+    assert!(error.contains("webhook_items"), "{error}");
 }

@@ -682,3 +682,28 @@ async fn the_integrations_page_functions_show_and_act_for_admins_only() {
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn concurrent_redeliveries_store_once_even_within_one_commit_group() {
+    let app = providers_app().await;
+    let body = fixture("whatsapp_message.json");
+    let other = fixture("whatsapp_referral.json");
+    let (a, b, c, d, e) = tokio::join!(
+        post_whatsapp(&app, &body),
+        post_whatsapp(&app, &body),
+        post_whatsapp(&app, &other),
+        post_whatsapp(&app, &body),
+        post_whatsapp(&app, &other),
+    );
+    let statuses: Vec<String> = [a, b, c, d, e]
+        .iter()
+        .map(|r| r.json()["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "stored").count(),
+        2,
+        "{statuses:?}"
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM webhook_events").await, 2);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM jobs").await, 2);
+}

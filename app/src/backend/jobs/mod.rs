@@ -5,7 +5,7 @@ pub mod runner;
 
 use super::config::Config;
 use super::db::Db;
-use super::store::jobs::{self, NewJob};
+use super::store::jobs;
 use crate::domain::{Queue, Timestamp};
 use serde::{de::DeserializeOwned, Serialize};
 use std::sync::Arc;
@@ -40,25 +40,17 @@ pub trait Job: Serialize + DeserializeOwned {
     ) -> impl std::future::Future<Output = Result<(), JobError>> + Send;
 }
 
-/// Queues `job` (due now) on `db`, typically inside the transaction that made it necessary.
-pub async fn enqueue<J: Job>(
+/// Queues several jobs of one kind (due now) in one statement.
+pub async fn enqueue_all<J: Job>(
     db: impl sqlx::SqliteExecutor<'_>,
-    job: &J,
+    jobs: &[J],
     now: Timestamp,
-) -> sqlx::Result<i64> {
-    let payload = serde_json::to_string(job).expect("job payloads serialize");
-    jobs::enqueue(
-        db,
-        NewJob {
-            kind: J::NAME,
-            queue: J::QUEUE,
-            payload,
-            max_attempts: J::MAX_ATTEMPTS,
-            run_at: now,
-        },
-        now,
-    )
-    .await
+) -> sqlx::Result<()> {
+    let payloads: Vec<String> = jobs
+        .iter()
+        .map(|job| serde_json::to_string(job).expect("job payloads serialize"))
+        .collect();
+    jobs::enqueue_many(db, J::NAME, J::QUEUE, &payloads, J::MAX_ATTEMPTS, now).await
 }
 
 /// The registry: runs a claimed job by its kind.

@@ -22,31 +22,32 @@ pub struct JobRow {
 const COLUMNS: &str =
     "id, kind, queue, payload, status, attempts, max_attempts, run_at, last_error, created_at";
 
-pub struct NewJob<'a> {
-    pub kind: &'a str,
-    pub queue: Queue,
-    pub payload: String,
-    pub max_attempts: i64,
-    pub run_at: Timestamp,
-}
-
-pub async fn enqueue(
+/// Queues one job of `kind` per payload, all due at `run_at`, in one statement.
+pub async fn enqueue_many(
     db: impl SqliteExecutor<'_>,
-    job: NewJob<'_>,
-    now: Timestamp,
-) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "INSERT INTO jobs (kind, queue, payload, max_attempts, run_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
-    )
-    .bind(job.kind)
-    .bind(job.queue.as_str())
-    .bind(job.payload)
-    .bind(job.max_attempts)
-    .bind(job.run_at)
-    .bind(now)
-    .fetch_one(db)
-    .await
+    kind: &str,
+    queue: Queue,
+    payloads: &[String],
+    max_attempts: i64,
+    run_at: Timestamp,
+) -> sqlx::Result<()> {
+    if payloads.is_empty() {
+        return Ok(());
+    }
+    let mut query = sqlx::QueryBuilder::new(
+        "INSERT INTO jobs (kind, queue, payload, max_attempts, run_at, created_at, updated_at) ",
+    );
+    query.push_values(payloads, |mut row, payload| {
+        row.push_bind(kind)
+            .push_bind(queue.as_str())
+            .push_bind(payload)
+            .push_bind(max_attempts)
+            .push_bind(run_at)
+            .push_bind(run_at)
+            .push_bind(run_at);
+    });
+    query.build().execute(db).await?;
+    Ok(())
 }
 
 /// Takes the next due job of `queues` (oldest `run_at` first), marking it running and counting

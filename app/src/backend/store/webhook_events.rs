@@ -31,24 +31,27 @@ pub struct NewDelivery {
     pub received_at: Timestamp,
 }
 
-/// Stores the delivery; `None` when the same body was already stored for this provider.
-pub async fn insert(
+/// Stores a group of deliveries in one statement; returns `(id, provider, delivery_key)` of those
+/// that were new (a body already stored for its provider is skipped).
+pub async fn insert_many(
     db: impl SqliteExecutor<'_>,
-    delivery: &NewDelivery,
-) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar(
-        "INSERT INTO webhook_events (provider, delivery_key, event_type, headers, body, received_at)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (provider, delivery_key) DO NOTHING RETURNING id",
-    )
-    .bind(delivery.provider.as_str())
-    .bind(&delivery.delivery_key)
-    .bind(&delivery.event_type)
-    .bind(&delivery.headers)
-    .bind(&delivery.body)
-    .bind(delivery.received_at)
-    .fetch_optional(db)
-    .await
+    deliveries: &[&NewDelivery],
+) -> sqlx::Result<Vec<(i64, String, String)>> {
+    let mut query = sqlx::QueryBuilder::new(
+        "INSERT INTO webhook_events (provider, delivery_key, event_type, headers, body, received_at) ",
+    );
+    query.push_values(deliveries, |mut row, delivery| {
+        row.push_bind(delivery.provider.as_str())
+            .push_bind(&delivery.delivery_key)
+            .push_bind(&delivery.event_type)
+            .push_bind(&delivery.headers)
+            .push_bind(&delivery.body)
+            .push_bind(delivery.received_at);
+    });
+    query.push(
+        " ON CONFLICT (provider, delivery_key) DO NOTHING RETURNING id, provider, delivery_key",
+    );
+    query.build_query_as().fetch_all(db).await
 }
 
 pub async fn find(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<Option<WebhookEventRow>> {

@@ -4,10 +4,11 @@
 
 use super::ProcessWebhook;
 use crate::backend::db::Db;
-use crate::backend::jobs::enqueue;
+use crate::backend::jobs::enqueue_all;
 use crate::backend::store::webhook_events::{self, NewDelivery};
 use crate::domain::Timestamp;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
 /// Deliveries committed together at most.
@@ -58,44 +59,54 @@ impl Ingestor {
 async fn write_groups(db: Db, mut receiver: mpsc::Receiver<Request>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let results: Vec<Result<Stored, String>> =
-            match write(&db, group.iter().map(|(delivery, _)| delivery)).await {
-                Ok(stored) => stored.into_iter().map(Ok).collect(),
-                Err(err) => {
-                    // Nothing of the group is stored: every provider gets an error and retries.
-                    tracing::error!(error = %err, "webhook intake: a group could not be stored");
-                    group.iter().map(|_| Err(err.to_string())).collect()
-                }
-            };
+        let results: Vec<Result<Stored, String>> = match write(
+            &db,
+            &group
+                .iter()
+                .map(|(delivery, _)| delivery)
+                .collect::<Vec<_>>(),
+        )
+        .await
+        {
+            Ok(stored) => stored.into_iter().map(Ok).collect(),
+            Err(err) => {
+                // Nothing of the group is stored: every provider gets an error and retries.
+                tracing::error!(error = %err, "webhook intake: a group could not be stored");
+                group.iter().map(|_| Err(err.to_string())).collect()
+            }
+        };
         for ((_, reply), result) in group.drain(..).zip(results) {
             let _ = reply.send(result);
         }
     }
 }
 
-async fn write(
-    db: &Db,
-    deliveries: impl Iterator<Item = &NewDelivery>,
-) -> sqlx::Result<Vec<Stored>> {
+/// One transaction, two statements, whatever the size of the group: the deliveries, then the
+/// processing jobs of those that were new.
+async fn write(db: &Db, deliveries: &[&NewDelivery]) -> sqlx::Result<Vec<Stored>> {
     let now = Timestamp::now();
     let mut tx = db.writer.begin().await?;
-    let mut stored = Vec::with_capacity(MAX_GROUP);
-    for delivery in deliveries {
-        stored.push(match webhook_events::insert(&mut *tx, delivery).await? {
-            Some(id) => {
-                enqueue(
-                    &mut *tx,
-                    &ProcessWebhook {
-                        webhook_event_id: id,
-                    },
-                    now,
-                )
-                .await?;
-                Stored::New(id)
-            }
-            None => Stored::Duplicate,
-        });
-    }
+    let inserted = webhook_events::insert_many(&mut *tx, deliveries).await?;
+    let jobs: Vec<ProcessWebhook> = inserted
+        .iter()
+        .map(|(id, _, _)| ProcessWebhook {
+            webhook_event_id: *id,
+        })
+        .collect();
+    enqueue_all(&mut *tx, &jobs, now).await?;
     tx.commit().await?;
-    Ok(stored)
+    // Match answers to requests; a body sent twice within one group is new only the first time.
+    let mut new: HashMap<(&str, &str), i64> = inserted
+        .iter()
+        .map(|(id, provider, key)| ((provider.as_str(), key.as_str()), *id))
+        .collect();
+    Ok(deliveries
+        .iter()
+        .map(
+            |d| match new.remove(&(d.provider.as_str(), d.delivery_key.as_str())) {
+                Some(id) => Stored::New(id),
+                None => Stored::Duplicate,
+            },
+        )
+        .collect())
 }
