@@ -707,3 +707,44 @@ async fn concurrent_redeliveries_store_once_even_within_one_commit_group() {
     assert_eq!(count(&app, "SELECT COUNT(*) FROM webhook_events").await, 2);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM jobs").await, 2);
 }
+
+#[tokio::test]
+async fn deliveries_are_listed_by_provider_status_and_time() {
+    use app::backend::store::webhook_events::{list, Filter};
+    let app = providers_app().await;
+    post_whatsapp(&app, &fixture("whatsapp_message.json")).await;
+    post(
+        &app,
+        "/webhooks/aircall",
+        fixture("aircall_created.json"),
+        &[],
+    )
+    .await;
+    let db = &app.state.db.reader;
+    let all = list(db, &Filter::default(), 10).await.unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.provider.as_str()).collect::<Vec<_>>(),
+        ["aircall", "whatsapp"],
+        "newest first"
+    );
+    let whatsapp = Filter {
+        provider: Some(Provider::Whatsapp),
+        ..Filter::default()
+    };
+    assert_eq!(list(db, &whatsapp, 10).await.unwrap().len(), 1);
+    let pending = Filter {
+        status: Some("pending".into()),
+        ..Filter::default()
+    };
+    assert_eq!(list(db, &pending, 10).await.unwrap().len(), 2);
+    let later = Filter {
+        since: Some(app::domain::Timestamp::now().plus_seconds(60)),
+        ..Filter::default()
+    };
+    assert!(list(db, &later, 10).await.unwrap().is_empty());
+    assert_eq!(
+        list(db, &Filter::default(), 1).await.unwrap().len(),
+        1,
+        "limit"
+    );
+}
