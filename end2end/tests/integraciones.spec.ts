@@ -24,18 +24,25 @@ function message(wamid: string, from: string) {
   });
 }
 
+/** Ids of the failed WhatsApp deliveries, newest first (the page's own server function). */
+async function failedDeliveries(page: Page): Promise<number[]> {
+  const response = await page.request.post("/sfn/webhook_events", { form: { provider: "whatsapp", status: "failed" } });
+  expect(response.status()).toBe(200);
+  return (await response.json()).map((event: { id: number }) => event.id);
+}
+
 test("on-call sees deliveries and queues, reads a payload, replays and retries", async ({ page }) => {
   const run = `${test.info().project.name}-${Date.now()}`;
   const phone = test.info().project.name === "laptop" ? "34699000001" : "34699000002";
   await signIn(page, "/integraciones");
+  const before = (await failedDeliveries(page)).length;
   await deliver(page, message(`wamid.e2e.${run}`, phone));
   await deliver(page, `{ "broken": ${run}`);
 
-  // The server's own worker processes them; the broken one ends as a failed job.
-  await expect(async () => {
-    await page.reload();
-    await expect(page.getByRole("table", { name: "Trabajos fallidos" })).toBeVisible({ timeout: 1000 });
-  }).toPass({ timeout: 15_000 });
+  // The server's own worker processes them; the broken one ends failed, as the newest failure.
+  await expect.poll(async () => (await failedDeliveries(page)).length, { timeout: 15_000 }).toBe(before + 1);
+  const id = String((await failedDeliveries(page))[0]);
+  await page.reload();
   await hydrated(page);
 
   const queues = page.getByRole("table", { name: "Colas de trabajo" });
@@ -47,13 +54,12 @@ test("on-call sees deliveries and queues, reads a payload, replays and retries",
   await page.getByRole("button", { name: "Filtrar" }).click();
   await expect(page).toHaveURL(/provider=whatsapp&status=failed/);
   const events = page.getByRole("table", { name: "Webhooks recibidos" });
-  const rows = events.getByRole("row").filter({ hasText: "failed" });
+  const rows = events.getByRole("row").filter({ hasText: "Fallido" });
   await expect(rows.first()).toBeVisible();
-  await expect(events.getByRole("row").filter({ hasText: "processed" })).toHaveCount(0);
+  await expect(events.getByRole("row").filter({ hasText: "Procesado" })).toHaveCount(0);
 
-  // The raw payload of the newest failed delivery.
-  const newest = rows.first();
-  const id = ((await newest.getByRole("cell").first().textContent()) ?? "").replace("#", "").trim();
+  // The raw payload of this run's failed delivery.
+  const newest = events.getByRole("row").filter({ has: page.getByRole("cell", { name: `#${id}`, exact: true }) });
   await newest.getByRole("button", { name: `Ver el webhook ${id}` }).click();
   await expect(page.getByRole("region", { name: `Contenido del webhook ${id}` })).toContainText(`{ "broken": ${run}`);
 

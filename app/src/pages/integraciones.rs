@@ -50,8 +50,6 @@ pub fn IntegracionesPage() -> impl IntoView {
     }
 }
 
-// Views below choose with `Either` rather than `into_any()`: each type-erased view costs
-// kilobytes of hydration code in the wasm bundle.
 fn error_view(err: AppError) -> impl IntoView {
     view! { <p class="alert error" role="alert">{err.to_string()}</p> }
 }
@@ -180,6 +178,14 @@ const STATUSES: [(&str, &str); 4] = [
     ("failed", "Fallido"),
 ];
 
+/// The Spanish name of a delivery's processing status.
+fn status_label(status: &str) -> &'static str {
+    STATUSES
+        .iter()
+        .find(|(value, _)| *value == status)
+        .map_or("—", |(_, label)| label)
+}
+
 /// Received deliveries, filtered through the URL (`?provider=…&status=…`).
 #[component]
 fn WebhookEvents(replay: ServerAction<ReplayWebhook>) -> impl IntoView {
@@ -293,7 +299,7 @@ fn EventTable(
                                     <td>{format!("#{id}")}</td>
                                     <td>{e.provider}</td>
                                     <td>{e.event_type.unwrap_or_else(|| "—".into())}</td>
-                                    <td>{e.status}</td>
+                                    <td>{status_label(&e.status)}</td>
                                     <td>{e.received}</td>
                                     <td>{e.attempts}</td>
                                     <td class="wrap">{e.last_error.unwrap_or_default()}</td>
