@@ -4,7 +4,7 @@
 use app::backend::state::AppState;
 use app::backend::store::webhook_events::NewDelivery;
 use app::backend::webhooks::ingest::{delivery_key, Stored};
-use app::backend::webhooks::{aircall, verify};
+use app::backend::webhooks::verify;
 use app::domain::{Provider, Timestamp};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, OriginalUri, Query, State};
@@ -80,7 +80,7 @@ async fn receive_whatsapp(
     if let Err(rejection) = verify::whatsapp(secret.expose(), signature, &body) {
         return reject(&state, Provider::Whatsapp, rejection);
     }
-    accept(&state, Provider::Whatsapp, &headers, body, None).await
+    accept(&state, Provider::Whatsapp, &headers, body).await
 }
 
 async fn receive_aircall(
@@ -94,8 +94,7 @@ async fn receive_aircall(
     if let Err(rejection) = verify::aircall(token.expose(), &body) {
         return reject(&state, Provider::Aircall, rejection);
     }
-    let event_type = aircall::event_type(&body);
-    accept(&state, Provider::Aircall, &headers, body, event_type).await
+    accept(&state, Provider::Aircall, &headers, body).await
 }
 
 async fn receive_hubspot(
@@ -126,7 +125,7 @@ async fn receive_hubspot(
     if let Err(rejection) = verified {
         return reject(&state, Provider::Hubspot, rejection);
     }
-    accept(&state, Provider::Hubspot, &headers, body, None).await
+    accept(&state, Provider::Hubspot, &headers, body).await
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -139,12 +138,10 @@ async fn accept(
     provider: Provider,
     headers: &HeaderMap,
     body: Bytes,
-    event_type: Option<String>,
 ) -> Response {
     let delivery = NewDelivery {
         provider,
         delivery_key: delivery_key(&body),
-        event_type,
         headers: stored_headers(headers),
         body: body.to_vec(),
         received_at: Timestamp::now(),

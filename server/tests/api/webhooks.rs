@@ -255,7 +255,7 @@ async fn a_delivery_sent_five_times_is_stored_once_and_applied_once() {
     assert_eq!(
         count(
             &app,
-            "SELECT COUNT(*) FROM webhook_events WHERE status = 'processed'"
+            "SELECT COUNT(*) FROM webhook_events WHERE status = 'processed' AND event_type = 'messages'"
         )
         .await,
         1
@@ -549,6 +549,14 @@ async fn hubspot_changes_update_the_linked_lead_once() {
         )
         .await,
         3
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM webhook_events WHERE event_type = 'contact.propertyChange+deal.creation'"
+        )
+        .await,
+        2
     );
     assert_eq!(
         count(

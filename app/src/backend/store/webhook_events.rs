@@ -25,7 +25,6 @@ const COLUMNS: &str =
 pub struct NewDelivery {
     pub provider: Provider,
     pub delivery_key: String,
-    pub event_type: Option<String>,
     pub headers: String,
     pub body: Vec<u8>,
     pub received_at: Timestamp,
@@ -38,12 +37,11 @@ pub async fn insert_many(
     deliveries: &[&NewDelivery],
 ) -> sqlx::Result<Vec<(i64, String, String)>> {
     let mut query = sqlx::QueryBuilder::new(
-        "INSERT INTO webhook_events (provider, delivery_key, event_type, headers, body, received_at) ",
+        "INSERT INTO webhook_events (provider, delivery_key, headers, body, received_at) ",
     );
     query.push_values(deliveries, |mut row, delivery| {
         row.push_bind(delivery.provider.as_str())
             .push_bind(&delivery.delivery_key)
-            .push_bind(&delivery.event_type)
             .push_bind(&delivery.headers)
             .push_bind(&delivery.body)
             .push_bind(delivery.received_at);

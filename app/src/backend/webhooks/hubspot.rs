@@ -26,6 +26,18 @@ fn id_text(value: &serde_json::Value) -> String {
     }
 }
 
+/// What a delivery carries, for the events list: its subscription types.
+pub fn event_type(body: &[u8]) -> Option<String> {
+    let events: Vec<serde_json::Value> = serde_json::from_slice(body).ok()?;
+    let mut kinds: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e.get("subscriptionType")?.as_str())
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    (!kinds.is_empty()).then(|| kinds.join("+"))
+}
+
 pub async fn process(
     tx: &mut SqliteConnection,
     event_id: i64,

@@ -74,14 +74,23 @@ pub async fn process_event(ctx: &JobContext, event_id: i64) -> Result<Processed,
         .provider
         .parse()
         .map_err(|e: String| JobError::Permanent(anyhow::anyhow!(e)))?;
-    let result = match provider {
-        Provider::Whatsapp => whatsapp::process(&mut tx, event_id, &event.body, now).await,
-        Provider::Aircall => aircall::process(&mut tx, event_id, &event.body, now).await,
-        Provider::Hubspot => hubspot::process(&mut tx, event_id, &event.body, now).await,
+    let (result, event_type) = match provider {
+        Provider::Whatsapp => (
+            whatsapp::process(&mut tx, event_id, &event.body, now).await,
+            whatsapp::event_type(&event.body),
+        ),
+        Provider::Aircall => (
+            aircall::process(&mut tx, event_id, &event.body, now).await,
+            aircall::event_type(&event.body),
+        ),
+        Provider::Hubspot => (
+            hubspot::process(&mut tx, event_id, &event.body, now).await,
+            hubspot::event_type(&event.body),
+        ),
     };
     match result {
         Ok(effects) => {
-            webhook_events::finish(&mut *tx, event_id, None, None, now)
+            webhook_events::finish(&mut *tx, event_id, event_type.as_deref(), None, now)
                 .await
                 .map_err(retryable)?;
             tx.commit().await.map_err(retryable)?;
@@ -92,9 +101,15 @@ pub async fn process_event(ctx: &JobContext, event_id: i64) -> Result<Processed,
             // Undo any partial effect, then record the failure on its own.
             drop(tx);
             let message = format!("{err:#}");
-            webhook_events::finish(&ctx.db.writer, event_id, None, Some(&message), now)
-                .await
-                .map_err(retryable)?;
+            webhook_events::finish(
+                &ctx.db.writer,
+                event_id,
+                event_type.as_deref(),
+                Some(&message),
+                now,
+            )
+            .await
+            .map_err(retryable)?;
             tracing::warn!(
                 provider = provider.as_str(),
                 event_id,

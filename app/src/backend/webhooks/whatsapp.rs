@@ -96,6 +96,28 @@ fn unix(text: &str, now: Timestamp) -> Timestamp {
         .map_or(now, |t| t.min(now))
 }
 
+/// What a delivery carries, for the events list: `messages`, `statuses` or both.
+pub fn event_type(body: &[u8]) -> Option<String> {
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let values = json
+        .get("entry")?
+        .as_array()?
+        .iter()
+        .filter_map(|e| e.get("changes")?.as_array());
+    let mut kinds: Vec<&str> = values
+        .flatten()
+        .filter_map(|change| change.get("value")?.as_object())
+        .flat_map(|value| {
+            ["messages", "statuses"]
+                .into_iter()
+                .filter(|k| value.contains_key(*k))
+        })
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    (!kinds.is_empty()).then(|| kinds.join("+"))
+}
+
 /// Applies every message and status of the delivery not applied before.
 pub async fn process(
     tx: &mut SqliteConnection,
@@ -218,7 +240,17 @@ pub fn moves_forward(current: &str, next: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::moves_forward;
+    use super::{event_type, moves_forward};
+
+    #[test]
+    fn event_types_name_what_a_delivery_carries() {
+        let both =
+            br#"{"entry":[{"changes":[{"value":{"messages":[]}},{"value":{"statuses":[]}}]}]}"#;
+        assert_eq!(event_type(both).as_deref(), Some("messages+statuses"));
+        let statuses = br#"{"entry":[{"changes":[{"value":{"statuses":[]}}]},{"changes":[{"value":{"statuses":[]}}]}]}"#;
+        assert_eq!(event_type(statuses).as_deref(), Some("statuses"));
+        assert_eq!(event_type(b"{ broken"), None);
+    }
 
     #[test]
     fn statuses_only_move_forward() {
