@@ -29,13 +29,11 @@ fn id_text(value: &serde_json::Value) -> String {
 /// What a delivery carries, for the events list: its subscription types.
 pub fn event_type(body: &[u8]) -> Option<String> {
     let events: Vec<serde_json::Value> = serde_json::from_slice(body).ok()?;
-    let mut kinds: Vec<&str> = events
+    let kinds: Vec<&str> = events
         .iter()
         .filter_map(|e| e.get("subscriptionType")?.as_str())
         .collect();
-    kinds.sort_unstable();
-    kinds.dedup();
-    (!kinds.is_empty()).then(|| kinds.join("+"))
+    super::event_type_of(kinds)
 }
 
 pub async fn process(

@@ -20,6 +20,14 @@ pub struct ItemEffects {
     pub duplicates: usize,
 }
 
+/// An event type for the events list from the kinds of item a delivery carries: distinct,
+/// sorted, joined by `+` (`messages+statuses`).
+fn event_type_of(mut kinds: Vec<&str>) -> Option<String> {
+    kinds.sort_unstable();
+    kinds.dedup();
+    (!kinds.is_empty()).then(|| kinds.join("+"))
+}
+
 /// The lead with this phone, or a new one.
 async fn lead_for_phone(
     tx: &mut sqlx::SqliteConnection,

@@ -104,7 +104,7 @@ pub fn event_type(body: &[u8]) -> Option<String> {
         .as_array()?
         .iter()
         .filter_map(|e| e.get("changes")?.as_array());
-    let mut kinds: Vec<&str> = values
+    let kinds: Vec<&str> = values
         .flatten()
         .filter_map(|change| change.get("value")?.as_object())
         .flat_map(|value| {
@@ -113,9 +113,7 @@ pub fn event_type(body: &[u8]) -> Option<String> {
                 .filter(|k| value.contains_key(*k))
         })
         .collect();
-    kinds.sort_unstable();
-    kinds.dedup();
-    (!kinds.is_empty()).then(|| kinds.join("+"))
+    super::event_type_of(kinds)
 }
 
 /// Applies every message and status of the delivery not applied before.
