@@ -15,8 +15,32 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::path;
+use pages::lead_form::{EditLeadPage, NewLeadPage};
 use pages::{ajustes::AjustesPage, informes::InformesPage, integraciones::IntegracionesPage};
-use pages::{leads::LeadsPage, login::LoginPage, not_found::NotFound};
+use pages::{lead::LeadPage, leads::LeadsPage, login::LoginPage, not_found::NotFound};
+
+/// Hydrates the page's islands. Everything else on a page is server HTML whose links and forms
+/// work without any wasm.
+#[cfg(feature = "hydrate")]
+pub fn hydrate() {
+    // A server function that redirects (signing in, saving a lead) moves the browser itself:
+    // there is no client-side router to do it.
+    let _ = leptos::server_fn::redirect::set_redirect_hook(|location: &str| {
+        let _ = window().location().set_href(location);
+    });
+    leptos::mount::hydrate_islands();
+    // Leptos' loader hydrates the islands right after this returns, within one run of
+    // microtasks; a zero-delay timeout fires after them. Browser tests wait for this mark
+    // before they click: a click before hydration would be lost.
+    set_timeout(
+        || {
+            if let Some(body) = document().body() {
+                let _ = body.set_attribute("data-hydrated", "true");
+            }
+        },
+        std::time::Duration::ZERO,
+    );
+}
 
 /// Where a signed-in user lands by default.
 pub const HOME_PATH: &str = "/informes";
@@ -33,7 +57,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 // ECharts must be loaded before hydration draws the charts; `defer` keeps it
                 // ahead of the (module) hydration script without blocking the first paint.
                 <script src="/echarts.min.js" defer></script>
-                <HydrationScripts options />
+                <HydrationScripts options islands=true />
                 <MetaTags />
             </head>
             <body>
@@ -46,12 +70,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Browser tests wait for this mark before they click: a click before hydration is lost.
-    Effect::new(|| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
     view! {
         <Stylesheet id="leptos" href="/pkg/mini-crm.css" />
         <Title formatter=|page: String| format!("{page} · mini-crm") />

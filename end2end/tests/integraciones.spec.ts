@@ -60,15 +60,22 @@ test("on-call sees deliveries and queues, reads a payload, replays and retries",
 
   // The raw payload of this run's failed delivery.
   const newest = events.getByRole("row").filter({ has: page.getByRole("cell", { name: `#${id}`, exact: true }) });
-  await newest.getByRole("button", { name: `Ver el webhook ${id}` }).click();
+  await newest.getByRole("link", { name: `Ver el webhook ${id}` }).click();
+  await expect(page).toHaveURL(new RegExp(`provider=whatsapp&status=failed&ver=${id}`));
   await expect(page.getByRole("region", { name: `Contenido del webhook ${id}` })).toContainText(`{ "broken": ${run}`);
 
-  // Replay it: still failing, and said so.
+  // Replay it: processed once more (one more attempt), still failing with its parse error.
+  const attempts = newest.getByRole("cell").nth(5);
+  const attemptsBefore = Number(await attempts.textContent());
   await newest.getByRole("button", { name: `Reprocesar el webhook ${id}` }).click();
-  await expect(page.getByRole("status").filter({ hasText: `Webhook ${id} sigue fallando` })).toBeVisible();
+  await expect(attempts).toHaveText(String(attemptsBefore + 1));
+  await expect(newest).toContainText("Fallido");
+  await expect(newest).toContainText("not a WhatsApp webhook payload");
 
-  // Retry a failed job.
+  // Retry a failed job: it leaves the list of failed jobs.
   const failedJobs = page.getByRole("table", { name: "Trabajos fallidos" });
-  await failedJobs.getByRole("button", { name: /^Reintentar el trabajo/ }).first().click();
-  await expect(page.getByRole("status").filter({ hasText: "1 trabajo(s) de nuevo en cola." })).toBeVisible();
+  const retry = failedJobs.getByRole("button", { name: /^Reintentar el trabajo/ }).first();
+  const label = (await retry.getAttribute("aria-label"))!;
+  await retry.click();
+  await expect(page.getByRole("button", { name: label, exact: true })).toHaveCount(0);
 });

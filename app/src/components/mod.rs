@@ -1,2 +1,3 @@
 pub mod charts;
+pub mod field_error;
 pub mod shell;

@@ -2,7 +2,8 @@
 
 use crate::api::session::{get_current_user, Logout};
 use leptos::prelude::*;
-use leptos_router::components::{Outlet, A};
+use leptos_router::components::Outlet;
+use leptos_router::hooks::use_location;
 
 const MENU: [(&str, &str); 4] = [
     ("/informes", "Informes"),
@@ -14,14 +15,20 @@ const MENU: [(&str, &str); 4] = [
 #[component]
 pub fn Shell() -> impl IntoView {
     let user = Resource::new_blocking(|| (), |_| get_current_user());
+    // Rendered on the server only: a plain form, so "Salir" works before and without wasm.
     let logout = ServerAction::<Logout>::new();
+    let path = use_location().pathname.get_untracked();
     view! {
         <header class="topbar">
             <a class="brand" href="/informes">"mini-crm"</a>
             <nav class="menu" aria-label="Menú principal">
                 {MENU
                     .into_iter()
-                    .map(|(href, label)| view! { <A href=href>{label}</A> })
+                    .map(|(href, label)| {
+                        let current = (path == href || path.starts_with(&format!("{href}/")))
+                            .then_some("page");
+                        view! { <a href=href aria-current=current>{label}</a> }
+                    })
                     .collect_view()}
             </nav>
             <div class="account">

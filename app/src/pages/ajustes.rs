@@ -8,20 +8,31 @@ use leptos_meta::Title;
 
 #[component]
 pub fn AjustesPage() -> impl IntoView {
+    let tokens = Resource::new_blocking(|| (), |_| list_api_tokens());
     view! {
         <Title text="Ajustes" />
         <h1>"Ajustes"</h1>
-        <ApiTokens />
+        <Suspense>
+            {move || Suspend::new(async move {
+                let initial = tokens.await;
+                view! { <ApiTokens initial /> }
+            })}
+        </Suspense>
     }
 }
 
-#[component]
-fn ApiTokens() -> impl IntoView {
+/// An island: a new token is shown once, in place, and the list follows each change.
+#[island]
+fn ApiTokens(initial: Result<Vec<ApiTokenView>, AppError>) -> impl IntoView {
     let create = ServerAction::<CreateApiToken>::new();
     let revoke = ServerAction::<RevokeApiToken>::new();
-    let tokens = Resource::new(
+    let tokens = RwSignal::new(initial);
+    Effect::watch(
         move || (create.version().get(), revoke.version().get()),
-        |_| list_api_tokens(),
+        move |_, _, _| {
+            leptos::task::spawn_local(async move { tokens.set(list_api_tokens().await) })
+        },
+        false,
     );
     view! {
         <section class="panel" aria-labelledby="tokens-title">
@@ -30,22 +41,18 @@ fn ApiTokens() -> impl IntoView {
                 "Dan acceso de solo lectura a la API JSON (" <code>"Authorization: Bearer …"</code>
                 "). El token se muestra una única vez al crearlo."
             </p>
-            <Transition fallback=|| view! { <p role="status">"Cargando tokens…"</p> }>
-                {move || Suspend::new(async move {
-                    match tokens.await {
-                        Ok(tokens) => view! { <TokenAdmin tokens create revoke /> }.into_any(),
-                        Err(AppError::Forbidden) => {
-                            view! {
-                                <p class="placeholder" role="status">
-                                    "Solo los administradores pueden gestionar los tokens de API."
-                                </p>
-                            }
-                                .into_any()
-                        }
-                        Err(err) => view! { <p class="alert error" role="alert">{err.to_string()}</p> }.into_any(),
+            {move || match tokens.get() {
+                Ok(tokens) => view! { <TokenAdmin tokens create revoke /> }.into_any(),
+                Err(AppError::Forbidden) => {
+                    view! {
+                        <p class="placeholder" role="status">
+                            "Solo los administradores pueden gestionar los tokens de API."
+                        </p>
                     }
-                })}
-            </Transition>
+                        .into_any()
+                }
+                Err(err) => view! { <p class="alert error" role="alert">{err.to_string()}</p> }.into_any(),
+            }}
         </section>
     }
 }

@@ -3,6 +3,7 @@
 use crate::api::reports::{get_kpi_dashboard, KpiDashboard};
 use crate::components::charts::CHART_IDS;
 use crate::domain::{KpiReport, Source};
+use crate::error::AppError;
 use crate::format::{count, day_month, percent};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -16,43 +17,93 @@ const CHART_TITLES: [&str; 3] = [
 
 #[component]
 pub fn InformesPage() -> impl IntoView {
-    let query = use_query_map();
-    let source = Memo::new(move |_| query.read().get("source").filter(|s| !s.is_empty()));
-    let dashboard = Resource::new(move || source.get(), get_kpi_dashboard);
+    let source = use_query_map()
+        .read_untracked()
+        .get("source")
+        .filter(|s| !s.is_empty());
+    let initial = Resource::new_blocking(
+        {
+            let source = source.clone();
+            move || source.clone()
+        },
+        get_kpi_dashboard,
+    );
+    view! {
+        <Title text="Informes" />
+        <Suspense>
+            {move || {
+                let source = source.clone();
+                Suspend::new(async move {
+                    let initial = initial.await;
+                    view! { <Dashboard source initial /> }
+                })
+            }}
+        </Suspense>
+    }
+}
+
+/// An island: the filter swaps cards and charts in place (no reload) and keeps the URL in step,
+/// so a reload or a shared link shows the same view; the browser's back button follows it.
+#[island]
+fn Dashboard(source: Option<String>, initial: Result<KpiDashboard, AppError>) -> impl IntoView {
+    let source = RwSignal::new(source);
+    let dashboard = RwSignal::new(initial);
+    let loading = RwSignal::new(false);
+    // The latest choice wins: a slow answer for an earlier filter never replaces a newer one.
+    let latest = StoredValue::new(0_u64);
+    let show = move |next: Option<String>| {
+        source.set(next.clone());
+        latest.update_value(|n| *n += 1);
+        let ticket = latest.get_value();
+        loading.set(true);
+        leptos::task::spawn_local(async move {
+            let result = get_kpi_dashboard(next).await;
+            if latest.get_value() == ticket {
+                dashboard.set(result);
+                loading.set(false);
+            }
+        });
+    };
+
+    #[cfg(feature = "hydrate")]
+    {
+        // Charts are drawn once hydrated, and again whenever a new report arrives.
+        Effect::new(move |_| {
+            dashboard.with(|dashboard| {
+                if let Ok(dashboard) = dashboard {
+                    for (id, option) in CHART_IDS.iter().zip(&dashboard.chart_options) {
+                        crate::components::charts::draw(id, option);
+                    }
+                }
+            })
+        });
+        let on_history =
+            window_event_listener(
+                leptos::ev::popstate,
+                move |_| show(browser::source_in_url()),
+            );
+        on_cleanup(move || on_history.remove());
+    }
+
     let api_href = move || match source.get() {
         Some(source) => format!("/api/reports/kpis?source={source}"),
         None => "/api/reports/kpis".to_string(),
     };
-
-    // Charts are drawn once hydrated, and again whenever a new report arrives.
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |_| {
-        if let Some(Ok(dashboard)) = dashboard.get() {
-            for (id, option) in CHART_IDS.iter().zip(&dashboard.chart_options) {
-                crate::components::charts::draw(id, option);
-            }
-        }
-    });
-
     view! {
-        <Title text="Informes" />
         <div class="page-header">
             <h1>"Informes"</h1>
             <a class="button secondary" href=api_href target="_blank" rel="noopener">
                 "API JSON"
             </a>
         </div>
-        <SourceFilter current=source />
-        <Transition fallback=|| view! { <p class="loading" role="status">"Cargando indicadores…"</p> }>
-            {move || Suspend::new(async move {
-                match dashboard.await {
-                    Ok(KpiDashboard { report, .. }) => view! { <KpiCards report /> }.into_any(),
-                    Err(err) => {
-                        view! { <p class="alert error" role="alert">{err.to_string()}</p> }.into_any()
-                    }
-                }
-            })}
-        </Transition>
+        <SourceFilter current=source show />
+        {move || {
+            loading.get().then(|| view! { <p class="loading" role="status">"Cargando indicadores…"</p> })
+        }}
+        {move || match dashboard.get() {
+            Ok(KpiDashboard { report, .. }) => view! { <KpiCards report /> }.into_any(),
+            Err(err) => view! { <p class="alert error" role="alert">{err.to_string()}</p> }.into_any(),
+        }}
         <section class="charts" aria-label="Gráficas de los últimos 7 días">
             {CHART_IDS
                 .into_iter()
@@ -72,10 +123,13 @@ pub fn InformesPage() -> impl IntoView {
     }
 }
 
-/// Todas · Google · Meta · Orgánico, as links: the filter lives in the URL, so a reload or a
-/// shared link shows the same view, and the router swaps the data without reloading the page.
+/// Todas · Google · Meta · Orgánico, as real links: without wasm (or with a modifier key) they
+/// load the page; hydrated, a click shows the new filter in place and pushes its URL.
 #[component]
-fn SourceFilter(current: Memo<Option<String>>) -> impl IntoView {
+fn SourceFilter(
+    current: RwSignal<Option<String>>,
+    show: impl Fn(Option<String>) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
     let options = std::iter::once((None, "Todas"))
         .chain(Source::ALL.map(|s| (Some(s.as_str()), s.label())))
         .collect::<Vec<_>>();
@@ -86,14 +140,46 @@ fn SourceFilter(current: Memo<Option<String>>) -> impl IntoView {
                 .map(|(value, label)| {
                     let href = value.map_or("/informes".to_string(), |v| format!("/informes?source={v}"));
                     let selected = move || (current.get().as_deref() == value).then_some("true");
+                    let target = href.clone();
+                    let on_click = move |ev: leptos::ev::MouseEvent| {
+                        if ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.button() != 0 {
+                            return;
+                        }
+                        ev.prevent_default();
+                        #[cfg(feature = "hydrate")]
+                        browser::push_url(&target);
+                        #[cfg(not(feature = "hydrate"))]
+                        let _ = &target;
+                        show(value.map(str::to_string));
+                    };
                     view! {
-                        <a href=href aria-current=selected>
+                        <a href=href aria-current=selected on:click=on_click>
                             {label}
                         </a>
                     }
                 })
                 .collect_view()}
         </nav>
+    }
+}
+
+/// The address bar, read and written by the filter.
+#[cfg(feature = "hydrate")]
+mod browser {
+    use leptos::prelude::window;
+
+    pub fn push_url(href: &str) {
+        if let Ok(history) = window().history() {
+            let _ = history.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(href));
+        }
+    }
+
+    pub fn source_in_url() -> Option<String> {
+        let search = window().location().search().ok()?;
+        web_sys::UrlSearchParams::new_with_str(&search)
+            .ok()?
+            .get("source")
+            .filter(|s| !s.is_empty())
     }
 }
 

@@ -1,5 +1,9 @@
 //! `/integraciones`: queue depth and age, failed jobs (retry one or all), and the webhooks
 //! received (filter by provider and status, raw payload, replay one).
+//!
+//! Server HTML only: every action is a plain form posting to its server function, which sends
+//! the browser back here (with the error in the URL when it refuses), so the page works the same
+//! with or without wasm and costs the bundle nothing.
 
 use crate::api::integrations::{
     get_webhook_payload, list_failed_jobs, list_queues, list_webhook_events, ReplayWebhook,
@@ -10,41 +14,40 @@ use crate::error::AppError;
 use leptos::either::{Either, EitherOf3};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 #[component]
 pub fn IntegracionesPage() -> impl IntoView {
     let retry = ServerAction::<RetryJobs>::new();
     let replay = ServerAction::<ReplayWebhook>::new();
-    let changes = move || (retry.version().get(), replay.version().get());
-    let queues = Resource::new(changes, |_| list_queues());
-    let failed = Resource::new(changes, |_| list_failed_jobs());
+    let queues = Resource::new(|| (), |_| list_queues());
+    let failed = Resource::new(|| (), |_| list_failed_jobs());
     view! {
         <Title text="Integraciones" />
         <h1>"Integraciones"</h1>
         <section class="panel" aria-labelledby="queues-title">
             <h2 id="queues-title">"Colas de trabajo"</h2>
-            <Transition fallback=|| view! { <p role="status">"Cargando colas…"</p> }>
+            <Suspense fallback=|| view! { <p role="status">"Cargando colas…"</p> }>
                 {move || Suspend::new(async move {
                     match queues.await {
                         Ok(queues) => Either::Left(view! { <QueueTable queues /> }),
                         Err(err) => Either::Right(error_view(err)),
                     }
                 })}
-            </Transition>
+            </Suspense>
         </section>
         <section class="panel" aria-labelledby="failed-title">
             <h2 id="failed-title">"Trabajos fallidos"</h2>
-            {move || outcome_view(retry.value().get().map(|r| r.map(|n| format!("{n} trabajo(s) de nuevo en cola."))))}
-            <Transition fallback=|| view! { <p role="status">"Cargando trabajos…"</p> }>
+            // A refused retry comes back in the URL; a done one shows in the tables.
+            {move || retry.value().get().and_then(Result::err).map(error_view)}
+            <Suspense fallback=|| view! { <p role="status">"Cargando trabajos…"</p> }>
                 {move || Suspend::new(async move {
                     match failed.await {
                         Ok(jobs) => Either::Left(view! { <FailedJobs jobs retry /> }),
                         Err(err) => Either::Right(error_view(err)),
                     }
                 })}
-            </Transition>
+            </Suspense>
         </section>
         <WebhookEvents replay />
     }
@@ -52,14 +55,6 @@ pub fn IntegracionesPage() -> impl IntoView {
 
 fn error_view(err: AppError) -> impl IntoView {
     view! { <p class="alert error" role="alert">{err.to_string()}</p> }
-}
-
-/// The result of an action, as a status line (or an alert when it failed).
-fn outcome_view(result: Option<Result<String, AppError>>) -> impl IntoView {
-    result.map(|result| match result {
-        Ok(message) => Either::Left(view! { <p class="alert success" role="status">{message}</p> }),
-        Err(err) => Either::Right(error_view(err)),
-    })
 }
 
 /// "3 min", "2 h", "4 d": how long the oldest pending job has waited.
@@ -186,18 +181,20 @@ fn status_label(status: &str) -> &'static str {
         .map_or("—", |(_, label)| label)
 }
 
-/// Received deliveries, filtered through the URL (`?provider=…&status=…`).
+/// Received deliveries, filtered through the URL (`?provider=…&status=…`); `&ver=ID` shows one
+/// delivery's raw headers and body.
 #[component]
 fn WebhookEvents(replay: ServerAction<ReplayWebhook>) -> impl IntoView {
     let query = use_query_map();
-    let param = move |name: &'static str| query.read().get(name).unwrap_or_default();
+    let param = move |name: &'static str| query.read_untracked().get(name).unwrap_or_default();
+    let (provider, status) = (param("provider"), param("status"));
     let events = Resource::new(
-        move || (param("provider"), param("status"), replay.version().get()),
-        |(provider, status, _)| list_webhook_events(Some(provider), Some(status)),
+        move || (param("provider"), param("status")),
+        |(provider, status)| list_webhook_events(Some(provider), Some(status)),
     );
-    let selected = RwSignal::new(None::<i64>);
+    let selected = param("ver").parse::<i64>().ok();
     let payload = Resource::new(
-        move || selected.get(),
+        move || selected,
         |id| async move {
             match id {
                 Some(id) => get_webhook_payload(id).await.map(Some),
@@ -205,9 +202,11 @@ fn WebhookEvents(replay: ServerAction<ReplayWebhook>) -> impl IntoView {
             }
         },
     );
+    let filter_href = format!("/integraciones?provider={provider}&status={status}");
     let select = move |name: &'static str,
                        label: &'static str,
                        options: [(&'static str, &'static str); 4]| {
+        let current = param(name);
         view! {
             <label for=name>{label}</label>
             <select id=name name=name>
@@ -215,7 +214,7 @@ fn WebhookEvents(replay: ServerAction<ReplayWebhook>) -> impl IntoView {
                     .into_iter()
                     .map(|(value, text)| {
                         view! {
-                            <option value=value selected=move || param(name) == value>
+                            <option value=value selected=current == value>
                                 {text}
                             </option>
                         }
@@ -227,20 +226,23 @@ fn WebhookEvents(replay: ServerAction<ReplayWebhook>) -> impl IntoView {
     view! {
         <section class="panel" aria-labelledby="webhooks-title">
             <h2 id="webhooks-title">"Webhooks recibidos"</h2>
-            <Form method="GET" action="" attr:class="filters">
+            <form method="get" action="/integraciones" class="filters">
                 {select("provider", "Proveedor", PROVIDERS)}
                 {select("status", "Estado", STATUSES)}
                 <button type="submit" class="button secondary">"Filtrar"</button>
-            </Form>
-            {move || outcome_view(replay.value().get())}
-            <Transition fallback=|| view! { <p role="status">"Cargando webhooks…"</p> }>
-                {move || Suspend::new(async move {
-                    match events.await {
-                        Ok(events) => Either::Left(view! { <EventTable events replay selected /> }),
-                        Err(err) => Either::Right(error_view(err)),
-                    }
-                })}
-            </Transition>
+            </form>
+            {move || replay.value().get().and_then(Result::err).map(error_view)}
+            <Suspense fallback=|| view! { <p role="status">"Cargando webhooks…"</p> }>
+                {move || {
+                    let filter_href = filter_href.clone();
+                    Suspend::new(async move {
+                        match events.await {
+                            Ok(events) => Either::Left(view! { <EventTable events replay filter_href /> }),
+                            Err(err) => Either::Right(error_view(err)),
+                        }
+                    })
+                }}
+            </Suspense>
             <Suspense>
                 {move || Suspend::new(async move {
                     match payload.await {
@@ -266,7 +268,8 @@ fn WebhookEvents(replay: ServerAction<ReplayWebhook>) -> impl IntoView {
 fn EventTable(
     events: Vec<WebhookEventView>,
     replay: ServerAction<ReplayWebhook>,
-    selected: RwSignal<Option<i64>>,
+    /// This page with the current filter, to which "Ver" adds the delivery.
+    filter_href: String,
 ) -> impl IntoView {
     if events.is_empty() {
         return Either::Left(
@@ -304,14 +307,13 @@ fn EventTable(
                                     <td>{e.attempts}</td>
                                     <td class="wrap">{e.last_error.unwrap_or_default()}</td>
                                     <td class="actions">
-                                        <button
-                                            type="button"
+                                        <a
                                             class="button secondary"
+                                            href=format!("{filter_href}&ver={id}")
                                             aria-label=format!("Ver el webhook {id}")
-                                            on:click=move |_| selected.set(Some(id))
                                         >
                                             "Ver"
-                                        </button>
+                                        </a>
                                         <ActionForm action=replay>
                                             <input type="hidden" name="id" value=id />
                                             <button
