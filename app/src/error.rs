@@ -28,6 +28,9 @@ pub enum AppError {
     },
     #[error("No se ha encontrado lo que buscas.")]
     NotFound,
+    /// A lead with this phone already exists; the form links to it.
+    #[error("Este teléfono ya pertenece a {name}.")]
+    PhoneTaken { lead_id: i64, name: String },
     #[error("Ha ocurrido un error inesperado. Inténtalo de nuevo en unos minutos.")]
     Internal,
     /// The browser could not reach the server or read its answer.
@@ -48,6 +51,7 @@ impl AppError {
             AppError::Unauthorized | AppError::InvalidCredentials => 401,
             AppError::Forbidden => 403,
             AppError::NotFound => 404,
+            AppError::PhoneTaken { .. } => 409,
             AppError::InvalidInput { .. } => 422,
             AppError::TooManyAttempts { .. } => 429,
             AppError::Internal => 500,

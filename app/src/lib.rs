@@ -79,6 +79,9 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=Shell>
                     <Route path=path!("/informes") view=InformesPage />
                     <Route path=path!("/leads") view=LeadsPage />
+                    <Route path=path!("/leads/nuevo") view=NewLeadPage />
+                    <Route path=path!("/leads/:id") view=LeadPage />
+                    <Route path=path!("/leads/:id/editar") view=EditLeadPage />
                     <Route path=path!("/integraciones") view=IntegracionesPage />
                     <Route path=path!("/ajustes") view=AjustesPage />
                 </ParentRoute>

@@ -2,6 +2,7 @@
 //! [`SFN_PREFIX`], away from the JSON API's `/api/`.
 
 pub mod integrations;
+pub mod leads;
 pub mod reports;
 pub mod session;
 pub mod tokens;

@@ -21,6 +21,9 @@ pub struct Config {
     pub hubspot_client_secret: Option<Secret>,
     /// A `running` job whose lock is older than this is taken back (`JOB_LOCK_TIMEOUT`, seconds).
     pub job_lock_timeout_seconds: i64,
+    /// The approved WhatsApp template of appointment reminders, also offered on a lead's page
+    /// outside the 24-hour window (`WHATSAPP_REMINDER_TEMPLATE`).
+    pub whatsapp_reminder_template: String,
 }
 
 /// A secret from the environment. Its `Debug` never shows it, so configuration can be logged.
@@ -93,6 +96,7 @@ impl Config {
             aircall_webhook_token: secret("AIRCALL_WEBHOOK_TOKEN"),
             hubspot_client_secret: secret("HUBSPOT_CLIENT_SECRET"),
             job_lock_timeout_seconds,
+            whatsapp_reminder_template: get("WHATSAPP_REMINDER_TEMPLATE", "recordatorio_cita"),
             database_url: get("DATABASE_URL", DEFAULT_DATABASE_URL),
             site_addr,
             site_root: get("LEPTOS_SITE_ROOT", "target/site"),

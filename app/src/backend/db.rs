@@ -76,13 +76,15 @@ impl Db {
         sqlx::query("PRAGMA foreign_keys = OFF")
             .execute(&mut *conn)
             .await?;
+        // Virtual tables first: dropping one drops its shadow tables, hence `IF EXISTS` after.
         let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
+             ORDER BY sql LIKE 'CREATE VIRTUAL TABLE%' DESC",
         )
         .fetch_all(&mut *conn)
         .await?;
         for table in tables {
-            sqlx::query(&format!("DROP TABLE \"{table}\""))
+            sqlx::query(&format!("DROP TABLE IF EXISTS \"{table}\""))
                 .execute(&mut *conn)
                 .await?;
         }

@@ -4,8 +4,10 @@
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod flags;
 pub mod jobs;
 pub mod kpi;
+pub mod leads;
 pub mod seed;
 pub mod state;
 pub mod store;

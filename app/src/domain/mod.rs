@@ -7,6 +7,9 @@ mod email;
 mod integrations;
 mod kpi;
 mod lead;
+mod lead_views;
+mod message;
+mod money;
 mod phone;
 mod queue;
 mod source;
@@ -18,7 +21,13 @@ pub use appointment::AppointmentStatus;
 pub use email::{Email, InvalidEmail};
 pub use integrations::{FailedJobView, QueueView, WebhookEventView, WebhookPayload};
 pub use kpi::{rate, KpiCounts, KpiDay, KpiFilters, KpiReport, KpiTotals};
-pub use lead::LeadStage;
+pub use lead::{LeadDraft, LeadStage, StageFilter};
+pub use lead_views::{
+    AppointmentView, LeadDetail, LeadList, LeadRow, Telephony, TimelineEntry, TimelineKind,
+    TreatmentView,
+};
+pub use message::{window_open, OutboundDraft, SERVICE_WINDOW_SECONDS};
+pub use money::Cents;
 pub use phone::{Phone, PhoneError};
 pub use queue::{Provider, Queue};
 pub use source::{Source, UnknownSource};

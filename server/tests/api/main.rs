@@ -6,6 +6,7 @@ mod crash;
 mod helpers;
 mod kpi_golden;
 mod kpi_reference;
+mod leads;
 mod queue;
 mod reports;
 mod schema;

@@ -3,13 +3,20 @@
 use crate::helpers::TestApp;
 use app::backend::db::Db;
 
-const TABLES: [&str; 15] = [
+const TABLES: [&str; 21] = [
     "api_tokens",
     "appointments",
     "calls",
     "jobs",
     "lead_activities",
     "leads",
+    // Full-text search of leads (FTS5) and its shadow tables.
+    "leads_search",
+    "leads_search_config",
+    "leads_search_content",
+    "leads_search_data",
+    "leads_search_docsize",
+    "leads_search_idx",
     "login_failures",
     "messages",
     "provider_breakers",
@@ -61,12 +68,24 @@ async fn fresh_empties_every_table() {
     let app = TestApp::spawn().await;
     app.create_user("ana@clinica.es", app::domain::Role::Staff)
         .await;
-    app.state.db.reset().await.unwrap();
-    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(&app.state.db.reader)
-        .await
-        .unwrap();
-    assert_eq!(users, 0);
+    exec(
+        &app.state.db,
+        "INSERT INTO leads (name, phone, source, created_at, updated_at)
+         VALUES ('Ana', '+34611111111', 'meta', '2025-01-07T10:00:00Z', '2025-01-07T10:00:00Z')",
+    )
+    .await
+    .unwrap();
+    // Twice: the search index (a virtual table with shadow tables) is dropped and rebuilt too.
+    for _ in 0..2 {
+        app.state.db.reset().await.unwrap();
+        for table in ["users", "leads", "leads_search"] {
+            let rows: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&app.state.db.reader)
+                .await
+                .unwrap();
+            assert_eq!(rows, 0, "{table}");
+        }
+    }
 }
 
 const TS: &str = "2025-01-07T10:00:00Z";

@@ -28,3 +28,69 @@ pub async fn insert(db: impl SqliteExecutor<'_>, appointment: NewAppointment) ->
     .fetch_one(db)
     .await
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AppointmentRecord {
+    pub id: i64,
+    pub lead_id: i64,
+    pub treatment_id: Option<i64>,
+    /// The treatment's name, for a session.
+    pub treatment_name: Option<String>,
+    pub scheduled_at: Timestamp,
+    pub status: String,
+    pub created_at: Timestamp,
+}
+
+const COLUMNS: &str = "a.id, a.lead_id, a.treatment_id, t.name AS treatment_name, a.scheduled_at,
+    a.status, a.created_at
+    FROM appointments a LEFT JOIN treatments t ON t.id = a.treatment_id";
+
+pub async fn get(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<Option<AppointmentRecord>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} WHERE a.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// The lead's appointments, the latest scheduled first.
+pub async fn for_lead(
+    db: impl SqliteExecutor<'_>,
+    lead_id: i64,
+) -> sqlx::Result<Vec<AppointmentRecord>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} WHERE a.lead_id = $1 ORDER BY a.scheduled_at DESC, a.id DESC"
+    ))
+    .bind(lead_id)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn set_status(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    status: AppointmentStatus,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE appointments SET status = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(status.as_str())
+        .bind(now)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn reschedule(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    scheduled_at: Timestamp,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE appointments SET scheduled_at = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(scheduled_at)
+        .bind(now)
+        .execute(db)
+        .await?;
+    Ok(())
+}

@@ -95,3 +95,25 @@ pub async fn upsert(db: impl SqliteExecutor<'_>, event: CallEvent<'_>) -> sqlx::
     .await?;
     Ok(())
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CallRecord {
+    pub direction: String,
+    pub status: String,
+    pub duration_seconds: i64,
+    pub missed: bool,
+    pub missed_reason: Option<String>,
+    pub started_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+/// The lead's calls, newest first.
+pub async fn for_lead(db: impl SqliteExecutor<'_>, lead_id: i64) -> sqlx::Result<Vec<CallRecord>> {
+    sqlx::query_as(
+        "SELECT direction, status, duration_seconds, missed, missed_reason, started_at, created_at
+         FROM calls WHERE lead_id = $1 ORDER BY coalesce(started_at, created_at) DESC, id DESC",
+    )
+    .bind(lead_id)
+    .fetch_all(db)
+    .await
+}

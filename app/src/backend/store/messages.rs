@@ -71,3 +71,69 @@ pub async fn set_status(
     .await?;
     Ok(())
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageRecord {
+    pub direction: String,
+    pub kind: String,
+    pub body: Option<String>,
+    pub template_name: Option<String>,
+    pub status: String,
+    pub error_reason: Option<String>,
+    pub user_name: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// The lead's conversation, newest first.
+pub async fn for_lead(
+    db: impl SqliteExecutor<'_>,
+    lead_id: i64,
+) -> sqlx::Result<Vec<MessageRecord>> {
+    sqlx::query_as(
+        "SELECT m.direction, m.kind, m.body, m.template_name, m.status, m.error_reason,
+                u.name AS user_name, m.created_at
+         FROM messages m LEFT JOIN users u ON u.id = m.user_id
+         WHERE m.lead_id = $1 ORDER BY m.created_at DESC, m.id DESC",
+    )
+    .bind(lead_id)
+    .fetch_all(db)
+    .await
+}
+
+/// When the lead last wrote to the clinic, which opens WhatsApp's 24-hour window.
+pub async fn last_inbound_at(
+    db: impl SqliteExecutor<'_>,
+    lead_id: i64,
+) -> sqlx::Result<Option<Timestamp>> {
+    sqlx::query_scalar(
+        "SELECT max(created_at) FROM messages WHERE lead_id = $1 AND direction = 'inbound'",
+    )
+    .bind(lead_id)
+    .fetch_one(db)
+    .await
+}
+
+/// A message staff asked to send, waiting in the queue (no `wamid` until Meta accepts it).
+pub async fn insert_queued(
+    db: impl SqliteExecutor<'_>,
+    lead_id: i64,
+    user_id: i64,
+    kind: &str,
+    body: Option<&str>,
+    template_name: Option<&str>,
+    now: Timestamp,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO messages (lead_id, direction, kind, body, template_name, status, user_id,
+                               created_at, status_at)
+         VALUES ($1, 'outbound', $2, $3, $4, 'queued', $5, $6, $6) RETURNING id",
+    )
+    .bind(lead_id)
+    .bind(kind)
+    .bind(body)
+    .bind(template_name)
+    .bind(user_id)
+    .bind(now)
+    .fetch_one(db)
+    .await
+}

@@ -5,6 +5,7 @@ pub mod api_tokens;
 pub mod appointments;
 pub mod calls;
 pub mod jobs;
+pub mod lead_activities;
 pub mod leads;
 pub mod login_failures;
 pub mod messages;

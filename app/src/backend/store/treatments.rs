@@ -50,3 +50,41 @@ pub async fn refresh_completion(
     .await?;
     Ok(())
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TreatmentRecord {
+    pub id: i64,
+    pub lead_id: i64,
+    pub name: String,
+    pub sessions_count: i64,
+    pub price_cents: i64,
+    /// Sessions attended so far (no-shows and cancellations do not count).
+    pub attended: i64,
+    pub completed_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+const COLUMNS: &str = "t.id, t.lead_id, t.name, t.sessions_count, t.price_cents,
+    (SELECT count(*) FROM appointments a WHERE a.treatment_id = t.id AND a.status = 'attended') AS attended,
+    t.completed_at, t.created_at
+    FROM treatments t";
+
+pub async fn get(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<Option<TreatmentRecord>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} WHERE t.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// The lead's treatments, the latest sold first.
+pub async fn for_lead(
+    db: impl SqliteExecutor<'_>,
+    lead_id: i64,
+) -> sqlx::Result<Vec<TreatmentRecord>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} WHERE t.lead_id = $1 ORDER BY t.created_at DESC, t.id DESC"
+    ))
+    .bind(lead_id)
+    .fetch_all(db)
+    .await
+}

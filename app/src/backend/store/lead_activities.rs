@@ -1,0 +1,49 @@
+//! `lead_activities`: what staff did to a lead, and who, for its timeline.
+
+use crate::domain::Timestamp;
+use sqlx::SqliteExecutor;
+
+pub async fn insert(
+    db: impl SqliteExecutor<'_>,
+    lead_id: i64,
+    user_id: i64,
+    action: &str,
+    detail: &str,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO lead_activities (lead_id, user_id, action, detail, created_at)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(lead_id)
+    .bind(user_id)
+    .bind(action)
+    .bind(detail)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ActivityRecord {
+    pub action: String,
+    pub detail: String,
+    pub user_name: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// The lead's activity, newest first.
+pub async fn for_lead(
+    db: impl SqliteExecutor<'_>,
+    lead_id: i64,
+) -> sqlx::Result<Vec<ActivityRecord>> {
+    sqlx::query_as(
+        "SELECT a.action, a.detail, u.name AS user_name, a.created_at
+         FROM lead_activities a LEFT JOIN users u ON u.id = a.user_id
+         WHERE a.lead_id = $1 ORDER BY a.created_at DESC, a.id DESC",
+    )
+    .bind(lead_id)
+    .fetch_all(db)
+    .await
+}
