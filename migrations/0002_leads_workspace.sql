@@ -1,11 +1,43 @@
--- The Leads workspace (issue 5): list filters and counts by stage, and search by name, phone or
--- e-mail on a million leads without scanning them.
+-- The Leads workspace (issue 5): list filters and counts by stage and source, and search by
+-- name, phone or e-mail on a million leads without scanning them.
+--
+-- Lists are newest first by id: every lead is registered as it arrives (webhook, staff,
+-- HubSpot), so id order is arrival order, and SQLite keeps each index's entries in rowid order
+-- within equal keys — so every filter below reads its page straight from an index, backwards.
 
--- Stage counts and stage filters read this index alone; "lost" leads keep their stage (for when
--- they are reopened) and are listed apart.
 DROP INDEX leads_stage;
-CREATE INDEX leads_stage ON leads (stage, lost, source, created_at);
-CREATE INDEX leads_lost ON leads (created_at) WHERE lost = 1;
+CREATE INDEX leads_stage ON leads (stage, lost);
+CREATE INDEX leads_source_stage ON leads (source, stage, lost);
+CREATE INDEX leads_source ON leads (source);
+CREATE INDEX leads_lost ON leads (lost) WHERE lost = 1;
+
+-- How many leads each (source, stage, lost) holds, kept by triggers, so the list's counts cost
+-- nothing whatever the size of the clinic.
+CREATE TABLE lead_counts (
+    source TEXT    NOT NULL,
+    stage  TEXT    NOT NULL,
+    lost   INTEGER NOT NULL,
+    n      INTEGER NOT NULL CHECK (n >= 0),
+    PRIMARY KEY (source, stage, lost)
+) WITHOUT ROWID;
+INSERT INTO lead_counts (source, stage, lost, n)
+SELECT source, stage, lost, count(*) FROM leads GROUP BY source, stage, lost;
+
+CREATE TRIGGER lead_counts_insert AFTER INSERT ON leads BEGIN
+    INSERT INTO lead_counts (source, stage, lost, n) VALUES (NEW.source, NEW.stage, NEW.lost, 1)
+    ON CONFLICT (source, stage, lost) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER lead_counts_delete AFTER DELETE ON leads BEGIN
+    UPDATE lead_counts SET n = n - 1
+    WHERE source = OLD.source AND stage = OLD.stage AND lost = OLD.lost;
+END;
+CREATE TRIGGER lead_counts_update AFTER UPDATE OF source, stage, lost ON leads
+WHEN OLD.source IS NOT NEW.source OR OLD.stage IS NOT NEW.stage OR OLD.lost IS NOT NEW.lost BEGIN
+    UPDATE lead_counts SET n = n - 1
+    WHERE source = OLD.source AND stage = OLD.stage AND lost = OLD.lost;
+    INSERT INTO lead_counts (source, stage, lost, n) VALUES (NEW.source, NEW.stage, NEW.lost, 1)
+    ON CONFLICT (source, stage, lost) DO UPDATE SET n = n + 1;
+END;
 
 -- Full-text search, one row per lead (rowid = leads.id). Diacritics are folded, so "maria"
 -- finds "María". The phone is indexed as its digits and, for Spanish numbers, also without the

@@ -18,6 +18,8 @@ use chrono_tz::Tz;
 use sqlx::{Sqlite, Transaction};
 
 pub const PAGE_SIZE: i64 = 25;
+/// How deep paging goes through a search too large to count (narrow the search instead).
+const MAX_UNCOUNTED_PAGE: i64 = 400;
 
 fn internal(context: &str, err: impl std::fmt::Display) -> AppError {
     super::auth::internal(context, err)
@@ -29,7 +31,14 @@ fn internal(context: &str, err: impl std::fmt::Display) -> AppError {
 pub fn search_expression(input: &str) -> Option<String> {
     let mut terms: Vec<String> = Vec::new();
     let mut previous_was_digits = false;
-    for word in input.split(|c: char| !c.is_alphanumeric()) {
+    // An e-mail is searched by its local part: its domain ("example", "com") is shared by most
+    // leads and would make the search read them all.
+    let local_parts = input
+        .split_whitespace()
+        .map(|word| word.split_once('@').map_or(word, |(local, _)| local))
+        .collect::<Vec<_>>()
+        .join(" ");
+    for word in local_parts.split(|c: char| !c.is_alphanumeric()) {
         if word.is_empty() {
             continue;
         }
@@ -40,7 +49,6 @@ pub fn search_expression(input: &str) -> Option<String> {
         }
         previous_was_digits = digits;
     }
-    // A "+" before the number or a separator between groups never splits a phone number.
     if terms.is_empty() {
         return None;
     }
@@ -71,18 +79,21 @@ pub async fn list(
     let stage_counts = leads::count_by_stage(reader, &filter)
         .await
         .map_err(|e| internal("counting leads", e))?;
-    let total = match stage {
-        Some(stage) => stage_counts
+    let total = stage_counts.as_ref().map(|counts| match stage {
+        Some(stage) => counts
             .iter()
             .find(|(filter, _)| *filter == stage)
             .map_or(0, |(_, n)| *n),
-        None => stage_counts.iter().map(|(_, n)| n).sum(),
-    };
-    let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
-    let page = page.clamp(1, pages);
-    let rows = leads::list(reader, &filter, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        None => counts.iter().map(|(_, n)| n).sum(),
+    });
+    let pages = total.map(|total| ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1));
+    let page = page.clamp(1, pages.unwrap_or(MAX_UNCOUNTED_PAGE));
+    // One row more than a page says whether there is a next one.
+    let mut rows = leads::list(reader, &filter, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
         .await
         .map_err(|e| internal("listing leads", e))?;
+    let has_next = rows.len() as i64 > PAGE_SIZE;
+    rows.truncate(PAGE_SIZE as usize);
     let tz = state.config.timezone;
     Ok(LeadList {
         rows: rows
@@ -101,6 +112,7 @@ pub async fn list(
         total,
         page,
         pages,
+        has_next,
         stage_counts,
     })
 }
@@ -856,9 +868,10 @@ mod tests {
             Some("\"34612345678\"*".into())
         );
         assert_eq!(
-            search_expression("ana@example.com"),
-            Some("\"ana\"* AND \"example\"* AND \"com\"*".into())
+            search_expression("ana.gil@example.com"),
+            Some("\"ana\"* AND \"gil\"*".into())
         );
+        assert_eq!(search_expression("@example.com"), None);
         // FTS5 syntax typed by staff is searched as text, never run as a query.
         assert_eq!(
             search_expression("a\" OR \"b NEAR(x"),

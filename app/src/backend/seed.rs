@@ -23,12 +23,13 @@ const DAYS: i64 = 90;
 const DAY: i64 = 86_400;
 const HOUR: i64 = 3_600;
 
-const FIRST_NAMES: &[&str] = &[
+/// Names of the demo clinic (and of the search benchmark's million leads).
+pub const FIRST_NAMES: &[&str] = &[
     "Lucía", "María", "Carmen", "Laura", "Marta", "Elena", "Sara", "Paula", "Ana", "Cristina",
     "Isabel", "Raquel", "Nuria", "Beatriz", "Alba", "Irene", "Claudia", "Silvia", "Pilar", "Rocío",
     "Javier", "David", "Carlos", "José", "Daniel", "Pablo", "Sergio", "Jorge", "Álvaro", "Miguel",
 ];
-const SURNAMES: &[&str] = &[
+pub const SURNAMES: &[&str] = &[
     "García",
     "Fernández",
     "González",
@@ -146,8 +147,12 @@ pub async fn seed(db: &Db, now: Timestamp) -> anyhow::Result<SeedSummary> {
     let mut index = 0u32;
     for day in 0..DAYS {
         let per_day = rng.gen_range(10..=24);
-        for _ in 0..per_day {
-            let created_at = start.plus_seconds(day * DAY + rng.gen_range(0..DAY));
+        // In arrival order, as a live clinic registers them (lists are newest-id first).
+        let mut arrivals: Vec<Timestamp> = (0..per_day)
+            .map(|_| start.plus_seconds(day * DAY + rng.gen_range(0..DAY)))
+            .collect();
+        arrivals.sort();
+        for created_at in arrivals {
             let journey = plan_journey(&mut rng, index, created_at, now);
             write_journey(&mut tx, &mut rng, &journey, index, now, &mut summary).await?;
             index += 1;
@@ -484,7 +489,8 @@ async fn write_calls(
 }
 
 /// Spanish letters folded to ASCII for demo e-mail addresses.
-fn ascii(word: &str) -> String {
+/// A name as it goes into an e-mail address: lowercase, no accents.
+pub fn ascii(word: &str) -> String {
     word.chars()
         .map(|c| match c {
             'á' | 'Á' => 'a',

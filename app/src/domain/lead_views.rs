@@ -4,16 +4,21 @@
 use super::{AppointmentStatus, LeadStage, Source, StageFilter};
 use serde::{Deserialize, Serialize};
 
+/// A search matching more leads than this is not counted (the list says "more than").
+pub const LEAD_COUNT_CAP: i64 = 10_000;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LeadList {
     pub rows: Vec<LeadRow>,
-    /// Leads matching every filter.
-    pub total: i64,
+    /// Leads matching every filter; `None` for a search matching too many to count.
+    pub total: Option<i64>,
     /// 1-based.
     pub page: i64,
-    pub pages: i64,
-    /// Leads matching the search and source in each stage filter.
-    pub stage_counts: Vec<(StageFilter, i64)>,
+    /// `None` with `total`.
+    pub pages: Option<i64>,
+    pub has_next: bool,
+    /// Leads matching the search and source in each stage filter; `None` with `total`.
+    pub stage_counts: Option<Vec<(StageFilter, i64)>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

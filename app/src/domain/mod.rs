@@ -24,7 +24,7 @@ pub use kpi::{rate, KpiCounts, KpiDay, KpiFilters, KpiReport, KpiTotals};
 pub use lead::{LeadDraft, LeadStage, StageFilter};
 pub use lead_views::{
     AppointmentView, LeadDetail, LeadList, LeadRow, Telephony, TimelineEntry, TimelineKind,
-    TreatmentView,
+    TreatmentView, LEAD_COUNT_CAP,
 };
 pub use message::{window_open, OutboundDraft, SERVICE_WINDOW_SECONDS};
 pub use money::Cents;

@@ -3,7 +3,7 @@
 //! filter and page is a link, so the URL always says what is shown.
 
 use crate::api::leads::list_leads;
-use crate::domain::{LeadList, LeadRow, Source, StageFilter};
+use crate::domain::{LeadList, LeadRow, Source, StageFilter, LEAD_COUNT_CAP as COUNT_CAP};
 use crate::format::count;
 use leptos::either::Either;
 use leptos::prelude::*;
@@ -99,34 +99,41 @@ pub fn LeadsPage() -> impl IntoView {
 
 #[component]
 fn LeadResults(list: LeadList, filters: Filters) -> impl IntoView {
-    let all: i64 = list.stage_counts.iter().map(|(_, n)| n).sum();
+    let counts = list.stage_counts.clone();
+    let all = counts
+        .as_ref()
+        .map(|counts| counts.iter().map(|(_, n)| n).sum::<i64>());
     let stages = std::iter::once(("", "Todos", all))
-        .chain(
-            list.stage_counts
-                .iter()
-                .map(|(f, n)| (f.as_str(), f.label(), *n)),
-        )
+        .chain(StageFilter::ALL.into_iter().map(|f| {
+            let n = counts
+                .as_ref()
+                .map(|counts| counts.iter().find(|(c, _)| *c == f).map_or(0, |(_, n)| *n));
+            (f.as_str(), f.label(), n)
+        }))
         .map(|(value, label, n)| {
             let current = (filters.stage == value).then_some("true");
             view! {
                 <a href=filters.href(value, 1) aria-current=current>
-                    {label} " " <span class="count">{count(n)}</span>
+                    {label}
+                    {n.map(|n| view! { " " <span class="count">{count(n)}</span> })}
                 </a>
             }
         })
         .collect_view();
-    let summary = match list.total {
-        0 => "Ningún lead con estos filtros.".to_string(),
-        1 => "1 lead".to_string(),
-        n => format!(
-            "{} leads · página {} de {}",
-            count(n),
-            list.page,
-            list.pages
+    let summary = match (list.total, list.pages) {
+        (Some(0), _) => "Ningún lead con estos filtros.".to_string(),
+        (Some(1), _) => "1 lead".to_string(),
+        (Some(n), Some(pages)) => format!("{} leads · página {} de {}", count(n), list.page, pages),
+        _ => format!(
+            "Más de {} leads · página {}: afina la búsqueda para ver menos.",
+            count(COUNT_CAP),
+            list.page
         ),
     };
     let previous = (list.page > 1).then(|| filters.href(&filters.stage, list.page - 1));
-    let next = (list.page < list.pages).then(|| filters.href(&filters.stage, list.page + 1));
+    let next = list
+        .has_next
+        .then(|| filters.href(&filters.stage, list.page + 1));
     view! {
         <nav class="segmented stages" aria-label="Filtrar por etapa">{stages}</nav>
         <p class="summary" role="status">{summary}</p>

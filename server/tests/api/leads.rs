@@ -725,6 +725,52 @@ async fn the_list_searches_filters_counts_and_pages() {
     );
     assert_eq!(list(vec![("stage", "lost")]).await["total"], 0);
     assert_eq!(list(vec![("stage", "new")]).await["total"], 32);
+
+    // The kept counts equal the leads themselves after inserts, edits, stage moves and deletes.
+    let db = &app.state.db.writer;
+    sqlx::query("UPDATE leads SET stage = 'booked', source = 'organic' WHERE id = $1")
+        .bind(maria)
+        .execute(db)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM leads WHERE id = $1")
+        .bind(lost)
+        .execute(db)
+        .await
+        .unwrap();
+    let kept: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT source, stage, lost, n FROM lead_counts WHERE n > 0 ORDER BY 1, 2, 3",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap();
+    let actual: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT source, stage, lost, count(*) FROM leads GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap();
+    assert_eq!(kept, actual);
+    assert_eq!(
+        list(vec![("stage", "booked"), ("source", "organic")]).await["total"],
+        1
+    );
+
+    // A search matching more than 10,000 leads is listed but not counted.
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10001)
+         INSERT INTO leads (name, phone, source, created_at, updated_at)
+         SELECT 'Lote ' || i, '+3460' || (1000000 + i), 'meta', '2025-01-07T10:00:00Z', '2025-01-07T10:00:00Z' FROM n",
+    )
+    .execute(db)
+    .await
+    .unwrap();
+    let many = list(vec![("q", "lote")]).await;
+    assert_eq!(many["total"], Value::Null);
+    assert_eq!(many["stage_counts"], Value::Null);
+    assert_eq!(many["has_next"], true);
+    assert_eq!(names(&many)[0], "Lote 10001", "newest first");
+    assert_eq!(list(vec![("q", "lote 9999")]).await["total"], 1);
 }
 
 #[tokio::test]

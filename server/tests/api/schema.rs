@@ -3,12 +3,13 @@
 use crate::helpers::TestApp;
 use app::backend::db::Db;
 
-const TABLES: [&str; 21] = [
+const TABLES: [&str; 22] = [
     "api_tokens",
     "appointments",
     "calls",
     "jobs",
     "lead_activities",
+    "lead_counts",
     "leads",
     // Full-text search of leads (FTS5) and its shadow tables.
     "leads_search",

@@ -1,6 +1,8 @@
 //! `leads`.
 
-use crate::domain::{Email, LeadStage, Phone, Source, StageFilter, Timestamp};
+use crate::domain::{
+    Email, LeadStage, Phone, Source, StageFilter, Timestamp, LEAD_COUNT_CAP as COUNT_CAP,
+};
 use sqlx::{QueryBuilder, Sqlite, SqliteExecutor};
 
 pub struct NewLead<'a> {
@@ -176,73 +178,108 @@ pub struct ListFilter<'a> {
     pub stage: Option<StageFilter>,
 }
 
-fn push_where<'a>(
-    query: &mut QueryBuilder<'a, Sqlite>,
-    filter: &'a ListFilter<'a>,
-    with_stage: bool,
-) {
-    query.push(" WHERE 1 = 1");
-    if let Some(search) = filter.search {
-        query
-            .push(" AND id IN (SELECT rowid FROM leads_search WHERE leads_search MATCH ")
-            .push_bind(search)
-            .push(")");
-    }
+fn push_filters<'a>(query: &mut QueryBuilder<'a, Sqlite>, filter: &'a ListFilter<'a>) {
     if let Some(source) = filter.source {
-        query.push(" AND source = ").push_bind(source.as_str());
+        query.push(" AND l.source = ").push_bind(source.as_str());
     }
-    match filter.stage.filter(|_| with_stage) {
+    match filter.stage {
         Some(StageFilter::Stage(stage)) => {
             query
-                .push(" AND lost = 0 AND stage = ")
+                .push(" AND l.lost = 0 AND l.stage = ")
                 .push_bind(stage.as_str());
         }
         Some(StageFilter::Lost) => {
-            query.push(" AND lost = 1");
+            query.push(" AND l.lost = 1");
         }
         None => {}
     }
 }
 
-/// One page of leads, newest first.
+/// One page of leads, newest (highest id) first. A search is driven by the full-text index in
+/// descending rowid order, so it stops after the page however many leads match.
 pub async fn list(
     db: impl SqliteExecutor<'_>,
     filter: &ListFilter<'_>,
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<Vec<LeadRecord>> {
-    let mut query = QueryBuilder::new(format!("SELECT {LEAD_COLUMNS}"));
-    push_where(&mut query, filter, true);
-    query
-        .push(" ORDER BY created_at DESC, id DESC LIMIT ")
-        .push_bind(limit)
-        .push(" OFFSET ")
-        .push_bind(offset);
+    let columns =
+        "l.id, l.name, l.phone, l.email, l.source, l.stage, l.lost, l.lost_reason, l.created_at";
+    let mut query = match filter.search {
+        Some(search) => {
+            let mut query = QueryBuilder::new(format!(
+                "SELECT {columns} FROM leads_search s JOIN leads l ON l.id = s.rowid
+                 WHERE leads_search MATCH "
+            ));
+            query.push_bind(search);
+            query
+        }
+        None => QueryBuilder::new(format!("SELECT {columns} FROM leads l WHERE 1 = 1")),
+    };
+    push_filters(&mut query, filter);
+    query.push(if filter.search.is_some() {
+        " ORDER BY s.rowid DESC LIMIT "
+    } else {
+        " ORDER BY l.id DESC LIMIT "
+    });
+    query.push_bind(limit).push(" OFFSET ").push_bind(offset);
     query.build_query_as().fetch_all(db).await
 }
 
 /// How many leads of the search and source filter are in each stage filter (the stage filter
-/// itself is ignored, so every stage shows its count).
+/// itself is ignored, so every stage shows its count). Without a search the kept counts answer;
+/// a search is counted when it matches at most [`COUNT_CAP`] leads, else `None`.
 pub async fn count_by_stage(
-    db: impl SqliteExecutor<'_>,
+    db: &sqlx::SqlitePool,
     filter: &ListFilter<'_>,
-) -> sqlx::Result<Vec<(StageFilter, i64)>> {
-    let mut query = QueryBuilder::new("SELECT stage, lost, count(*) FROM leads");
-    push_where(&mut query, filter, false);
-    query.push(" GROUP BY stage, lost");
-    let rows: Vec<(String, bool, i64)> = query.build_query_as().fetch_all(db).await?;
-    Ok(StageFilter::ALL
-        .into_iter()
-        .map(|filter| {
-            let n = rows
-                .iter()
-                .filter(|(stage, lost, _)| match filter {
-                    StageFilter::Lost => *lost,
-                    StageFilter::Stage(s) => !*lost && s.as_str() == stage,
-                })
-                .map(|(_, _, n)| n)
-                .sum();
-            (filter, n)
-        })
-        .collect())
+) -> sqlx::Result<Option<Vec<(StageFilter, i64)>>> {
+    let rows: Vec<(String, bool, i64)> = match filter.search {
+        None => {
+            let mut query =
+                QueryBuilder::new("SELECT stage, lost, sum(n) FROM lead_counts l WHERE 1 = 1");
+            if let Some(source) = filter.source {
+                query.push(" AND l.source = ").push_bind(source.as_str());
+            }
+            query.push(" GROUP BY stage, lost");
+            query.build_query_as().fetch_all(db).await?
+        }
+        Some(search) => {
+            // One pass over at most COUNT_CAP + 1 matches: their stages, and whether each is of
+            // the source asked for (the cap applies to the search alone).
+            let rows: Vec<(String, bool, bool, i64)> = sqlx::query_as(
+                "SELECT l.stage, l.lost, $2 IS NULL OR l.source = $2, count(*)
+                 FROM (SELECT rowid FROM leads_search WHERE leads_search MATCH $1 LIMIT $3) s
+                 JOIN leads l ON l.id = s.rowid
+                 GROUP BY 1, 2, 3",
+            )
+            .bind(search)
+            .bind(filter.source.map(Source::as_str))
+            .bind(COUNT_CAP + 1)
+            .fetch_all(db)
+            .await?;
+            if rows.iter().map(|(_, _, _, n)| n).sum::<i64>() > COUNT_CAP {
+                return Ok(None);
+            }
+            rows.into_iter()
+                .filter(|(_, _, of_source, _)| *of_source)
+                .map(|(stage, lost, _, n)| (stage, lost, n))
+                .collect()
+        }
+    };
+    Ok(Some(
+        StageFilter::ALL
+            .into_iter()
+            .map(|filter| {
+                let n = rows
+                    .iter()
+                    .filter(|(stage, lost, _)| match filter {
+                        StageFilter::Lost => *lost,
+                        StageFilter::Stage(s) => !*lost && s.as_str() == stage,
+                    })
+                    .map(|(_, _, n)| n)
+                    .sum();
+                (filter, n)
+            })
+            .collect(),
+    ))
 }
