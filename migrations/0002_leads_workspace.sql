@@ -69,3 +69,10 @@ SELECT id, name,
        substr(phone, 2) || CASE WHEN phone LIKE '+34%' THEN ' ' || substr(phone, 4) ELSE '' END,
        email
 FROM leads;
+
+-- When a worker began sending this outbound message to Meta. Set just before the request and
+-- cleared when Meta answers "try later": a send found already started was interrupted with its
+-- request possibly gone, and is never repeated automatically (a patient never gets a message
+-- twice); it is marked failed, outcome unknown, for a person to decide.
+ALTER TABLE messages ADD COLUMN send_started_at TEXT
+    CHECK (send_started_at IS NULL OR send_started_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z');

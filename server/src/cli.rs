@@ -203,10 +203,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 pub async fn queue(config: Config, command: QueueCommand) -> anyhow::Result<()> {
     let db = Db::connect(&config.database_url).await?;
-    let ctx = JobContext {
-        db: db.clone(),
-        config: Arc::new(config),
-    };
+    let ctx = JobContext::new(db.clone(), Arc::new(config));
     let now = Timestamp::now();
     match command {
         QueueCommand::Failed => {
@@ -305,10 +302,7 @@ pub async fn webhooks(config: Config, command: WebhooksCommand) -> anyhow::Resul
                 since,
             };
             let events = webhook_events::list(&db.reader, &filter, i64::MAX).await?;
-            let ctx = JobContext {
-                db: db.clone(),
-                config: Arc::new(config),
-            };
+            let ctx = JobContext::new(db.clone(), Arc::new(config));
             for event in events.iter().rev() {
                 if dry_run {
                     println!(

@@ -24,6 +24,10 @@ pub struct Config {
     /// The approved WhatsApp template of appointment reminders, also offered on a lead's page
     /// outside the 24-hour window (`WHATSAPP_REMINDER_TEMPLATE`).
     pub whatsapp_reminder_template: String,
+    /// Sending WhatsApp messages: unset token or number id → messages wait in the queue.
+    pub whatsapp_access_token: Option<Secret>,
+    pub whatsapp_phone_number_id: Option<String>,
+    pub whatsapp_api_base: String,
 }
 
 /// A secret from the environment. Its `Debug` never shows it, so configuration can be logged.
@@ -97,6 +101,11 @@ impl Config {
             hubspot_client_secret: secret("HUBSPOT_CLIENT_SECRET"),
             job_lock_timeout_seconds,
             whatsapp_reminder_template: get("WHATSAPP_REMINDER_TEMPLATE", "recordatorio_cita"),
+            whatsapp_access_token: secret("WHATSAPP_ACCESS_TOKEN"),
+            whatsapp_phone_number_id: lookup("WHATSAPP_PHONE_NUMBER_ID")
+                .map(|id| id.trim().to_string())
+                .filter(|id| !id.is_empty()),
+            whatsapp_api_base: get("WHATSAPP_API_BASE", "https://graph.facebook.com/v21.0"),
             database_url: get("DATABASE_URL", DEFAULT_DATABASE_URL),
             site_addr,
             site_root: get("LEPTOS_SITE_ROOT", "target/site"),

@@ -4,6 +4,8 @@
 
 use super::db::Db;
 use super::flags;
+use super::jobs::enqueue_all;
+use super::outbound::SendWhatsappMessage;
 use super::state::AppState;
 use super::store::{appointments, calls, lead_activities, leads, messages, treatments};
 use crate::domain::{
@@ -506,7 +508,7 @@ pub async fn sell_treatment(
     Ok(id)
 }
 
-/// Stores a WhatsApp message staff wrote as queued, under the 24-hour rule.
+/// Stores a WhatsApp message staff wrote, under the 24-hour rule, with the job that sends it.
 pub async fn queue_message(
     db: &Db,
     user: &CurrentUser,
@@ -532,6 +534,10 @@ pub async fn queue_message(
     let id = messages::insert_queued(&mut *tx, lead_id, user.id, kind, body, template, now)
         .await
         .map_err(|e| internal("queueing a message", e))?;
+    // Its job in the same transaction: a stored message is always on its way.
+    enqueue_all(&mut *tx, &[SendWhatsappMessage { message_id: id }], now)
+        .await
+        .map_err(|e| internal("queueing a message's job", e))?;
     commit(tx).await?;
     Ok(id)
 }

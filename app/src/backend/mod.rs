@@ -8,6 +8,8 @@ pub mod flags;
 pub mod jobs;
 pub mod kpi;
 pub mod leads;
+pub mod outbound;
+pub mod providers;
 pub mod seed;
 pub mod state;
 pub mod store;

@@ -16,6 +16,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub ingestor: Ingestor,
     pub rejected_webhooks: Arc<RejectedWebhooks>,
+    /// The providers' HTTP client (connection pools are shared by clones).
+    pub http: reqwest::Client,
 }
 
 impl AppState {
@@ -23,6 +25,7 @@ impl AppState {
         JobContext {
             db: self.db.clone(),
             config: self.config.clone(),
+            http: self.http.clone(),
         }
     }
 }

@@ -52,6 +52,7 @@ pub async fn app_state(config: Config) -> anyhow::Result<AppState> {
         config: Arc::new(config),
         leptos_options,
         rejected_webhooks: Default::default(),
+        http: app::backend::providers::http_client(),
     })
 }
 

@@ -3,10 +3,12 @@
 mod auth;
 mod clinic;
 mod crash;
+mod fake_providers;
 mod helpers;
 mod kpi_golden;
 mod kpi_reference;
 mod leads;
+mod outbound;
 mod queue;
 mod reports;
 mod schema;

@@ -15,6 +15,19 @@ use std::sync::Arc;
 pub struct JobContext {
     pub db: Db,
     pub config: Arc<Config>,
+    /// Shared by every provider call (connection reuse).
+    pub http: reqwest::Client,
+}
+
+impl JobContext {
+    /// For a process without an [`super::state::AppState`] (the CLI's workers).
+    pub fn new(db: Db, config: Arc<Config>) -> Self {
+        Self {
+            db,
+            config,
+            http: super::providers::http_client(),
+        }
+    }
 }
 
 /// How a job run can fail.
@@ -23,6 +36,9 @@ pub enum JobError {
     /// Worth trying again later (network, rate limit, a locked database).
     #[error("{0:#}")]
     Retryable(anyhow::Error),
+    /// Worth trying again, not before this many seconds (a provider's `Retry-After`).
+    #[error("{0:#}")]
+    RetryAfter(anyhow::Error, i64),
     /// Trying again cannot help (bad payload, a refusal that will not change).
     #[error("{0:#}")]
     Permanent(anyhow::Error),
@@ -55,9 +71,11 @@ pub async fn enqueue_all<J: Job>(
 
 /// The registry: runs a claimed job by its kind.
 pub async fn dispatch(ctx: &JobContext, kind: &str, payload: &str) -> Result<(), JobError> {
+    use super::outbound::SendWhatsappMessage;
     use super::webhooks::ProcessWebhook;
     match kind {
         ProcessWebhook::NAME => decode::<ProcessWebhook>(payload)?.run(ctx).await,
+        SendWhatsappMessage::NAME => decode::<SendWhatsappMessage>(payload)?.run(ctx).await,
         other => Err(JobError::Permanent(anyhow::anyhow!(
             "unknown job kind {other:?}"
         ))),

@@ -64,6 +64,11 @@ pub async fn run_one(ctx: &JobContext, wanted: &[Queue], worker: &str) -> anyhow
         return Ok(Outcome::Idle);
     };
     let result = dispatch(ctx, &job.kind, &job.payload).await;
+    let delay = match &result {
+        // The provider said when.
+        Err(JobError::RetryAfter(_, seconds)) => (*seconds).max(1),
+        _ => backoff_seconds(job.attempts, rand::thread_rng().gen()),
+    };
     let now = Timestamp::now();
     let (id, kind) = (job.id, job.kind.clone());
     Ok(match result {
@@ -71,9 +76,10 @@ pub async fn run_one(ctx: &JobContext, wanted: &[Queue], worker: &str) -> anyhow
             jobs::complete(&ctx.db.writer, id, now).await?;
             Outcome::Done { id, kind }
         }
-        Err(JobError::Retryable(err)) if job.attempts < job.max_attempts => {
+        Err(JobError::Retryable(err) | JobError::RetryAfter(err, _))
+            if job.attempts < job.max_attempts =>
+        {
             let error = format!("{err:#}");
-            let delay = backoff_seconds(job.attempts, rand::thread_rng().gen());
             jobs::postpone(&ctx.db.writer, id, &error, now.plus_seconds(delay), now).await?;
             tracing::warn!(job_id = id, queue = %job.queue, kind, error, delay, "job will be retried");
             Outcome::Retrying { id, kind, error }

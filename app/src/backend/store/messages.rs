@@ -137,3 +137,71 @@ pub async fn insert_queued(
     .fetch_one(db)
     .await
 }
+
+/// An outbound message with what sending it needs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboundRecord {
+    pub id: i64,
+    pub phone: String,
+    pub kind: String,
+    pub body: Option<String>,
+    pub template_name: Option<String>,
+    pub status: String,
+    pub wamid: Option<String>,
+    pub send_started_at: Option<Timestamp>,
+}
+
+pub async fn get_outbound(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+) -> sqlx::Result<Option<OutboundRecord>> {
+    sqlx::query_as(
+        "SELECT m.id, l.phone, m.kind, m.body, m.template_name, m.status, m.wamid, m.send_started_at
+         FROM messages m JOIN leads l ON l.id = m.lead_id
+         WHERE m.id = $1 AND m.direction = 'outbound'",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Marks the send as started; `false` when it already was (an earlier run was interrupted).
+pub async fn begin_send(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    now: Timestamp,
+) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE messages SET send_started_at = $2 WHERE id = $1 AND send_started_at IS NULL",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Meta answered "not now": nothing left, the next attempt may send.
+pub async fn clear_send(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE messages SET send_started_at = NULL WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Meta accepted the message: its `wamid` ties the status webhooks to it.
+pub async fn accepted(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    wamid: &str,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE messages SET wamid = $2, status_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(wamid)
+        .bind(now)
+        .execute(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! Clients of the providers' APIs (reqwest with rustls, bounded timeouts), and the one way their
+//! failures reach the queue: try again later (honouring the provider's `Retry-After`), or a
+//! refusal with the provider's reason.
+
+pub mod whatsapp;
+
+use super::jobs::JobError;
+use std::time::Duration;
+
+/// A provider call that did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// Rate limits, 5xx, timeouts, network: worth another attempt, `retry_after` seconds from
+    /// now when the provider said so.
+    Retry {
+        reason: String,
+        retry_after: Option<i64>,
+    },
+    /// The provider refused this request and will again: its code and reason.
+    Refused { code: Option<i64>, reason: String },
+}
+
+impl CallError {
+    /// For the queue: `context` names the call ("WhatsApp send of message 12").
+    pub fn into_job_error(self, context: &str) -> JobError {
+        match self {
+            CallError::Retry {
+                reason,
+                retry_after: Some(seconds),
+            } => JobError::RetryAfter(anyhow::anyhow!("{context}: {reason}"), seconds),
+            CallError::Retry { reason, .. } => {
+                JobError::Retryable(anyhow::anyhow!("{context}: {reason}"))
+            }
+            CallError::Refused { reason, .. } => {
+                JobError::Permanent(anyhow::anyhow!("{context}: {reason}"))
+            }
+        }
+    }
+
+    fn network(err: reqwest::Error) -> Self {
+        let what = if err.is_timeout() {
+            "timed out"
+        } else if err.is_connect() {
+            "could not connect"
+        } else {
+            "request failed"
+        };
+        CallError::Retry {
+            reason: format!("{what}: {err}"),
+            retry_after: None,
+        }
+    }
+}
+
+/// The HTTP client every provider call uses: short timeouts, so a hung provider holds a worker
+/// for seconds, not minutes.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        .user_agent(concat!("mini-crm/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the TLS backend initialises")
+}
+
+/// `Retry-After` in seconds (the delta form; HTTP dates are rare from these APIs), kept within
+/// a second and an hour.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<i64> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .map(|s| s.clamp(1, 3600))
+}

@@ -1,0 +1,83 @@
+//! A stand-in for the providers' internet APIs in tests: a real HTTP server on loopback that
+//! records every request and answers from a script (then with success).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub authorization: Option<String>,
+    pub body: serde_json::Value,
+}
+
+/// One scripted answer: status, extra headers, JSON body.
+pub type Answer = (u16, Vec<(&'static str, String)>, serde_json::Value);
+
+#[derive(Default)]
+struct Inner {
+    received: Vec<Received>,
+    script: VecDeque<Answer>,
+}
+
+#[derive(Clone)]
+pub struct FakeProvider {
+    pub base: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl FakeProvider {
+    pub async fn start() -> Self {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let router = axum::Router::new()
+            .fallback(answer)
+            .with_state(inner.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { base, inner }
+    }
+
+    /// The next requests get these answers, in order.
+    pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
+        self.inner.lock().unwrap().script.extend(answers);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.lock().unwrap().received.clone()
+    }
+}
+
+async fn answer(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut inner = inner.lock().unwrap();
+    inner.received.push(Received {
+        path: uri.path().to_string(),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    });
+    let n = inner.received.len();
+    let (status, extra, json) = inner.script.pop_front().unwrap_or_else(|| {
+        (
+            200,
+            vec![],
+            serde_json::json!({ "messages": [{ "id": format!("wamid.fake.{n}"), "message_status": "accepted" }] }),
+        )
+    });
+    let mut response = (StatusCode::from_u16(status).unwrap(), axum::Json(json)).into_response();
+    for (name, value) in extra {
+        response.headers_mut().insert(name, value.parse().unwrap());
+    }
+    response
+}

@@ -1,0 +1,302 @@
+//! WhatsApp messages written on a lead's page, sent by the `whatsapp` queue to a fake Meta.
+
+use crate::fake_providers::FakeProvider;
+use crate::helpers::TestApp;
+use app::backend::jobs::runner::{self, Outcome};
+use app::backend::outbound::OUTCOME_UNKNOWN;
+use app::backend::store::messages;
+use app::domain::{Queue, Timestamp};
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+const PHONE_NUMBER_ID: &str = "106540352242922";
+const TOKEN: &str = "meta-test-token";
+
+struct Setup {
+    app: TestApp,
+    meta: FakeProvider,
+    cookie: String,
+    lead_id: i64,
+}
+
+/// A lead who wrote an hour ago (the 24-hour window is open), and staff signed in.
+async fn setup() -> Setup {
+    let meta = FakeProvider::start().await;
+    let app = TestApp::spawn_with(&[
+        ("WHATSAPP_ACCESS_TOKEN", TOKEN),
+        ("WHATSAPP_PHONE_NUMBER_ID", PHONE_NUMBER_ID),
+        ("WHATSAPP_API_BASE", &meta.base),
+    ])
+    .await;
+    let cookie = app.signed_in("ana@clinic.test").await;
+    let response = app
+        .post_form(
+            "/sfn/save_lead",
+            &[
+                ("name", "Irene"),
+                ("phone", "699 11 22 33"),
+                ("source", "meta"),
+            ],
+            Some(&cookie),
+        )
+        .await;
+    let lead_id = response.json().as_i64().unwrap();
+    messages::insert(
+        &app.state.db.writer,
+        messages::NewMessage {
+            lead_id,
+            direction: "inbound",
+            wamid: Some("wamid.in.1"),
+            kind: "text",
+            body: Some("Hola"),
+            template_name: None,
+            status: "received",
+            error_code: None,
+            error_reason: None,
+            created_at: Timestamp::now().plus_seconds(-3600),
+        },
+    )
+    .await
+    .unwrap();
+    Setup {
+        app,
+        meta,
+        cookie,
+        lead_id,
+    }
+}
+
+impl Setup {
+    async fn write(&self, form: &[(&str, &str)]) -> i64 {
+        let lead_id = self.lead_id.to_string();
+        let mut form = form.to_vec();
+        form.push(("lead_id", &lead_id));
+        let response = self
+            .app
+            .post_form("/sfn/send_whatsapp", &form, Some(&self.cookie))
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+        sqlx::query_scalar("SELECT max(id) FROM messages WHERE direction = 'outbound'")
+            .fetch_one(&self.app.state.db.reader)
+            .await
+            .unwrap()
+    }
+
+    async fn work(&self) -> Outcome {
+        runner::run_one(&self.app.state.jobs(), &[Queue::Whatsapp], "test")
+            .await
+            .unwrap()
+    }
+
+    async fn message(&self, id: i64) -> (String, Option<String>, Option<String>, Option<String>) {
+        sqlx::query_as(
+            "SELECT status, wamid, error_reason, send_started_at FROM messages WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&self.app.state.db.reader)
+        .await
+        .unwrap()
+    }
+
+    async fn job(&self) -> (String, i64, String, Option<String>) {
+        sqlx::query_as(
+            "SELECT status, attempts, run_at, last_error FROM jobs WHERE queue = 'whatsapp' ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_one(&self.app.state.db.reader)
+        .await
+        .unwrap()
+    }
+
+    /// As if the job's next attempt were due now.
+    async fn make_due(&self) {
+        sqlx::query("UPDATE jobs SET run_at = $1 WHERE queue = 'whatsapp'")
+            .bind(Timestamp::now())
+            .execute(&self.app.state.db.writer)
+            .await
+            .unwrap();
+    }
+}
+
+fn meta_error(status: u16, code: i64, details: &str) -> (u16, Vec<(&'static str, String)>, Value) {
+    (
+        status,
+        vec![],
+        json!({ "error": { "message": "(#x)", "type": "OAuthException", "code": code, "error_data": { "details": details } } }),
+    )
+}
+
+#[tokio::test]
+async fn a_message_written_on_the_lead_page_is_sent_once_by_the_queue() {
+    let s = setup().await;
+    let text = s
+        .write(&[("body", "¿Te va bien el martes a las 10?")])
+        .await;
+    let template = s.write(&[("template", "recordatorio_cita")]).await;
+    assert!(matches!(s.work().await, Outcome::Done { .. }));
+    assert!(matches!(s.work().await, Outcome::Done { .. }));
+    assert!(matches!(s.work().await, Outcome::Idle));
+
+    let received = s.meta.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[0].path, format!("/{PHONE_NUMBER_ID}/messages"));
+    assert_eq!(
+        received[0].authorization.as_deref(),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    assert_eq!(
+        received[0].body,
+        json!({ "messaging_product": "whatsapp", "recipient_type": "individual", "to": "+34699112233",
+                "type": "text", "text": { "preview_url": false, "body": "¿Te va bien el martes a las 10?" } })
+    );
+    assert_eq!(received[1].body["type"], "template");
+    assert_eq!(
+        received[1].body["template"],
+        json!({ "name": "recordatorio_cita", "language": { "code": "es" } })
+    );
+
+    // Accepted by Meta: its id is stored, so the status webhooks find the message.
+    assert_eq!(s.message(text).await.1.as_deref(), Some("wamid.fake.1"));
+    assert_eq!(s.message(template).await.1.as_deref(), Some("wamid.fake.2"));
+}
+
+#[tokio::test]
+async fn rate_limits_wait_for_retry_after_and_burn_no_message() {
+    let s = setup().await;
+    let id = s.write(&[("body", "Hola")]).await;
+    s.meta.script([(
+        429,
+        vec![("retry-after", "120".to_string())],
+        json!({ "error": { "code": 130429, "message": "throughput" } }),
+    )]);
+    let before = Timestamp::now();
+    assert!(matches!(s.work().await, Outcome::Retrying { .. }));
+    let (status, attempts, run_at, error) = s.job().await;
+    assert_eq!((status.as_str(), attempts), ("pending", 1));
+    let wait = Timestamp::parse_rfc3339(&run_at).unwrap().unix() - before.unix();
+    assert!((119..=122).contains(&wait), "waits Retry-After: {wait} s");
+    assert!(error.unwrap().contains("130429"));
+    assert_eq!(
+        s.message(id).await,
+        ("queued".into(), None, None, None),
+        "nothing left, still queued"
+    );
+    assert!(
+        matches!(s.work().await, Outcome::Idle),
+        "not before its time"
+    );
+
+    // A 5xx is retried with backoff too; then Meta takes it, once.
+    s.make_due().await;
+    s.meta.script([(503, vec![], json!({}))]);
+    assert!(matches!(s.work().await, Outcome::Retrying { .. }));
+    s.make_due().await;
+    assert!(matches!(s.work().await, Outcome::Done { .. }));
+    assert_eq!(s.meta.received().len(), 3);
+    assert_eq!(s.message(id).await.1.as_deref(), Some("wamid.fake.3"));
+}
+
+#[tokio::test]
+async fn refusals_fail_the_message_with_the_reason_shown_on_the_lead() {
+    let s = setup().await;
+    let outside_window = s.write(&[("body", "Hola")]).await;
+    let undeliverable = s.write(&[("body", "Hola otra vez")]).await;
+    s.meta.script([
+        meta_error(400, 131047, "Re-engagement message"),
+        meta_error(400, 131026, "Message undeliverable"),
+    ]);
+    assert!(matches!(s.work().await, Outcome::Failed { .. }));
+    assert!(matches!(s.work().await, Outcome::Failed { .. }));
+    let (status, _, reason, _) = s.message(outside_window).await;
+    assert_eq!(status, "failed");
+    assert_eq!(
+        reason.as_deref(),
+        Some("Han pasado más de 24 horas desde el último mensaje del lead: hace falta una plantilla.")
+    );
+    let (status, _, reason, _) = s.message(undeliverable).await;
+    assert_eq!(status, "failed");
+    assert_eq!(
+        reason.as_deref(),
+        Some("HTTP 400, código 131026: Message undeliverable")
+    );
+
+    let lead = s
+        .app
+        .post_form(
+            "/sfn/lead",
+            &[("id", &s.lead_id.to_string())],
+            Some(&s.cookie),
+        )
+        .await
+        .json();
+    let titles: Vec<&str> = lead["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        titles.contains(
+            &"WhatsApp enviado · fallido: HTTP 400, código 131026: Message undeliverable"
+        ),
+        "{titles:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_send_interrupted_mid_request_is_never_repeated() {
+    let s = setup().await;
+    let id = s.write(&[("body", "Hola")]).await;
+    // A worker began this send and died before recording Meta's answer.
+    messages::begin_send(&s.app.state.db.writer, id, Timestamp::now())
+        .await
+        .unwrap();
+    assert!(matches!(s.work().await, Outcome::Failed { .. }));
+    assert!(s.meta.received().is_empty(), "nothing was sent again");
+    let (status, _, reason, _) = s.message(id).await;
+    assert_eq!(status, "failed");
+    assert_eq!(reason.as_deref(), Some(OUTCOME_UNKNOWN));
+    assert_eq!(s.job().await.0, "failed");
+}
+
+#[tokio::test]
+async fn without_credentials_messages_wait_in_the_queue() {
+    let app = TestApp::spawn().await;
+    let cookie = app.signed_in("ana@clinic.test").await;
+    let lead_id = app
+        .post_form(
+            "/sfn/save_lead",
+            &[
+                ("name", "Rosa"),
+                ("phone", "699000999"),
+                ("source", "organic"),
+            ],
+            Some(&cookie),
+        )
+        .await
+        .json()
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let response = app
+        .post_form(
+            "/sfn/send_whatsapp",
+            &[("lead_id", &lead_id), ("template", "recordatorio_cita")],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK);
+    let Outcome::Retrying { error, .. } =
+        runner::run_one(&app.state.jobs(), &[Queue::Whatsapp], "test")
+            .await
+            .unwrap()
+    else {
+        panic!("the job waits for the configuration");
+    };
+    assert!(error.contains("WHATSAPP_ACCESS_TOKEN"), "{error}");
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM messages WHERE direction = 'outbound'")
+            .fetch_one(&app.state.db.reader)
+            .await
+            .unwrap();
+    assert_eq!(status, "queued");
+}
