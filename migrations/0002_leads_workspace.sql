@@ -76,3 +76,20 @@ FROM leads;
 -- twice); it is marked failed, outcome unknown, for a person to decide.
 ALTER TABLE messages ADD COLUMN send_started_at TEXT
     CHECK (send_started_at IS NULL OR send_started_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z');
+
+-- Click-to-call from a lead's page: each request is sent to Aircall (`POST /v1/users/:id/dial`)
+-- by the `aircall` queue, and shows in the lead's timeline with who asked. `send_started_at`
+-- plays the same part as on `messages`: an interrupted dial is never repeated.
+CREATE TABLE call_requests (
+    id              INTEGER PRIMARY KEY,
+    lead_id         INTEGER NOT NULL REFERENCES leads (id) ON DELETE CASCADE,
+    user_id         INTEGER REFERENCES users (id) ON DELETE SET NULL,
+    aircall_user_id INTEGER NOT NULL,
+    phone           TEXT    NOT NULL,
+    status          TEXT    NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'dialed', 'failed')),
+    error           TEXT,
+    send_started_at TEXT    CHECK (send_started_at IS NULL OR send_started_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z'),
+    created_at      TEXT    NOT NULL CHECK (created_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z'),
+    updated_at      TEXT    NOT NULL CHECK (updated_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z')
+);
+CREATE INDEX call_requests_lead ON call_requests (lead_id, created_at);

@@ -153,6 +153,14 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Give a user their Aircall line for click-to-call (their Aircall user id), or take it
+    /// away without `--line`.
+    Aircall {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        line: Option<i64>,
+    },
 }
 
 fn parse_timestamp(value: &str) -> Result<Timestamp, String> {
@@ -165,6 +173,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => crate::http::serve(config).await,
         Command::Migrate { fresh, seed, now } => migrate(&config, fresh, seed, now).await,
+        Command::User(UserCommand::Aircall { email, line }) => {
+            let db = Db::connect(&config.database_url).await?;
+            let email = Email::parse(&email)
+                .map_err(|_| anyhow::anyhow!("{email:?} is not an e-mail address"))?;
+            if !app::backend::store::users::set_aircall_user_id(&db.writer, &email, line).await? {
+                anyhow::bail!("no user has the e-mail {email}");
+            }
+            match line {
+                Some(line) => println!("{email} calls from Aircall user {line}"),
+                None => println!("{email} has no Aircall line now"),
+            }
+            Ok(())
+        }
         Command::User(UserCommand::Create {
             email,
             name,

@@ -28,8 +28,8 @@ pub async fn list_leads(
 pub async fn get_lead(id: i64) -> Result<LeadDetail, AppError> {
     use crate::backend::{auth, leads};
     use crate::domain::Timestamp;
-    let (state, _) = auth::require_user().await?;
-    leads::detail(&state, id, Timestamp::now()).await
+    let (state, user) = auth::require_user().await?;
+    leads::detail(&state, &user, id, Timestamp::now()).await
 }
 
 /// Creates a lead (no `id`) or saves one, then opens its page.
@@ -174,4 +174,14 @@ pub async fn reopen_lead(lead_id: i64) -> Result<(), AppError> {
     use crate::domain::Timestamp;
     let (state, user) = auth::require_user().await?;
     leads::reopen(&state.db, &user, lead_id, Timestamp::now()).await
+}
+
+/// Click-to-call: Aircall dials the lead from the signed-in user's line.
+#[server(prefix = "/sfn", endpoint = "call_lead")]
+pub async fn call_lead(lead_id: i64) -> Result<(), AppError> {
+    use crate::backend::{auth, leads};
+    use crate::domain::Timestamp;
+    let (state, user) = auth::require_user().await?;
+    leads::request_call(&state.db, &user, lead_id, Timestamp::now()).await?;
+    Ok(())
 }

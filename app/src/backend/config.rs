@@ -28,6 +28,10 @@ pub struct Config {
     pub whatsapp_access_token: Option<Secret>,
     pub whatsapp_phone_number_id: Option<String>,
     pub whatsapp_api_base: String,
+    /// Click-to-call through Aircall's API: unset id or token → dial requests wait in the queue.
+    pub aircall_api_id: Option<String>,
+    pub aircall_api_token: Option<Secret>,
+    pub aircall_api_base: String,
 }
 
 /// A secret from the environment. Its `Debug` never shows it, so configuration can be logged.
@@ -106,6 +110,11 @@ impl Config {
                 .map(|id| id.trim().to_string())
                 .filter(|id| !id.is_empty()),
             whatsapp_api_base: get("WHATSAPP_API_BASE", "https://graph.facebook.com/v21.0"),
+            aircall_api_id: lookup("AIRCALL_API_ID")
+                .map(|id| id.trim().to_string())
+                .filter(|id| !id.is_empty()),
+            aircall_api_token: secret("AIRCALL_API_TOKEN"),
+            aircall_api_base: get("AIRCALL_API_BASE", "https://api.aircall.io"),
             database_url: get("DATABASE_URL", DEFAULT_DATABASE_URL),
             site_addr,
             site_root: get("LEPTOS_SITE_ROOT", "target/site"),

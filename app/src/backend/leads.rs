@@ -5,9 +5,12 @@
 use super::db::Db;
 use super::flags;
 use super::jobs::enqueue_all;
+use super::outbound::DialLead;
 use super::outbound::SendWhatsappMessage;
 use super::state::AppState;
-use super::store::{appointments, calls, lead_activities, leads, messages, treatments};
+use super::store::{
+    appointments, call_requests, calls, lead_activities, leads, messages, treatments, users,
+};
 use crate::domain::{
     AppointmentStatus, AppointmentView, Cents, CurrentUser, LeadDetail, LeadDraft, LeadList,
     LeadRow, LeadStage, OutboundDraft, Phone, Provider, Source, StageFilter, Telephony,
@@ -590,9 +593,54 @@ pub async fn reopen(
     commit(tx).await
 }
 
-/// A lead's page: its data, appointments, treatments and timeline (newest first).
+/// Whether staff can call through Aircall now: `calls.ui` on and Aircall's breaker closed.
+async fn telephony_up(db: &Db) -> Result<bool, AppError> {
+    let read = |e: sqlx::Error| internal("reading flags", e);
+    Ok(flags::calls_ui_enabled(db).await.map_err(read)?
+        && !flags::breaker_open(db, Provider::Aircall)
+            .await
+            .map_err(read)?)
+}
+
+/// Click-to-call: a request on the `aircall` queue dials the lead from the user's Aircall line.
+pub async fn request_call(
+    db: &Db,
+    user: &CurrentUser,
+    lead_id: i64,
+    now: Timestamp,
+) -> Result<i64, AppError> {
+    if !telephony_up(db).await? {
+        return Err(AppError::invalid(
+            "call",
+            "La telefonía no está disponible ahora mismo: llama desde el teléfono de respaldo de la clínica.",
+        ));
+    }
+    let line = users::aircall_user_id(&db.reader, user.id)
+        .await
+        .map_err(|e| internal("reading the user's Aircall line", e))?
+        .ok_or_else(|| {
+            AppError::invalid(
+                "call",
+                "Tu usuario no tiene una línea de Aircall asignada; pídesela a un administrador.",
+            )
+        })?;
+    let mut tx = begin(db).await?;
+    let lead = existing_lead(&mut tx, lead_id).await?;
+    let id = call_requests::insert(&mut *tx, lead_id, user.id, line, &lead.phone, now)
+        .await
+        .map_err(|e| internal("requesting a call", e))?;
+    enqueue_all(&mut *tx, &[DialLead { request_id: id }], now)
+        .await
+        .map_err(|e| internal("queueing a call request", e))?;
+    commit(tx).await?;
+    Ok(id)
+}
+
+/// A lead's page, as `user` sees it: its data, appointments, treatments and timeline (newest
+/// first).
 pub async fn detail(
     state: &AppState,
+    user: &CurrentUser,
     lead_id: i64,
     now: Timestamp,
 ) -> Result<LeadDetail, AppError> {
@@ -624,14 +672,13 @@ pub async fn detail(
         .map(|m| m.created_at)
         .max();
 
-    let telephony = if flags::calls_ui_enabled(db)
-        .await
-        .map_err(read("reading flags"))?
-        && !flags::breaker_open(db, Provider::Aircall)
-            .await
-            .map_err(read("reading breakers"))?
-    {
-        Telephony::Available
+    let telephony = if telephony_up(db).await? {
+        Telephony::Available {
+            has_line: users::aircall_user_id(&db.reader, user.id)
+                .await
+                .map_err(read("reading the user's Aircall line"))?
+                .is_some(),
+        }
     } else {
         Telephony::Degraded {
             backup_phone: flags::backup_phone(db)
@@ -639,13 +686,16 @@ pub async fn detail(
                 .map_err(read("reading settings"))?,
         }
     };
+    let request_rows = call_requests::for_lead(&db.reader, lead_id)
+        .await
+        .map_err(read("reading call requests"))?;
 
     let mut timeline = timeline(
         &lead,
         &appointment_rows,
         &treatment_rows,
         &message_rows,
-        &call_rows,
+        (&call_rows, &request_rows),
         &activity_rows,
     );
     timeline.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
@@ -721,7 +771,7 @@ fn timeline(
     appointment_rows: &[appointments::AppointmentRecord],
     treatment_rows: &[treatments::TreatmentRecord],
     message_rows: &[messages::MessageRecord],
-    call_rows: &[calls::CallRecord],
+    (call_rows, request_rows): (&[calls::CallRecord], &[call_requests::CallRequestRecord]),
     activity_rows: &[lead_activities::ActivityRecord],
 ) -> Vec<(Timestamp, TimelineEntry)> {
     let mut events = Vec::new();
@@ -796,6 +846,22 @@ fn timeline(
         events.push((
             c.started_at.unwrap_or(c.created_at),
             entry(kind, title, detail, None),
+        ));
+    }
+    for r in request_rows {
+        let status = match r.status.as_str() {
+            "queued" => "en cola".to_string(),
+            "dialed" => "marcada en Aircall".to_string(),
+            _ => format!("fallida: {}", r.error.as_deref().unwrap_or("sin detalle")),
+        };
+        events.push((
+            r.created_at,
+            entry(
+                TimelineKind::Call,
+                format!("Llamada solicitada · {status}"),
+                None,
+                r.user_name.clone(),
+            ),
         ));
     }
     for a in appointment_rows {

@@ -1,8 +1,11 @@
-//! Outbound work of the queue: WhatsApp messages staff wrote on a lead's page.
+//! Outbound work of the queue: WhatsApp messages staff wrote on a lead's page, and their
+//! click-to-call requests.
 
 use super::jobs::{Job, JobContext, JobError};
+use super::providers::aircall::AircallClient;
 use super::providers::whatsapp::{Outbound, WhatsappClient};
-use super::store::messages;
+use super::providers::CallError;
+use super::store::{call_requests, messages};
 use crate::domain::{Queue, Timestamp};
 use anyhow::anyhow;
 use serde::{Deserialize, Serialize};
@@ -81,12 +84,12 @@ impl Job for SendWhatsappMessage {
                 );
                 Ok(())
             }
-            Err(err @ super::providers::CallError::Retry { .. }) => {
+            Err(err @ CallError::Retry { .. }) => {
                 messages::clear_send(db, id).await.map_err(db_error)?;
                 Err(err.into_job_error(&format!("WhatsApp send of message {id}")))
             }
-            Err(err @ super::providers::CallError::Refused { .. }) => {
-                if let super::providers::CallError::Refused { code, reason } = &err {
+            Err(err @ CallError::Refused { .. }) => {
+                if let CallError::Refused { code, reason } = &err {
                     messages::set_status(
                         db,
                         id,
@@ -103,6 +106,83 @@ impl Job for SendWhatsappMessage {
                     "message refused by Meta"
                 );
                 Err(err.into_job_error(&format!("WhatsApp send of message {id}")))
+            }
+        }
+    }
+}
+
+/// Asks Aircall to dial a lead from the agent's line (`call_requests.id`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DialLead {
+    pub request_id: i64,
+}
+
+/// A dial this late would ring on an agent who has moved on: it is dropped instead.
+pub const DIAL_FRESH_SECONDS: i64 = 120;
+
+impl Job for DialLead {
+    const NAME: &'static str = "dial_lead";
+    const QUEUE: Queue = Queue::Aircall;
+    const MAX_ATTEMPTS: i64 = 3;
+
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        let db = &ctx.db.writer;
+        let id = self.request_id;
+        let db_error = |e: sqlx::Error| JobError::Retryable(anyhow!("call request {id}: {e}"));
+        let fail = |reason: String| async move {
+            call_requests::finish(db, id, "failed", Some(&reason), Timestamp::now())
+                .await
+                .map_err(db_error)?;
+            Err::<(), _>(JobError::Permanent(anyhow!("call request {id}: {reason}")))
+        };
+        let request = call_requests::get(db, id)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| JobError::Permanent(anyhow!("call request {id} does not exist")))?;
+        if request.status != "queued" {
+            return Ok(());
+        }
+        if Timestamp::now().unix() - request.created_at.unix() > DIAL_FRESH_SECONDS {
+            return fail(
+                "Caducada: Aircall no respondió a tiempo; vuelve a pulsar «Llamar».".into(),
+            )
+            .await;
+        }
+        let client =
+            AircallClient::from_config(&ctx.config, ctx.http.clone()).ok_or_else(|| {
+                JobError::Retryable(anyhow!(
+                    "Aircall is not configured (AIRCALL_API_ID, AIRCALL_API_TOKEN)"
+                ))
+            })?;
+        if !call_requests::begin_send(db, id, Timestamp::now())
+            .await
+            .map_err(db_error)?
+        {
+            tracing::error!(
+                provider = "aircall",
+                request_id = id,
+                "dial interrupted earlier: outcome unknown, not repeated"
+            );
+            return fail(OUTCOME_UNKNOWN.replace("el mensaje", "la llamada")).await;
+        }
+        match client.dial(request.aircall_user_id, &request.phone).await {
+            Ok(()) => {
+                call_requests::finish(db, id, "dialed", None, Timestamp::now())
+                    .await
+                    .map_err(db_error)?;
+                tracing::info!(
+                    provider = "aircall",
+                    request_id = id,
+                    "dial sent to the agent's line"
+                );
+                Ok(())
+            }
+            Err(CallError::Refused { reason, .. }) => fail(reason).await,
+            Err(err) => {
+                call_requests::finish(db, id, "queued", None, Timestamp::now())
+                    .await
+                    .map_err(db_error)?;
+                Err(err.into_job_error(&format!("Aircall dial of request {id}")))
             }
         }
     }

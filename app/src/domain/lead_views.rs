@@ -119,8 +119,8 @@ impl TimelineKind {
 /// How staff can phone the lead from the page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Telephony {
-    /// Click-to-call.
-    Available,
+    /// Click-to-call, when the signed-in user has an Aircall line (`aircall_user_id`).
+    Available { has_line: bool },
     /// Telephony is degraded (`calls.ui` off or Aircall's breaker open): the clinic's backup
     /// number, when one is set.
     Degraded { backup_phone: Option<String> },

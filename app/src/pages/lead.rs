@@ -4,15 +4,15 @@
 //! without wasm and the timeline is always the database's.
 
 use crate::api::leads::{
-    get_lead, MarkLeadLost, ReopenLead, RescheduleAppointment, ScheduleAppointment, SellTreatment,
-    SendWhatsapp, SetAppointmentStatus,
+    get_lead, CallLead, MarkLeadLost, ReopenLead, RescheduleAppointment, ScheduleAppointment,
+    SellTreatment, SendWhatsapp, SetAppointmentStatus,
 };
 use crate::domain::{
     AppointmentStatus, AppointmentView, LeadDetail, StageFilter, Telephony, TimelineEntry,
     TreatmentView,
 };
 use crate::error::AppError;
-use leptos::either::Either;
+use leptos::either::{Either, EitherOf3};
 use leptos::prelude::*;
 use leptos::server::ServerAction;
 use leptos::server_fn::ServerFn;
@@ -96,7 +96,7 @@ fn LeadWorkspace(lead: LeadDetail) -> impl IntoView {
         </dl>
         <div class="workspace">
             <div class="workspace-actions">
-                <Call phone=lead.phone.clone() telephony=lead.telephony.clone() />
+                <Call lead_id=lead.id telephony=lead.telephony.clone() />
                 <Appointments lead_id=lead.id appointments=lead.appointments.clone() treatments=lead.treatments.clone() />
                 <Treatments lead_id=lead.id treatments=lead.treatments.clone() />
                 <Whatsapp lead_id=lead.id window_open=lead.whatsapp_window_open template=lead.default_template.clone() />
@@ -108,13 +108,23 @@ fn LeadWorkspace(lead: LeadDetail) -> impl IntoView {
 }
 
 #[component]
-fn Call(phone: String, telephony: Telephony) -> impl IntoView {
+fn Call(lead_id: i64, telephony: Telephony) -> impl IntoView {
+    let call = ServerAction::<CallLead>::new();
     let body = match telephony {
-        // Aircall's desktop app answers `tel:` links: one click dials from the agent's line.
-        Telephony::Available => Either::Left(view! {
-            <a class="button primary" href=format!("tel:{phone}")>"Llamar"</a>
+        Telephony::Available { has_line: true } => EitherOf3::A(view! {
+            <ActionForm action=call>
+                <input type="hidden" name="lead_id" value=lead_id />
+                <p class="help">"Aircall marca el número en tu aplicación."</p>
+                {refusal(call)}
+                <button type="submit" class="button primary">"Llamar"</button>
+            </ActionForm>
         }),
-        Telephony::Degraded { backup_phone } => Either::Right(view! {
+        Telephony::Available { has_line: false } => EitherOf3::B(view! {
+            <p class="placeholder">
+                "Tu usuario no tiene una línea de Aircall asignada; pídesela a un administrador."
+            </p>
+        }),
+        Telephony::Degraded { backup_phone } => EitherOf3::C(view! {
             <p class="alert warning" role="status">
                 "La telefonía no está disponible ahora mismo. "
                 {match backup_phone {

@@ -300,3 +300,248 @@ async fn without_credentials_messages_wait_in_the_queue() {
             .unwrap();
     assert_eq!(status, "queued");
 }
+
+const AIRCALL_ID: &str = "aircall-api-id";
+const AIRCALL_TOKEN: &str = "aircall-api-token";
+
+struct DialSetup {
+    app: TestApp,
+    aircall: FakeProvider,
+    cookie: String,
+    lead_id: String,
+}
+
+/// Staff with Aircall line 4242 and a lead to call.
+async fn dial_setup() -> DialSetup {
+    let aircall = FakeProvider::start().await;
+    let app = TestApp::spawn_with(&[
+        ("AIRCALL_API_ID", AIRCALL_ID),
+        ("AIRCALL_API_TOKEN", AIRCALL_TOKEN),
+        ("AIRCALL_API_BASE", &aircall.base),
+    ])
+    .await;
+    let cookie = app.signed_in("ana@clinic.test").await;
+    let email = app::domain::Email::parse("ana@clinic.test").unwrap();
+    assert!(app::backend::store::users::set_aircall_user_id(
+        &app.state.db.writer,
+        &email,
+        Some(4242)
+    )
+    .await
+    .unwrap());
+    let lead_id = app
+        .post_form(
+            "/sfn/save_lead",
+            &[
+                ("name", "Julia"),
+                ("phone", "677 12 34 56"),
+                ("source", "google"),
+            ],
+            Some(&cookie),
+        )
+        .await
+        .json()
+        .as_i64()
+        .unwrap()
+        .to_string();
+    DialSetup {
+        app,
+        aircall,
+        cookie,
+        lead_id,
+    }
+}
+
+impl DialSetup {
+    async fn call(&self) -> crate::helpers::TestResponse {
+        self.app
+            .post_form(
+                "/sfn/call_lead",
+                &[("lead_id", &self.lead_id)],
+                Some(&self.cookie),
+            )
+            .await
+    }
+
+    async fn work(&self) -> Outcome {
+        runner::run_one(&self.app.state.jobs(), &[Queue::Aircall], "test")
+            .await
+            .unwrap()
+    }
+
+    async fn request(&self) -> (String, Option<String>) {
+        sqlx::query_as("SELECT status, error FROM call_requests ORDER BY id DESC LIMIT 1")
+            .fetch_one(&self.app.state.db.reader)
+            .await
+            .unwrap()
+    }
+
+    async fn timeline_titles(&self) -> Vec<String> {
+        let lead = self
+            .app
+            .post_form("/sfn/lead", &[("id", &self.lead_id)], Some(&self.cookie))
+            .await
+            .json();
+        lead["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["title"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn click_to_call_dials_the_lead_from_the_users_aircall_line() {
+    let s = dial_setup().await;
+    let lead = s
+        .app
+        .post_form("/sfn/lead", &[("id", &s.lead_id)], Some(&s.cookie))
+        .await
+        .json();
+    assert_eq!(
+        lead["telephony"],
+        json!({ "Available": { "has_line": true } })
+    );
+    assert_eq!(s.call().await.status, StatusCode::OK);
+    assert!(matches!(s.work().await, Outcome::Done { .. }));
+    let received = s.aircall.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].path, "/v1/users/4242/dial");
+    use base64::Engine;
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{AIRCALL_ID}:{AIRCALL_TOKEN}"));
+    assert_eq!(
+        received[0].authorization.as_deref(),
+        Some(format!("Basic {basic}").as_str())
+    );
+    assert_eq!(received[0].body, json!({ "to": "+34677123456" }));
+    assert_eq!(s.request().await, ("dialed".into(), None));
+    assert!(s
+        .timeline_titles()
+        .await
+        .contains(&"Llamada solicitada · marcada en Aircall".to_string()));
+}
+
+#[tokio::test]
+async fn a_dial_is_retried_briefly_then_dropped_and_never_repeated_after_a_crash() {
+    let s = dial_setup().await;
+    assert_eq!(s.call().await.status, StatusCode::OK);
+    s.aircall.script([(
+        503,
+        vec![("retry-after", "2".to_string())],
+        json!({ "error": "Service unavailable" }),
+    )]);
+    assert!(matches!(s.work().await, Outcome::Retrying { .. }));
+    assert_eq!(s.request().await.0, "queued");
+    // Still queued two minutes later: too late to ring on the agent's line.
+    sqlx::query("UPDATE call_requests SET created_at = $1")
+        .bind(Timestamp::now().plus_seconds(-300))
+        .execute(&s.app.state.db.writer)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE jobs SET run_at = $1")
+        .bind(Timestamp::now())
+        .execute(&s.app.state.db.writer)
+        .await
+        .unwrap();
+    assert!(matches!(s.work().await, Outcome::Failed { .. }));
+    let (status, error) = s.request().await;
+    assert_eq!(status, "failed");
+    assert!(error.unwrap().starts_with("Caducada"));
+    assert_eq!(s.aircall.received().len(), 1);
+
+    // A dial whose worker died mid-request is not repeated.
+    assert_eq!(s.call().await.status, StatusCode::OK);
+    let id: i64 = sqlx::query_scalar("SELECT max(id) FROM call_requests")
+        .fetch_one(&s.app.state.db.reader)
+        .await
+        .unwrap();
+    app::backend::store::call_requests::begin_send(&s.app.state.db.writer, id, Timestamp::now())
+        .await
+        .unwrap();
+    assert!(matches!(s.work().await, Outcome::Failed { .. }));
+    assert_eq!(s.aircall.received().len(), 1, "nothing dialed again");
+    assert!(s
+        .request()
+        .await
+        .1
+        .unwrap()
+        .starts_with("Resultado desconocido"));
+
+    // Aircall refusing the line: failed with its reason.
+    assert_eq!(s.call().await.status, StatusCode::OK);
+    s.aircall.script([(
+        404,
+        vec![],
+        json!({ "error": "Not found", "troubleshoot": "User not found" }),
+    )]);
+    assert!(matches!(s.work().await, Outcome::Failed { .. }));
+    assert_eq!(
+        s.request().await,
+        ("failed".into(), Some("HTTP 404: User not found".into()))
+    );
+}
+
+#[tokio::test]
+async fn without_a_line_or_with_telephony_degraded_the_call_is_refused_and_the_backup_shown() {
+    let s = dial_setup().await;
+    let email = app::domain::Email::parse("ana@clinic.test").unwrap();
+    app::backend::store::users::set_aircall_user_id(&s.app.state.db.writer, &email, None)
+        .await
+        .unwrap();
+    let refused = s.call().await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("línea de Aircall"));
+
+    app::backend::store::users::set_aircall_user_id(&s.app.state.db.writer, &email, Some(4242))
+        .await
+        .unwrap();
+    let db = &s.app.state.db.writer;
+    app::backend::store::settings::set(db, "calls.ui", "off", Timestamp::now())
+        .await
+        .unwrap();
+    app::backend::store::settings::set(
+        db,
+        "clinic.backup_phone",
+        "+34 910 000 000",
+        Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.call().await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let page = s
+        .app
+        .get(&format!("/leads/{}", s.lead_id), Some(&s.cookie))
+        .await;
+    assert!(
+        page.body.contains("+34 910 000 000"),
+        "the backup number is shown"
+    );
+    assert!(
+        !page.body.contains("/sfn/call_lead"),
+        "no call button while degraded"
+    );
+
+    // Back on, but Aircall's breaker open: degraded all the same.
+    app::backend::store::settings::set(db, "calls.ui", "on", Timestamp::now())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE provider_breakers SET state = 'open' WHERE provider = 'aircall'")
+        .execute(db)
+        .await
+        .unwrap();
+    assert_eq!(s.call().await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    sqlx::query("UPDATE provider_breakers SET state = 'closed' WHERE provider = 'aircall'")
+        .execute(db)
+        .await
+        .unwrap();
+    assert_eq!(s.call().await.status, StatusCode::OK);
+    assert!(
+        s.aircall.received().is_empty(),
+        "nothing dialed before a worker runs"
+    );
+}

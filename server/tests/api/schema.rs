@@ -3,9 +3,10 @@
 use crate::helpers::TestApp;
 use app::backend::db::Db;
 
-const TABLES: [&str; 22] = [
+const TABLES: [&str; 23] = [
     "api_tokens",
     "appointments",
+    "call_requests",
     "calls",
     "jobs",
     "lead_activities",

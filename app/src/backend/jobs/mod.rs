@@ -71,11 +71,12 @@ pub async fn enqueue_all<J: Job>(
 
 /// The registry: runs a claimed job by its kind.
 pub async fn dispatch(ctx: &JobContext, kind: &str, payload: &str) -> Result<(), JobError> {
-    use super::outbound::SendWhatsappMessage;
+    use super::outbound::{DialLead, SendWhatsappMessage};
     use super::webhooks::ProcessWebhook;
     match kind {
         ProcessWebhook::NAME => decode::<ProcessWebhook>(payload)?.run(ctx).await,
         SendWhatsappMessage::NAME => decode::<SendWhatsappMessage>(payload)?.run(ctx).await,
+        DialLead::NAME => decode::<DialLead>(payload)?.run(ctx).await,
         other => Err(JobError::Permanent(anyhow::anyhow!(
             "unknown job kind {other:?}"
         ))),

@@ -2,6 +2,7 @@
 //! failures reach the queue: try again later (honouring the provider's `Retry-After`), or a
 //! refusal with the provider's reason.
 
+pub mod aircall;
 pub mod whatsapp;
 
 use super::jobs::JobError;

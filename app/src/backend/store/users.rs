@@ -67,3 +67,26 @@ pub async fn upsert(
     .fetch_one(db)
     .await
 }
+
+/// The user's Aircall user id (their line for click-to-call), if one is set.
+pub async fn aircall_user_id(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT aircall_user_id FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+        .map(Option::flatten)
+}
+
+/// Sets (or with `None` clears) a user's Aircall user id; `false` when the e-mail is unknown.
+pub async fn set_aircall_user_id(
+    db: impl SqliteExecutor<'_>,
+    email: &Email,
+    aircall_user_id: Option<i64>,
+) -> sqlx::Result<bool> {
+    let result = sqlx::query("UPDATE users SET aircall_user_id = $2 WHERE email = $1")
+        .bind(email.as_str())
+        .bind(aircall_user_id)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}

@@ -1,0 +1,59 @@
+//! Aircall's public API: click-to-dial (`POST {AIRCALL_API_BASE}/v1/users/:id/dial`).
+
+use super::{retry_after, CallError};
+use crate::backend::config::{Config, Secret};
+use serde_json::{json, Value};
+
+pub struct AircallClient {
+    http: reqwest::Client,
+    base: String,
+    api_id: String,
+    api_token: Secret,
+}
+
+impl AircallClient {
+    /// `None` while `AIRCALL_API_ID` or `AIRCALL_API_TOKEN` is unset.
+    pub fn from_config(config: &Config, http: reqwest::Client) -> Option<Self> {
+        Some(Self {
+            http,
+            base: config.aircall_api_base.trim_end_matches('/').to_string(),
+            api_id: config.aircall_api_id.clone()?,
+            api_token: config.aircall_api_token.clone()?,
+        })
+    }
+
+    /// Pre-fills the agent's Aircall app with `to`, ready to call.
+    pub async fn dial(&self, aircall_user_id: i64, to: &str) -> Result<(), CallError> {
+        let response = self
+            .http
+            .post(format!("{}/v1/users/{aircall_user_id}/dial", self.base))
+            .basic_auth(&self.api_id, Some(self.api_token.expose()))
+            .json(&json!({ "to": to }))
+            .send()
+            .await
+            .map_err(CallError::network)?;
+        let status = response.status().as_u16();
+        if response.status().is_success() {
+            return Ok(());
+        }
+        let wait = retry_after(response.headers());
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        let detail = answer["troubleshoot"]
+            .as_str()
+            .or(answer["error"].as_str())
+            .or(answer["message"].as_str())
+            .unwrap_or("sin detalle");
+        let reason = format!("HTTP {status}: {detail}");
+        Err(if status == 429 || status >= 500 {
+            CallError::Retry {
+                reason,
+                retry_after: wait,
+            }
+        } else {
+            CallError::Refused {
+                code: Some(i64::from(status)),
+                reason,
+            }
+        })
+    }
+}
