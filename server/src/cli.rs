@@ -51,6 +51,26 @@ pub enum Command {
     /// Stored webhook deliveries: list and replay.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Maintenance mode: pages, server functions and the JSON API answer 503 with the message;
+    /// webhooks are still stored and processed; outbound sending pauses until `up`.
+    Down {
+        #[arg(
+            long,
+            default_value = "Estamos haciendo tareas de mantenimiento. Volvemos enseguida."
+        )]
+        message: String,
+    },
+    /// Leave maintenance mode.
+    Up,
+    /// The providers' circuit breakers.
+    #[command(subcommand)]
+    Providers(ProvidersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProvidersCommand {
+    /// Each provider's breaker: state, failures in a row, last success, last error.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -219,6 +239,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(command) => token(&config, command).await,
         Command::Queue(command) => queue(config, command).await,
         Command::Webhooks(command) => webhooks(config, command).await,
+        Command::Down { message } => {
+            let db = Db::connect(&config.database_url).await?;
+            app::backend::flags::set_maintenance(&db, Some(&message), Timestamp::now()).await?;
+            println!("maintenance mode on: pages and APIs answer 503 ({message})");
+            Ok(())
+        }
+        Command::Up => {
+            let db = Db::connect(&config.database_url).await?;
+            app::backend::flags::set_maintenance(&db, None, Timestamp::now()).await?;
+            println!("maintenance mode off");
+            Ok(())
+        }
+        Command::Providers(ProvidersCommand::Status) => providers_status(&config).await,
     }
 }
 
@@ -267,7 +300,7 @@ pub async fn queue(config: Config, command: QueueCommand) -> anyhow::Result<()> 
             for queue in queue.map_or_else(|| Queue::ALL.to_vec(), |q| vec![q]) {
                 settings::set(
                     &db.writer,
-                    &runner::pause_key(queue),
+                    &app::backend::flags::pause_key(queue),
                     if paused { "true" } else { "false" },
                     now,
                 )
@@ -441,6 +474,32 @@ pub async fn create_user(
         role,
     };
     Ok(users::upsert(&db.writer, user, Timestamp::now()).await?)
+}
+
+/// `providers status`: one line per provider.
+pub async fn providers_status(config: &Config) -> anyhow::Result<()> {
+    let db = Db::connect(&config.database_url).await?;
+    let breakers = app::backend::breakers::all(&db).await?;
+    println!(
+        "{:<10} {:<7} {:>8}  {:<20} last error",
+        "provider", "state", "failures", "last success"
+    );
+    for breaker in breakers {
+        let view = breaker.view(config.timezone);
+        let error = match (&view.last_error_at, &view.last_error) {
+            (Some(at), Some(error)) => format!("{at} {error}"),
+            _ => "—".to_string(),
+        };
+        println!(
+            "{:<10} {:<7} {:>8}  {:<20} {}",
+            view.provider,
+            if view.open { "open" } else { "closed" },
+            view.failures,
+            view.last_success.unwrap_or_else(|| "—".into()),
+            error
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

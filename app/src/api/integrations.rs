@@ -1,22 +1,20 @@
 //! Integraciones: queues, failed jobs and received webhooks. Everyone signed in may look; only
 //! admins replay deliveries and retry jobs.
 
-use crate::domain::{FailedJobView, QueueView, WebhookEventView, WebhookPayload};
+use crate::domain::{BreakerView, FailedJobView, QueueView, WebhookEventView, WebhookPayload};
 use crate::error::AppError;
 use leptos::prelude::*;
 
 #[server(prefix = "/sfn", endpoint = "queues")]
 pub async fn list_queues() -> Result<Vec<QueueView>, AppError> {
-    use crate::backend::jobs::runner::active_queues;
-    use crate::backend::{auth, store::jobs};
+    use crate::backend::jobs::runner::hold_reason;
+    use crate::backend::{auth, breakers, flags::Flags, store::jobs};
     use crate::domain::{Queue, Timestamp};
     let (state, _) = auth::require_user().await?;
-    let stats = jobs::stats(&state.db.reader)
-        .await
-        .map_err(|e| auth::internal("reading queue stats", e))?;
-    let active = active_queues(&state.jobs(), &Queue::ALL)
-        .await
-        .map_err(|e| auth::internal("reading queue flags", e))?;
+    let read = |e: sqlx::Error| auth::internal("reading queue state", e);
+    let stats = jobs::stats(&state.db.reader).await.map_err(read)?;
+    let flags = Flags::load(&state.db).await.map_err(read)?;
+    let breakers = breakers::all(&state.db).await.map_err(read)?;
     let now = Timestamp::now();
     Ok(Queue::ALL
         .into_iter()
@@ -30,10 +28,21 @@ pub async fn list_queues() -> Result<Vec<QueueView>, AppError> {
                 oldest_pending_seconds: row
                     .and_then(|r| r.oldest_pending)
                     .map(|t| (now.unix() - t.unix()).max(0)),
-                paused: !active.contains(&queue),
+                held: hold_reason(queue, &flags, &breakers, now).map(str::to_string),
             }
         })
         .collect())
+}
+
+/// Each provider's circuit breaker: state, last success, last error.
+#[server(prefix = "/sfn", endpoint = "provider_breakers")]
+pub async fn list_breakers() -> Result<Vec<BreakerView>, AppError> {
+    use crate::backend::{auth, breakers};
+    let (state, _) = auth::require_user().await?;
+    let rows = breakers::all(&state.db)
+        .await
+        .map_err(|e| auth::internal("reading breakers", e))?;
+    Ok(rows.iter().map(|b| b.view(state.config.timezone)).collect())
 }
 
 #[server(prefix = "/sfn", endpoint = "failed_jobs")]

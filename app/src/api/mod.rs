@@ -5,6 +5,7 @@ pub mod integrations;
 pub mod leads;
 pub mod reports;
 pub mod session;
+pub mod settings;
 pub mod tokens;
 
 /// URL prefix of every server function.

@@ -1,31 +1,102 @@
 //! Feature flags and clinic settings stored in `settings`, read by every process on each use
-//! (so a change made in Ajustes or by another process applies at once).
+//! (a claim, a page, a request), so a change made in Ajustes, by the CLI or by another process
+//! applies at once. A flag stops sending; it never drops work.
 
 use super::db::Db;
 use super::store::settings;
-use crate::domain::Provider;
+use crate::domain::{Queue, Timestamp};
+use std::collections::HashMap;
 
-/// `calls.ui`: click-to-call on the lead page (`on` unless set to `off`).
+/// `whatsapp.outbound`: `off` holds the `whatsapp` queue.
+pub const WHATSAPP_OUTBOUND: &str = "whatsapp.outbound";
+/// `calls.ui`: click-to-call on the lead page (`off` degrades telephony to the backup number).
 pub const CALLS_UI: &str = "calls.ui";
+/// `hubspot.sync_mode`: `live`, `deferred` (work is queued, held) or `off` (nothing queued).
+pub const HUBSPOT_SYNC_MODE: &str = "hubspot.sync_mode";
 /// `clinic.backup_phone`: the number staff use while telephony is degraded.
 pub const BACKUP_PHONE: &str = "clinic.backup_phone";
+/// `maintenance`: the message shown while the app is down (`mini-crm down`); absent when up.
+pub const MAINTENANCE: &str = "maintenance";
 
-pub async fn calls_ui_enabled(db: &Db) -> sqlx::Result<bool> {
-    Ok(settings::get(&db.reader, CALLS_UI).await?.as_deref() != Some("off"))
+/// Setting key of a queue's pause flag.
+pub fn pause_key(queue: Queue) -> String {
+    format!("queue.paused.{}", queue.as_str())
 }
 
-pub async fn backup_phone(db: &Db) -> sqlx::Result<Option<String>> {
-    Ok(settings::get(&db.reader, BACKUP_PHONE)
-        .await?
-        .filter(|phone| !phone.trim().is_empty()))
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HubspotMode {
+    Live,
+    Deferred,
+    Off,
 }
 
-/// Whether the provider's circuit breaker is open (its calls are failing).
-pub async fn breaker_open(db: &Db, provider: Provider) -> sqlx::Result<bool> {
-    let state: Option<String> =
-        sqlx::query_scalar("SELECT state FROM provider_breakers WHERE provider = $1")
-            .bind(provider.as_str())
-            .fetch_optional(&db.reader)
-            .await?;
-    Ok(state.as_deref() == Some("open"))
+impl HubspotMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HubspotMode::Live => "live",
+            HubspotMode::Deferred => "deferred",
+            HubspotMode::Off => "off",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [HubspotMode::Live, HubspotMode::Deferred, HubspotMode::Off]
+            .into_iter()
+            .find(|mode| mode.as_str() == value)
+    }
+}
+
+/// Every setting, read in one query.
+#[derive(Clone, Debug, Default)]
+pub struct Flags(HashMap<String, String>);
+
+impl Flags {
+    pub async fn load(db: &Db) -> sqlx::Result<Self> {
+        Ok(Self(
+            settings::with_prefix(&db.reader, "")
+                .await?
+                .into_iter()
+                .collect(),
+        ))
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    pub fn queue_paused(&self, queue: Queue) -> bool {
+        self.get(&pause_key(queue)) == Some("true")
+    }
+
+    pub fn whatsapp_outbound(&self) -> bool {
+        self.get(WHATSAPP_OUTBOUND) != Some("off")
+    }
+
+    pub fn calls_ui(&self) -> bool {
+        self.get(CALLS_UI) != Some("off")
+    }
+
+    pub fn hubspot_mode(&self) -> HubspotMode {
+        self.get(HUBSPOT_SYNC_MODE)
+            .and_then(HubspotMode::parse)
+            .unwrap_or(HubspotMode::Live)
+    }
+
+    pub fn backup_phone(&self) -> Option<&str> {
+        self.get(BACKUP_PHONE)
+            .filter(|phone| !phone.trim().is_empty())
+    }
+
+    /// The maintenance message while the app is down.
+    pub fn maintenance(&self) -> Option<&str> {
+        self.get(MAINTENANCE)
+    }
+}
+
+/// `mini-crm down`: pages, server functions and the JSON API answer 503 with `message`.
+pub async fn set_maintenance(db: &Db, message: Option<&str>, now: Timestamp) -> sqlx::Result<()> {
+    match message {
+        Some(message) => settings::set(&db.writer, MAINTENANCE, message, now).await,
+        None => settings::delete(&db.writer, MAINTENANCE).await,
+    }
 }

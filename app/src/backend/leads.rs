@@ -2,8 +2,9 @@
 //! change runs in one transaction on the writer with its line in the lead's timeline (who did
 //! it), and keeps the lead's stage and its treatments' completion in step.
 
+use super::breakers;
 use super::db::Db;
-use super::flags;
+use super::flags::Flags;
 use super::jobs::enqueue_all;
 use super::outbound::DialLead;
 use super::outbound::SendWhatsappMessage;
@@ -595,11 +596,17 @@ pub async fn reopen(
 
 /// Whether staff can call through Aircall now: `calls.ui` on and Aircall's breaker closed.
 async fn telephony_up(db: &Db) -> Result<bool, AppError> {
-    let read = |e: sqlx::Error| internal("reading flags", e);
-    Ok(flags::calls_ui_enabled(db).await.map_err(read)?
-        && !flags::breaker_open(db, Provider::Aircall)
-            .await
-            .map_err(read)?)
+    let flags = Flags::load(db)
+        .await
+        .map_err(|e| internal("reading flags", e))?;
+    let breakers = breakers::all(db)
+        .await
+        .map_err(|e| internal("reading breakers", e))?;
+    let now = Timestamp::now();
+    Ok(flags.calls_ui()
+        && !breakers
+            .iter()
+            .any(|b| b.provider == Provider::Aircall.as_str() && b.holds(now)))
 }
 
 /// Click-to-call: a request on the `aircall` queue dials the lead from the user's Aircall line.
@@ -680,10 +687,9 @@ pub async fn detail(
                 .is_some(),
         }
     } else {
+        let flags = Flags::load(db).await.map_err(read("reading settings"))?;
         Telephony::Degraded {
-            backup_phone: flags::backup_phone(db)
-                .await
-                .map_err(read("reading settings"))?,
+            backup_phone: flags.backup_phone().map(str::to_string),
         }
     };
     let request_rows = call_requests::for_lead(&db.reader, lead_id)

@@ -2,6 +2,7 @@
 //! demo data.
 
 pub mod auth;
+pub mod breakers;
 pub mod config;
 pub mod db;
 pub mod flags;

@@ -1,12 +1,13 @@
 //! Outbound work of the queue: WhatsApp messages staff wrote on a lead's page, and their
 //! click-to-call requests.
 
+use super::breakers;
 use super::jobs::{Job, JobContext, JobError};
 use super::providers::aircall::AircallClient;
 use super::providers::whatsapp::{Outbound, WhatsappClient};
 use super::providers::CallError;
 use super::store::{call_requests, messages};
-use crate::domain::{Queue, Timestamp};
+use crate::domain::{Provider, Queue, Timestamp};
 use anyhow::anyhow;
 use serde::{Deserialize, Serialize};
 
@@ -72,7 +73,9 @@ impl Job for SendWhatsappMessage {
                 "message {id}: an earlier send was interrupted mid-request; outcome unknown, not resent"
             )));
         }
-        match client.send(&message.phone, &outbound).await {
+        let result = client.send(&message.phone, &outbound).await;
+        record_on_breaker(ctx, Provider::Whatsapp, &result).await?;
+        match result {
             Ok(wamid) => {
                 messages::accepted(db, id, &wamid, Timestamp::now())
                     .await
@@ -165,7 +168,9 @@ impl Job for DialLead {
             );
             return fail(OUTCOME_UNKNOWN.replace("el mensaje", "la llamada")).await;
         }
-        match client.dial(request.aircall_user_id, &request.phone).await {
+        let result = client.dial(request.aircall_user_id, &request.phone).await;
+        record_on_breaker(ctx, Provider::Aircall, &result).await?;
+        match result {
             Ok(()) => {
                 call_requests::finish(db, id, "dialed", None, Timestamp::now())
                     .await
@@ -186,4 +191,26 @@ impl Job for DialLead {
             }
         }
     }
+}
+
+/// The provider answered (even with a refusal of this one request): its breaker closes; it
+/// failed in a way that may pass: one more failure towards opening it.
+async fn record_on_breaker<T>(
+    ctx: &JobContext,
+    provider: Provider,
+    result: &Result<T, CallError>,
+) -> Result<(), JobError> {
+    let now = Timestamp::now();
+    match result {
+        Err(CallError::Retry { reason, .. }) => {
+            breakers::record_failure(&ctx.db, provider, reason, now).await
+        }
+        _ => breakers::record_success(&ctx.db, provider, now).await,
+    }
+    .map_err(|e| {
+        JobError::Retryable(anyhow!(
+            "recording {} on its breaker: {e}",
+            provider.as_str()
+        ))
+    })
 }

@@ -10,7 +10,21 @@ pub struct QueueView {
     pub failed: i64,
     /// Age of the oldest pending job, in seconds.
     pub oldest_pending_seconds: Option<i64>,
-    pub paused: bool,
+    /// Why its jobs are not being claimed (a pause, a flag, maintenance, an open breaker).
+    pub held: Option<String>,
+}
+
+/// A provider's circuit breaker (dates in the clinic's time zone).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakerView {
+    pub provider: String,
+    pub open: bool,
+    /// Failures in a row.
+    pub failures: i64,
+    pub opened: Option<String>,
+    pub last_success: Option<String>,
+    pub last_error_at: Option<String>,
+    pub last_error: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,4 +55,16 @@ pub struct WebhookPayload {
     pub id: i64,
     pub headers: String,
     pub body: String,
+}
+
+/// The flags and settings admins steer in Ajustes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsView {
+    pub whatsapp_outbound: bool,
+    pub calls_ui: bool,
+    /// `live`, `deferred` or `off`.
+    pub hubspot_sync_mode: String,
+    pub backup_phone: String,
+    /// Provider queues (`whatsapp`, `aircall`, `hubspot`) and whether each is paused.
+    pub paused: Vec<(String, bool)>,
 }

@@ -19,7 +19,9 @@ mod user;
 pub use api_token::{ApiTokenView, NewApiToken};
 pub use appointment::AppointmentStatus;
 pub use email::{Email, InvalidEmail};
-pub use integrations::{FailedJobView, QueueView, WebhookEventView, WebhookPayload};
+pub use integrations::{
+    BreakerView, FailedJobView, QueueView, SettingsView, WebhookEventView, WebhookPayload,
+};
 pub use kpi::{rate, KpiCounts, KpiDay, KpiFilters, KpiReport, KpiTotals};
 pub use lead::{LeadDraft, LeadStage, StageFilter};
 pub use lead_views::{

@@ -29,6 +29,16 @@ impl Queue {
             Queue::Hubspot => "hubspot",
         }
     }
+
+    /// The provider whose API the queue's jobs call (`None` for webhook processing).
+    pub fn provider(self) -> Option<Provider> {
+        match self {
+            Queue::Inbound => None,
+            Queue::Whatsapp => Some(Provider::Whatsapp),
+            Queue::Aircall => Some(Provider::Aircall),
+            Queue::Hubspot => Some(Provider::Hubspot),
+        }
+    }
 }
 
 impl FromStr for Queue {

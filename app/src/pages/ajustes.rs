@@ -1,7 +1,9 @@
-//! `/ajustes`: settings. For now, the API tokens admins hand to API consumers.
+//! `/ajustes`: the flags and clinic settings admins steer (server HTML, one plain form), and the
+//! API tokens admins hand to API consumers (an island: a new token is shown once, in place).
 
+use crate::api::settings::{get_settings, SaveSettings};
 use crate::api::tokens::{list_api_tokens, CreateApiToken, RevokeApiToken};
-use crate::domain::ApiTokenView;
+use crate::domain::{ApiTokenView, SettingsView};
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -9,9 +11,18 @@ use leptos_meta::Title;
 #[component]
 pub fn AjustesPage() -> impl IntoView {
     let tokens = Resource::new_blocking(|| (), |_| list_api_tokens());
+    let settings = Resource::new_blocking(|| (), |_| get_settings());
     view! {
         <Title text="Ajustes" />
         <h1>"Ajustes"</h1>
+        <Suspense>
+            {move || Suspend::new(async move {
+                match settings.await {
+                    Ok(settings) => Some(view! { <Flags settings /> }),
+                    Err(_) => None,
+                }
+            })}
+        </Suspense>
         <Suspense>
             {move || Suspend::new(async move {
                 let initial = tokens.await;
@@ -151,5 +162,71 @@ fn TokenAdmin(
             }
                 .into_any()
         }}
+    }
+}
+
+/// Sending flags, telephony, HubSpot mode, the backup phone and provider queue pauses.
+#[component]
+fn Flags(settings: SettingsView) -> impl IntoView {
+    let save = ServerAction::<SaveSettings>::new();
+    let on_off = |name: &'static str, id: &'static str, on: bool| {
+        view! {
+            <select id=id name=name>
+                <option value="on" selected=on>"Activado"</option>
+                <option value="off" selected=!on>"Desactivado"</option>
+            </select>
+        }
+    };
+    let modes = [
+        ("live", "En directo"),
+        ("deferred", "Diferida (se acumula en la cola)"),
+        ("off", "Desactivada"),
+    ]
+    .map(|(value, label)| {
+        view! { <option value=value selected=settings.hubspot_sync_mode == value>{label}</option> }
+    })
+    .into_iter()
+    .collect_view();
+    let pauses = settings
+        .paused
+        .iter()
+        .map(|(queue, paused)| {
+            let id = format!("paused-{queue}");
+            let name = format!("paused_{queue}");
+            let label = match queue.as_str() {
+                "whatsapp" => "Pausar la cola de WhatsApp",
+                "aircall" => "Pausar la cola de Aircall",
+                _ => "Pausar la cola de HubSpot",
+            };
+            view! {
+                <p class="check">
+                    <input type="checkbox" id=id.clone() name=name value="on" checked=*paused />
+                    <label for=id>{label}</label>
+                </p>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="panel" aria-labelledby="flags-title">
+            <h2 id="flags-title">"Integraciones y telefonía"</h2>
+            <p class="lead-text">
+                "Se aplican al momento en todos los procesos. Detener un envío no pierde trabajo: queda en su cola y sale al reactivarlo."
+            </p>
+            <ActionForm action=save attr:class="form compact" attr:aria-label="Ajustes de integraciones">
+                <label for="whatsapp-outbound">"Envío de WhatsApp"</label>
+                {on_off("whatsapp_outbound", "whatsapp-outbound", settings.whatsapp_outbound)}
+                <label for="calls-ui">"Llamadas desde la ficha (Aircall)"</label>
+                {on_off("calls_ui", "calls-ui", settings.calls_ui)}
+                <label for="hubspot-mode">"Sincronización con HubSpot"</label>
+                <select id="hubspot-mode" name="hubspot_sync_mode">{modes}</select>
+                <label for="backup-phone">"Teléfono de respaldo de la clínica"</label>
+                <input id="backup-phone" name="backup_phone" type="tel" value=settings.backup_phone.clone()
+                    placeholder="+34 910 000 000" />
+                <p class="help">"Se muestra en la ficha del lead cuando la telefonía no está disponible."</p>
+                {pauses}
+                {move || save.value().get().and_then(Result::err).map(|err| view! { <p class="field-error" role="alert">{err.to_string()}</p> })}
+                <button type="submit" class="button primary">"Guardar ajustes"</button>
+            </ActionForm>
+        </section>
     }
 }

@@ -6,10 +6,10 @@
 //! with or without wasm and costs the bundle nothing.
 
 use crate::api::integrations::{
-    get_webhook_payload, list_failed_jobs, list_queues, list_webhook_events, ReplayWebhook,
-    RetryJobs,
+    get_webhook_payload, list_breakers, list_failed_jobs, list_queues, list_webhook_events,
+    ReplayWebhook, RetryJobs,
 };
-use crate::domain::{FailedJobView, QueueView, WebhookEventView};
+use crate::domain::{BreakerView, FailedJobView, QueueView, WebhookEventView};
 use crate::error::AppError;
 use leptos::either::{Either, EitherOf3};
 use leptos::prelude::*;
@@ -21,10 +21,22 @@ pub fn IntegracionesPage() -> impl IntoView {
     let retry = ServerAction::<RetryJobs>::new();
     let replay = ServerAction::<ReplayWebhook>::new();
     let queues = Resource::new(|| (), |_| list_queues());
+    let breakers = Resource::new(|| (), |_| list_breakers());
     let failed = Resource::new(|| (), |_| list_failed_jobs());
     view! {
         <Title text="Integraciones" />
         <h1>"Integraciones"</h1>
+        <section class="panel" aria-labelledby="providers-title">
+            <h2 id="providers-title">"Proveedores"</h2>
+            <Suspense fallback=|| view! { <p role="status">"Cargando proveedores…"</p> }>
+                {move || Suspend::new(async move {
+                    match breakers.await {
+                        Ok(breakers) => Either::Left(view! { <ProviderTable breakers /> }),
+                        Err(err) => Either::Right(error_view(err)),
+                    }
+                })}
+            </Suspense>
+        </section>
         <section class="panel" aria-labelledby="queues-title">
             <h2 id="queues-title">"Colas de trabajo"</h2>
             <Suspense fallback=|| view! { <p role="status">"Cargando colas…"</p> }>
@@ -67,6 +79,52 @@ fn age(seconds: i64) -> String {
     }
 }
 
+/// Each provider's circuit breaker: an open one holds its queue until a probe succeeds.
+#[component]
+fn ProviderTable(breakers: Vec<BreakerView>) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table>
+                <caption class="visually-hidden">"Proveedores"</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">"Proveedor"</th>
+                        <th scope="col">"Estado"</th>
+                        <th scope="col">"Fallos seguidos"</th>
+                        <th scope="col">"Último éxito"</th>
+                        <th scope="col">"Último error"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {breakers
+                        .into_iter()
+                        .map(|b| {
+                            let state = match (&b.opened, b.open) {
+                                (Some(at), true) => format!("Caído (circuito abierto desde {at})"),
+                                (None, true) => "Caído (circuito abierto)".to_string(),
+                                _ => "Operativo".to_string(),
+                            };
+                            let error = match (b.last_error_at, b.last_error) {
+                                (Some(at), Some(error)) => format!("{at}: {error}"),
+                                _ => "—".to_string(),
+                            };
+                            view! {
+                                <tr>
+                                    <th scope="row">{b.provider}</th>
+                                    <td>{state}</td>
+                                    <td>{b.failures}</td>
+                                    <td>{b.last_success.unwrap_or_else(|| "—".into())}</td>
+                                    <td class="wrap">{error}</td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
 #[component]
 fn QueueTable(queues: Vec<QueueView>) -> impl IntoView {
     view! {
@@ -94,7 +152,7 @@ fn QueueTable(queues: Vec<QueueView>) -> impl IntoView {
                                     <td>{q.running}</td>
                                     <td>{q.failed}</td>
                                     <td>{q.oldest_pending_seconds.map_or("—".to_string(), age)}</td>
-                                    <td>{if q.paused { "En pausa" } else { "Activa" }}</td>
+                                    <td>{q.held.unwrap_or_else(|| "Activa".to_string())}</td>
                                 </tr>
                             }
                         })

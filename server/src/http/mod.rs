@@ -3,6 +3,7 @@
 mod api;
 mod error;
 mod guards;
+mod maintenance;
 mod webhooks;
 
 use anyhow::Context;
@@ -87,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api::router())
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(sessions)
+        .layer(middleware::from_fn_with_state(state.clone(), maintenance::refuse_while_down))
         // Providers' servers have no sessions: their routes stand outside that layer.
         .nest("/webhooks", webhooks::router())
         .layer(middleware::from_fn_with_state(state.clone(), guards::refuse_cross_site))

@@ -3,6 +3,7 @@
 mod auth;
 mod clinic;
 mod crash;
+mod degradation;
 mod fake_providers;
 mod helpers;
 mod kpi_golden;

@@ -2,29 +2,54 @@
 //! `mini-crm serve` and in `mini-crm queue work`.
 
 use super::{backoff_seconds, dispatch, JobContext, JobError};
-use crate::backend::store::{jobs, settings};
+use crate::backend::breakers::{self, Breaker};
+use crate::backend::flags::{Flags, HubspotMode};
+use crate::backend::store::jobs;
 use crate::domain::{Queue, Timestamp};
 use rand::Rng;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Setting key of a queue's pause flag.
-pub fn pause_key(queue: Queue) -> String {
-    format!("queue.paused.{}", queue.as_str())
+/// Why `queue`'s jobs are held now, if they are: a pause, maintenance (outbound queues), a
+/// sending flag, or its provider's open breaker. `None`: claim away.
+pub fn hold_reason(
+    queue: Queue,
+    flags: &Flags,
+    breakers: &[Breaker],
+    now: Timestamp,
+) -> Option<&'static str> {
+    let provider = queue.provider();
+    if flags.queue_paused(queue) {
+        Some("En pausa")
+    } else if provider.is_some() && flags.maintenance().is_some() {
+        Some("Mantenimiento: envíos detenidos")
+    } else if queue == Queue::Whatsapp && !flags.whatsapp_outbound() {
+        Some("Envío de WhatsApp desactivado")
+    } else if queue == Queue::Hubspot && flags.hubspot_mode() == HubspotMode::Deferred {
+        Some("Sincronización con HubSpot diferida")
+    } else if queue == Queue::Hubspot && flags.hubspot_mode() == HubspotMode::Off {
+        Some("Sincronización con HubSpot desactivada")
+    } else if provider.is_some_and(|p| {
+        breakers
+            .iter()
+            .any(|b| b.provider == p.as_str() && b.holds(now))
+    }) {
+        Some("Proveedor caído: circuito abierto")
+    } else {
+        None
+    }
 }
 
-/// The queues among `wanted` that are not paused (read at every claim, so a flag set by any
-/// process takes effect at once).
+/// The queues among `wanted` whose jobs may be claimed now (flags and breakers are read at
+/// every claim, so a change made by any process takes effect at once).
 pub async fn active_queues(ctx: &JobContext, wanted: &[Queue]) -> sqlx::Result<Vec<Queue>> {
-    let paused = settings::with_prefix(&ctx.db.reader, "queue.paused.").await?;
+    let flags = Flags::load(&ctx.db).await?;
+    let breakers = breakers::all(&ctx.db).await?;
+    let now = Timestamp::now();
     Ok(wanted
         .iter()
         .copied()
-        .filter(|q| {
-            !paused
-                .iter()
-                .any(|(key, value)| *key == pause_key(*q) && value == "true")
-        })
+        .filter(|q| hold_reason(*q, &flags, &breakers, now).is_none())
         .collect())
 }
 

@@ -40,3 +40,11 @@ pub async fn with_prefix(
     .fetch_all(db)
     .await
 }
+
+pub async fn delete(db: impl SqliteExecutor<'_>, key: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM settings WHERE key = $1")
+        .bind(key)
+        .execute(db)
+        .await?;
+    Ok(())
+}

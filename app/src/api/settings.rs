@@ -1,0 +1,112 @@
+//! Ajustes: the flags and clinic settings admins steer (SPEC §5). Stored in the database, so
+//! every process applies a change at its next claim or request.
+
+use crate::domain::SettingsView;
+use crate::error::AppError;
+use leptos::prelude::*;
+
+#[server(prefix = "/sfn", endpoint = "settings")]
+pub async fn get_settings() -> Result<SettingsView, AppError> {
+    use crate::backend::{auth, flags::Flags};
+    use crate::domain::Queue;
+    let (state, _) = auth::require_admin().await?;
+    let flags = Flags::load(&state.db)
+        .await
+        .map_err(|e| auth::internal("reading settings", e))?;
+    Ok(SettingsView {
+        whatsapp_outbound: flags.whatsapp_outbound(),
+        calls_ui: flags.calls_ui(),
+        hubspot_sync_mode: flags.hubspot_mode().as_str().to_string(),
+        backup_phone: flags.backup_phone().unwrap_or_default().to_string(),
+        // The provider queues: webhook processing is paused from the CLI only.
+        paused: Queue::ALL
+            .into_iter()
+            .filter(|q| q.provider().is_some())
+            .map(|q| (q.as_str().to_string(), flags.queue_paused(q)))
+            .collect(),
+    })
+}
+
+/// Saves every flag of the Ajustes form at once. Checkboxes that are not ticked are absent.
+#[server(prefix = "/sfn", endpoint = "save_settings")]
+#[allow(clippy::too_many_arguments)]
+pub async fn save_settings(
+    whatsapp_outbound: String,
+    calls_ui: String,
+    hubspot_sync_mode: String,
+    backup_phone: String,
+    paused_whatsapp: Option<String>,
+    paused_aircall: Option<String>,
+    paused_hubspot: Option<String>,
+) -> Result<(), AppError> {
+    use crate::backend::flags::{self, HubspotMode};
+    use crate::backend::{auth, store::settings};
+    use crate::domain::{Phone, Timestamp};
+    let (state, user) = auth::require_admin().await?;
+    let on_off = |field: &str, value: &str| match value {
+        "on" | "off" => Ok(value.to_string()),
+        _ => Err(AppError::invalid(
+            field,
+            "Elige «Activado» o «Desactivado».",
+        )),
+    };
+    let whatsapp_outbound = on_off("whatsapp_outbound", &whatsapp_outbound)?;
+    let calls_ui = on_off("calls_ui", &calls_ui)?;
+    let mode = HubspotMode::parse(&hubspot_sync_mode).ok_or_else(|| {
+        AppError::invalid("hubspot_sync_mode", "Modo de sincronización desconocido.")
+    })?;
+    let backup_phone = match backup_phone.trim() {
+        "" => None,
+        text => Some(
+            Phone::parse(text)
+                .map_err(|_| {
+                    AppError::invalid("backup_phone", "El teléfono de respaldo no es válido.")
+                })?
+                .as_str()
+                .to_string(),
+        ),
+    };
+    let now = Timestamp::now();
+    let internal = |e: sqlx::Error| auth::internal("saving settings", e);
+    let mut tx = state.db.writer.begin().await.map_err(internal)?;
+    settings::set(&mut *tx, flags::WHATSAPP_OUTBOUND, &whatsapp_outbound, now)
+        .await
+        .map_err(internal)?;
+    settings::set(&mut *tx, flags::CALLS_UI, &calls_ui, now)
+        .await
+        .map_err(internal)?;
+    settings::set(&mut *tx, flags::HUBSPOT_SYNC_MODE, mode.as_str(), now)
+        .await
+        .map_err(internal)?;
+    match &backup_phone {
+        Some(phone) => settings::set(&mut *tx, flags::BACKUP_PHONE, phone, now).await,
+        None => settings::delete(&mut *tx, flags::BACKUP_PHONE).await,
+    }
+    .map_err(internal)?;
+    for (queue, ticked) in [
+        ("whatsapp", paused_whatsapp.is_some()),
+        ("aircall", paused_aircall.is_some()),
+        ("hubspot", paused_hubspot.is_some()),
+    ] {
+        let queue = queue
+            .parse()
+            .map_err(|e: String| auth::internal("a provider queue", e))?;
+        settings::set(
+            &mut *tx,
+            &flags::pause_key(queue),
+            if ticked { "true" } else { "false" },
+            now,
+        )
+        .await
+        .map_err(internal)?;
+    }
+    tx.commit().await.map_err(internal)?;
+    tracing::info!(
+        user_id = user.id,
+        whatsapp_outbound,
+        calls_ui,
+        hubspot_sync_mode = mode.as_str(),
+        "settings saved"
+    );
+    Ok(())
+}
