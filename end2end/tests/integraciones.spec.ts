@@ -49,7 +49,7 @@ test("on-call sees deliveries and queues, reads a payload, replays and retries",
   await expect(queues.getByRole("row", { name: /inbound/ })).toContainText("Activa");
 
   // Filter through the URL.
-  await page.getByLabel("Proveedor").selectOption("whatsapp");
+  await page.getByLabel("Proveedor", { exact: true }).selectOption("whatsapp");
   await page.getByLabel("Estado").selectOption("failed");
   await page.getByRole("button", { name: "Filtrar" }).click();
   await expect(page).toHaveURL(/provider=whatsapp&status=failed/);
