@@ -12,10 +12,10 @@ pub async fn list_queues() -> Result<Vec<QueueView>, AppError> {
     use crate::domain::{Queue, Timestamp};
     let (state, _) = auth::require_user().await?;
     let read = |e: sqlx::Error| auth::internal("reading queue state", e);
-    let stats = jobs::stats(&state.db.reader).await.map_err(read)?;
+    let now = Timestamp::now();
+    let stats = jobs::stats(&state.db.reader, now).await.map_err(read)?;
     let flags = Flags::load(&state.db).await.map_err(read)?;
     let breakers = breakers::all(&state.db).await.map_err(read)?;
-    let now = Timestamp::now();
     Ok(Queue::ALL
         .into_iter()
         .map(|queue| {

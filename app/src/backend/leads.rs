@@ -5,9 +5,8 @@
 use super::breakers;
 use super::db::Db;
 use super::flags::Flags;
-use super::jobs::enqueue_all;
-use super::outbound::DialLead;
-use super::outbound::SendWhatsappMessage;
+use super::jobs::{enqueue_all, enqueue_at};
+use super::outbound::{DialLead, SendReminder, SendWhatsappMessage};
 use super::state::AppState;
 use super::store::{
     appointments, call_requests, calls, lead_activities, leads, messages, treatments, users,
@@ -332,6 +331,7 @@ pub async fn schedule(
     )
     .await
     .map_err(|e| internal("booking an appointment", e))?;
+    queue_reminder(&mut tx, id, scheduled_at, now).await?;
     leads::refresh_stage(&mut *tx, lead_id, now)
         .await
         .map_err(|e| internal("refreshing a lead's stage", e))?;
@@ -347,6 +347,25 @@ pub async fn schedule(
     .await?;
     commit(tx).await?;
     Ok(id)
+}
+
+/// The appointment's WhatsApp reminder, 24 hours before `scheduled_at` (none for a past one).
+async fn queue_reminder(
+    tx: &mut Transaction<'static, Sqlite>,
+    appointment_id: i64,
+    scheduled_at: Timestamp,
+    now: Timestamp,
+) -> Result<(), AppError> {
+    let Some(due) = SendReminder::due_at(scheduled_at, now) else {
+        return Ok(());
+    };
+    let reminder = SendReminder {
+        appointment_id,
+        scheduled_at,
+    };
+    enqueue_at(&mut **tx, &[reminder], due, now)
+        .await
+        .map_err(|e| internal("queueing a reminder", e))
 }
 
 async fn appointment_in(
@@ -382,6 +401,7 @@ pub async fn reschedule(
     appointments::reschedule(&mut *tx, appointment_id, scheduled_at, now)
         .await
         .map_err(|e| internal("moving an appointment", e))?;
+    queue_reminder(&mut tx, appointment_id, scheduled_at, now).await?;
     let detail = format!(
         "{kind}: del {} al {}",
         local_datetime(appointment.scheduled_at, tz),

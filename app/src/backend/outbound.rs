@@ -1,13 +1,13 @@
-//! Outbound work of the queue: WhatsApp messages staff wrote on a lead's page, and their
-//! click-to-call requests.
+//! Outbound work of the queue: WhatsApp messages staff wrote on a lead's page, appointment
+//! reminders, and click-to-call requests.
 
 use super::breakers;
 use super::jobs::{Job, JobContext, JobError};
 use super::providers::aircall::AircallClient;
 use super::providers::whatsapp::{Outbound, WhatsappClient};
 use super::providers::CallError;
-use super::store::{call_requests, messages};
-use crate::domain::{Provider, Queue, Timestamp};
+use super::store::{appointments, call_requests, messages};
+use crate::domain::{AppointmentStatus, Provider, Queue, Timestamp};
 use anyhow::anyhow;
 use serde::{Deserialize, Serialize};
 
@@ -27,89 +27,170 @@ impl Job for SendWhatsappMessage {
     const MAX_ATTEMPTS: i64 = 10;
 
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        deliver_message(ctx, self.message_id).await
+    }
+}
+
+/// The reminder template of an appointment, 24 hours before it (`WHATSAPP_REMINDER_TEMPLATE`,
+/// in Spanish, without parameters). Queued when the appointment is booked or moved, with the time
+/// it was booked for: a reminder of a moved, cancelled or past appointment is skipped, never
+/// sent late; an appointment gets one reminder, ever.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SendReminder {
+    pub appointment_id: i64,
+    pub scheduled_at: Timestamp,
+}
+
+/// How long before an appointment its reminder goes out.
+pub const REMINDER_LEAD_SECONDS: i64 = 24 * 3600;
+
+impl SendReminder {
+    /// When the reminder of an appointment at `scheduled_at` is due: 24 hours before, or now
+    /// when it was booked closer than that; `None` for an appointment already past.
+    pub fn due_at(scheduled_at: Timestamp, now: Timestamp) -> Option<Timestamp> {
+        (scheduled_at > now).then(|| scheduled_at.plus_seconds(-REMINDER_LEAD_SECONDS).max(now))
+    }
+}
+
+impl Job for SendReminder {
+    const NAME: &'static str = "send_reminder";
+    const QUEUE: Queue = Queue::Whatsapp;
+    const MAX_ATTEMPTS: i64 = 10;
+
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
         let db = &ctx.db.writer;
-        let id = self.message_id;
-        let db_error = |e: sqlx::Error| JobError::Retryable(anyhow!("message {id}: {e}"));
-        let message = messages::get_outbound(db, id)
-            .await
-            .map_err(db_error)?
-            .ok_or_else(|| JobError::Permanent(anyhow!("message {id} does not exist")))?;
-        if message.status != "queued" || message.wamid.is_some() {
-            return Ok(()); // already sent (or given up): nothing to do twice
+        let id = self.appointment_id;
+        let db_error =
+            |e: sqlx::Error| JobError::Retryable(anyhow!("reminder of appointment {id}: {e}"));
+        let Some(appointment) = appointments::get(db, id).await.map_err(db_error)? else {
+            return Ok(());
+        };
+        let skip = if appointment.status != AppointmentStatus::Scheduled.as_str() {
+            Some("the appointment is no longer scheduled")
+        } else if appointment.scheduled_at != self.scheduled_at {
+            Some("the appointment moved (its new time has its own reminder)")
+        } else if appointment.scheduled_at <= Timestamp::now() {
+            Some("the appointment has passed")
+        } else {
+            None
+        };
+        if let Some(reason) = skip {
+            tracing::info!(
+                provider = "whatsapp",
+                appointment_id = id,
+                reason,
+                "reminder skipped"
+            );
+            return Ok(());
         }
-        let client = WhatsappClient::from_config(&ctx.config, ctx.http.clone()).ok_or_else(|| {
-            JobError::Retryable(anyhow!(
-                "WhatsApp sending is not configured (WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID)"
-            ))
-        })?;
-        let outbound = match (message.kind.as_str(), &message.body, &message.template_name) {
-            ("text", Some(body), _) => Outbound::Text(body),
-            ("template", _, Some(name)) => Outbound::Template(name),
-            _ => {
-                return Err(JobError::Permanent(anyhow!(
-                    "message {id} has nothing to send"
-                )))
+        let message_id = match messages::reminder_for(db, id).await.map_err(db_error)? {
+            Some((message_id, status)) if status == "queued" => message_id,
+            Some(_) => return Ok(()), // one reminder per appointment, already sent or given up
+            None => {
+                let template = &ctx.config.whatsapp_reminder_template;
+                match messages::insert_reminder(
+                    db,
+                    appointment.lead_id,
+                    id,
+                    template,
+                    Timestamp::now(),
+                )
+                .await
+                .map_err(db_error)?
+                {
+                    Some(message_id) => message_id,
+                    None => return Ok(()),
+                }
             }
         };
-        if !messages::begin_send(db, id, Timestamp::now())
-            .await
-            .map_err(db_error)?
-        {
-            messages::set_status(
-                db,
-                id,
-                "failed",
-                Some((0, OUTCOME_UNKNOWN)),
-                Timestamp::now(),
-            )
-            .await
-            .map_err(db_error)?;
-            tracing::error!(
+        deliver_message(ctx, message_id).await
+    }
+}
+
+/// Sends one queued outbound message through Meta: once accepted it is not sent again, and a
+/// send that was interrupted mid-request is never repeated (outcome unknown).
+async fn deliver_message(ctx: &JobContext, id: i64) -> Result<(), JobError> {
+    let db = &ctx.db.writer;
+    let db_error = |e: sqlx::Error| JobError::Retryable(anyhow!("message {id}: {e}"));
+    let message = messages::get_outbound(db, id)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| JobError::Permanent(anyhow!("message {id} does not exist")))?;
+    if message.status != "queued" || message.wamid.is_some() {
+        return Ok(()); // already sent (or given up): nothing to do twice
+    }
+    let client = WhatsappClient::from_config(&ctx.config, ctx.http.clone()).ok_or_else(|| {
+        JobError::Retryable(anyhow!(
+            "WhatsApp sending is not configured (WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID)"
+        ))
+    })?;
+    let outbound = match (message.kind.as_str(), &message.body, &message.template_name) {
+        ("text", Some(body), _) => Outbound::Text(body),
+        ("template", _, Some(name)) => Outbound::Template(name),
+        _ => {
+            return Err(JobError::Permanent(anyhow!(
+                "message {id} has nothing to send"
+            )))
+        }
+    };
+    if !messages::begin_send(db, id, Timestamp::now())
+        .await
+        .map_err(db_error)?
+    {
+        messages::set_status(
+            db,
+            id,
+            "failed",
+            Some((0, OUTCOME_UNKNOWN)),
+            Timestamp::now(),
+        )
+        .await
+        .map_err(db_error)?;
+        tracing::error!(
+            provider = "whatsapp",
+            message_id = id,
+            "send interrupted earlier: outcome unknown, not resent"
+        );
+        return Err(JobError::Permanent(anyhow!(
+            "message {id}: an earlier send was interrupted mid-request; outcome unknown, not resent"
+        )));
+    }
+    let result = client.send(&message.phone, &outbound).await;
+    record_on_breaker(ctx, Provider::Whatsapp, &result).await?;
+    match result {
+        Ok(wamid) => {
+            messages::accepted(db, id, &wamid, Timestamp::now())
+                .await
+                .map_err(db_error)?;
+            tracing::info!(
                 provider = "whatsapp",
                 message_id = id,
-                "send interrupted earlier: outcome unknown, not resent"
+                "message accepted by Meta"
             );
-            return Err(JobError::Permanent(anyhow!(
-                "message {id}: an earlier send was interrupted mid-request; outcome unknown, not resent"
-            )));
+            Ok(())
         }
-        let result = client.send(&message.phone, &outbound).await;
-        record_on_breaker(ctx, Provider::Whatsapp, &result).await?;
-        match result {
-            Ok(wamid) => {
-                messages::accepted(db, id, &wamid, Timestamp::now())
-                    .await
-                    .map_err(db_error)?;
-                tracing::info!(
-                    provider = "whatsapp",
-                    message_id = id,
-                    "message accepted by Meta"
-                );
-                Ok(())
+        Err(err @ CallError::Retry { .. }) => {
+            messages::clear_send(db, id).await.map_err(db_error)?;
+            Err(err.into_job_error(&format!("WhatsApp send of message {id}")))
+        }
+        Err(err @ CallError::Refused { .. }) => {
+            if let CallError::Refused { code, reason } = &err {
+                messages::set_status(
+                    db,
+                    id,
+                    "failed",
+                    Some((code.unwrap_or(0), reason)),
+                    Timestamp::now(),
+                )
+                .await
+                .map_err(db_error)?;
             }
-            Err(err @ CallError::Retry { .. }) => {
-                messages::clear_send(db, id).await.map_err(db_error)?;
-                Err(err.into_job_error(&format!("WhatsApp send of message {id}")))
-            }
-            Err(err @ CallError::Refused { .. }) => {
-                if let CallError::Refused { code, reason } = &err {
-                    messages::set_status(
-                        db,
-                        id,
-                        "failed",
-                        Some((code.unwrap_or(0), reason)),
-                        Timestamp::now(),
-                    )
-                    .await
-                    .map_err(db_error)?;
-                }
-                tracing::warn!(
-                    provider = "whatsapp",
-                    message_id = id,
-                    "message refused by Meta"
-                );
-                Err(err.into_job_error(&format!("WhatsApp send of message {id}")))
-            }
+            tracing::warn!(
+                provider = "whatsapp",
+                message_id = id,
+                "message refused by Meta"
+            );
+            Err(err.into_job_error(&format!("WhatsApp send of message {id}")))
         }
     }
 }

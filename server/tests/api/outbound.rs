@@ -545,3 +545,187 @@ async fn without_a_line_or_with_telephony_degraded_the_call_is_refused_and_the_b
         "nothing dialed before a worker runs"
     );
 }
+
+/// A `datetime-local` value `hours` from now in the clinic's zone.
+fn local(hours: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(hours))
+        .with_timezone(&chrono_tz::Europe::Madrid)
+        .format("%Y-%m-%dT%H:%M")
+        .to_string()
+}
+
+impl Setup {
+    async fn book(&self, hours: i64) -> i64 {
+        let lead_id = self.lead_id.to_string();
+        let when = local(hours);
+        let response = self
+            .app
+            .post_form(
+                "/sfn/schedule_appointment",
+                &[("lead_id", &lead_id), ("scheduled_at", &when)],
+                Some(&self.cookie),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+        sqlx::query_scalar("SELECT max(id) FROM appointments")
+            .fetch_one(&self.app.state.db.reader)
+            .await
+            .unwrap()
+    }
+
+    async fn reminder_runs_at(&self) -> Vec<i64> {
+        let rows: Vec<String> = sqlx::query_scalar("SELECT run_at FROM jobs WHERE kind = 'send_reminder' AND status = 'pending' ORDER BY id")
+            .fetch_all(&self.app.state.db.reader)
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|t| Timestamp::parse_rfc3339(t).unwrap().unix() - Timestamp::now().unix())
+            .collect()
+    }
+
+    fn reminders_sent(&self) -> usize {
+        self.meta
+            .received()
+            .iter()
+            .filter(|r| r.body["type"] == "template")
+            .count()
+    }
+}
+
+#[tokio::test]
+async fn a_kept_appointment_gets_one_reminder_24_hours_before() {
+    let s = setup().await;
+    let appointment = s.book(30).await;
+    // Due 24 hours before: six hours from now (to the minute the form allows).
+    let due = s.reminder_runs_at().await;
+    assert_eq!(due.len(), 1);
+    assert!((5 * 3600 - 60..=6 * 3600).contains(&due[0]), "{due:?}");
+    assert_eq!(s.work().await, Outcome::Idle, "not before its time");
+
+    s.make_due().await;
+    assert!(matches!(s.work().await, Outcome::Done { .. }));
+    assert_eq!(s.reminders_sent(), 1);
+    let sent = &s.meta.received()[0];
+    assert_eq!(sent.body["to"], "+34699112233");
+    assert_eq!(
+        sent.body["template"],
+        json!({ "name": "recordatorio_cita", "language": { "code": "es" } })
+    );
+    let (status, wamid): (String, Option<String>) =
+        sqlx::query_as("SELECT status, wamid FROM messages WHERE appointment_id = $1")
+            .bind(appointment)
+            .fetch_one(&s.app.state.db.reader)
+            .await
+            .unwrap();
+    assert_eq!(
+        (status.as_str(), wamid.is_some()),
+        ("queued", true),
+        "accepted by Meta"
+    );
+
+    // The same reminder job again (a redelivered job, a second worker): nothing more is sent.
+    let payload = json!({ "appointment_id": appointment, "scheduled_at": sqlx::query_scalar::<_, String>("SELECT scheduled_at FROM appointments WHERE id = $1").bind(appointment).fetch_one(&s.app.state.db.reader).await.unwrap() });
+    app::backend::store::jobs::enqueue_many(
+        &s.app.state.db.writer,
+        "send_reminder",
+        Queue::Whatsapp,
+        &[payload.to_string()],
+        10,
+        Timestamp::now(),
+        Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(s.work().await, Outcome::Done { .. }));
+    assert_eq!(s.reminders_sent(), 1, "a reminder is sent once");
+}
+
+#[tokio::test]
+async fn cancelled_moved_and_past_appointments_never_get_a_stale_reminder() {
+    let s = setup().await;
+    let cancelled = s.book(30).await.to_string();
+    let form = [
+        ("appointment_id", cancelled.as_str()),
+        ("status", "cancelled"),
+    ];
+    assert_eq!(
+        s.app
+            .post_form("/sfn/appointment_status", &form, Some(&s.cookie))
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    let moved = s.book(30).await.to_string();
+    let later = local(50);
+    let form = [
+        ("appointment_id", moved.as_str()),
+        ("scheduled_at", later.as_str()),
+    ];
+    assert_eq!(
+        s.app
+            .post_form("/sfn/reschedule_appointment", &form, Some(&s.cookie))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.reminder_runs_at().await.len(),
+        3,
+        "cancelled, moved (old time), moved (new time)"
+    );
+
+    // A past appointment gets no reminder at all.
+    s.book(-2).await;
+    assert_eq!(s.reminder_runs_at().await.len(), 3);
+
+    // Everything due at once (as after a long pause): only the moved appointment's new-time
+    // reminder goes out.
+    s.make_due().await;
+    while let Outcome::Done { .. } = s.work().await {}
+    assert_eq!(s.reminders_sent(), 1);
+    let reminded: Vec<i64> =
+        sqlx::query_scalar("SELECT appointment_id FROM messages WHERE appointment_id IS NOT NULL")
+            .fetch_all(&s.app.state.db.reader)
+            .await
+            .unwrap();
+    assert_eq!(reminded, [moved.parse::<i64>().unwrap()]);
+
+    // A reminder held (queue paused) until its appointment passed is dropped, not sent late.
+    let soon = s.book(2).await;
+    app::backend::store::settings::set(
+        &s.app.state.db.writer,
+        "queue.paused.whatsapp",
+        "true",
+        Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.work().await, Outcome::Idle);
+    let passed = Timestamp::now().plus_seconds(-600);
+    sqlx::query("UPDATE appointments SET scheduled_at = $1 WHERE id = $2")
+        .bind(passed)
+        .bind(soon)
+        .execute(&s.app.state.db.writer)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE jobs SET payload = json_set(payload, '$.scheduled_at', $1) WHERE kind = 'send_reminder' AND status = 'pending'")
+        .bind(passed.to_string())
+        .execute(&s.app.state.db.writer)
+        .await
+        .unwrap();
+    app::backend::store::settings::set(
+        &s.app.state.db.writer,
+        "queue.paused.whatsapp",
+        "false",
+        Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    while let Outcome::Done { .. } = s.work().await {}
+    assert_eq!(
+        s.reminders_sent(),
+        1,
+        "nothing sent for the passed appointment"
+    );
+}

@@ -88,6 +88,7 @@ async fn permanent_failures_fail_at_once_and_retry_resets_attempts() {
         &payloads,
         5,
         now,
+        now,
     )
     .await
     .unwrap();

@@ -62,21 +62,41 @@ pub async fn enqueue_all<J: Job>(
     jobs: &[J],
     now: Timestamp,
 ) -> sqlx::Result<()> {
+    enqueue_at(db, jobs, now, now).await
+}
+
+/// Queues jobs of one kind to run from `run_at` on.
+pub async fn enqueue_at<J: Job>(
+    db: impl sqlx::SqliteExecutor<'_>,
+    jobs: &[J],
+    run_at: Timestamp,
+    now: Timestamp,
+) -> sqlx::Result<()> {
     let payloads: Vec<String> = jobs
         .iter()
         .map(|job| serde_json::to_string(job).expect("job payloads serialize"))
         .collect();
-    jobs::enqueue_many(db, J::NAME, J::QUEUE, &payloads, J::MAX_ATTEMPTS, now).await
+    jobs::enqueue_many(
+        db,
+        J::NAME,
+        J::QUEUE,
+        &payloads,
+        J::MAX_ATTEMPTS,
+        run_at,
+        now,
+    )
+    .await
 }
 
 /// The registry: runs a claimed job by its kind.
 pub async fn dispatch(ctx: &JobContext, kind: &str, payload: &str) -> Result<(), JobError> {
-    use super::outbound::{DialLead, SendWhatsappMessage};
+    use super::outbound::{DialLead, SendReminder, SendWhatsappMessage};
     use super::webhooks::ProcessWebhook;
     match kind {
         ProcessWebhook::NAME => decode::<ProcessWebhook>(payload)?.run(ctx).await,
         SendWhatsappMessage::NAME => decode::<SendWhatsappMessage>(payload)?.run(ctx).await,
         DialLead::NAME => decode::<DialLead>(payload)?.run(ctx).await,
+        SendReminder::NAME => decode::<SendReminder>(payload)?.run(ctx).await,
         other => Err(JobError::Permanent(anyhow::anyhow!(
             "unknown job kind {other:?}"
         ))),

@@ -30,6 +30,7 @@ pub async fn enqueue_many(
     payloads: &[String],
     max_attempts: i64,
     run_at: Timestamp,
+    now: Timestamp,
 ) -> sqlx::Result<()> {
     if payloads.is_empty() {
         return Ok(());
@@ -43,8 +44,8 @@ pub async fn enqueue_many(
             .push_bind(payload)
             .push_bind(max_attempts)
             .push_bind(run_at)
-            .push_bind(run_at)
-            .push_bind(run_at);
+            .push_bind(now)
+            .push_bind(now);
     });
     query.build().execute(db).await?;
     Ok(())
@@ -183,15 +184,18 @@ pub struct QueueStats {
     pub oldest_pending: Option<Timestamp>,
 }
 
-pub async fn stats(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<QueueStats>> {
+/// Per queue: pending (due, or waiting to retry — not work scheduled for later, such as
+/// tomorrow's reminders), running, failed, and the oldest pending one's creation.
+pub async fn stats(db: impl SqliteExecutor<'_>, now: Timestamp) -> sqlx::Result<Vec<QueueStats>> {
     sqlx::query_as(
         "SELECT queue,
-                COUNT(*) FILTER (WHERE status = 'pending') AS pending,
+                COUNT(*) FILTER (WHERE status = 'pending' AND (run_at <= $1 OR attempts > 0)) AS pending,
                 COUNT(*) FILTER (WHERE status = 'running') AS running,
                 COUNT(*) FILTER (WHERE status = 'failed') AS failed,
-                MIN(created_at) FILTER (WHERE status = 'pending') AS oldest_pending
+                MIN(created_at) FILTER (WHERE status = 'pending' AND (run_at <= $1 OR attempts > 0)) AS oldest_pending
          FROM jobs WHERE status <> 'done' GROUP BY queue ORDER BY queue",
     )
+    .bind(now)
     .fetch_all(db)
     .await
 }

@@ -205,3 +205,36 @@ pub async fn accepted(
         .await?;
     Ok(())
 }
+
+/// The reminder of an appointment (one ever, by a unique index): its id and status.
+pub async fn reminder_for(
+    db: impl SqliteExecutor<'_>,
+    appointment_id: i64,
+) -> sqlx::Result<Option<(i64, String)>> {
+    sqlx::query_as("SELECT id, status FROM messages WHERE appointment_id = $1")
+        .bind(appointment_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Stores an appointment's reminder (the template) as queued; `None` when it already has one.
+pub async fn insert_reminder(
+    db: impl SqliteExecutor<'_>,
+    lead_id: i64,
+    appointment_id: i64,
+    template: &str,
+    now: Timestamp,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "INSERT INTO messages (lead_id, direction, kind, template_name, status, appointment_id,
+                               created_at, status_at)
+         VALUES ($1, 'outbound', 'template', $2, 'queued', $3, $4, $4)
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(lead_id)
+    .bind(template)
+    .bind(appointment_id)
+    .bind(now)
+    .fetch_optional(db)
+    .await
+}
