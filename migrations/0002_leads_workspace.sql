@@ -93,3 +93,20 @@ CREATE TABLE call_requests (
     updated_at      TEXT    NOT NULL CHECK (updated_at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z')
 );
 CREATE INDEX call_requests_lead ON call_requests (lead_id, created_at);
+
+-- HubSpot sync: `revision` counts the changes made here (creation, staff edits); the sync
+-- records the revision HubSpot has seen, so a lead is pending while HubSpot is behind — an edit
+-- made while its batch is in flight stays pending (no timestamp ties). Changes that came from
+-- HubSpot do not bump the revision: they are never sent back. HubSpot's refusal of one contact
+-- is kept in `hubspot_sync_error` and holds that lead out of the sync until staff change it (or
+-- `mini-crm hubspot sync --full`).
+ALTER TABLE leads ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE leads ADD COLUMN hubspot_synced_revision INTEGER;
+ALTER TABLE leads ADD COLUMN hubspot_sync_error TEXT;
+UPDATE leads SET hubspot_synced_revision = revision
+WHERE hubspot_synced_at IS NOT NULL AND hubspot_synced_at >= updated_at;
+CREATE INDEX leads_hubspot_pending ON leads (id)
+    WHERE hubspot_sync_error IS NULL
+      AND (hubspot_synced_revision IS NULL OR hubspot_synced_revision < revision);
+-- "Is a job of this kind already waiting?" (coalesced jobs such as the HubSpot sync).
+CREATE INDEX jobs_pending_kind ON jobs (kind) WHERE status = 'pending';

@@ -65,6 +65,35 @@ pub enum Command {
     /// The providers' circuit breakers.
     #[command(subcommand)]
     Providers(ProvidersCommand),
+    /// HubSpot contact sync.
+    #[command(subcommand)]
+    Hubspot(HubspotCommand),
+    /// Aircall calls.
+    #[command(subcommand)]
+    Aircall(AircallCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HubspotCommand {
+    /// Send the leads HubSpot has not seen, batch by batch, with progress. Without options:
+    /// from each lead's last successful sync. Safe to interrupt and rerun.
+    Sync {
+        /// Also every lead changed since this instant (RFC 3339).
+        #[arg(long, value_parser = parse_timestamp, conflicts_with = "full")]
+        since: Option<Timestamp>,
+        /// Every lead.
+        #[arg(long)]
+        full: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AircallCommand {
+    /// Register the calls Aircall has since this instant whose webhooks never arrived.
+    Backfill {
+        #[arg(long, value_parser = parse_timestamp)]
+        since: Timestamp,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -252,6 +281,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Providers(ProvidersCommand::Status) => providers_status(&config).await,
+        Command::Hubspot(HubspotCommand::Sync { since, full }) => {
+            hubspot_sync(config, since, full).await
+        }
+        Command::Aircall(AircallCommand::Backfill { since }) => {
+            aircall_backfill(config, since).await
+        }
     }
 }
 
@@ -474,6 +509,70 @@ pub async fn create_user(
         role,
     };
     Ok(users::upsert(&db.writer, user, Timestamp::now()).await?)
+}
+
+/// `hubspot sync`: batches until nothing is pending, printing progress.
+pub async fn hubspot_sync(
+    config: Config,
+    since: Option<Timestamp>,
+    full: bool,
+) -> anyhow::Result<()> {
+    use app::backend::hubspot_sync::sync_batch;
+    use app::backend::providers::{hubspot::HubspotClient, CallError};
+    use app::backend::store::leads;
+    let db = Db::connect(&config.database_url).await?;
+    let client = HubspotClient::from_config(&config, app::backend::providers::http_client())
+        .context("HUBSPOT_ACCESS_TOKEN is not set")?;
+    if full || since.is_some() {
+        let marked = leads::resync_hubspot(&db.writer, if full { None } else { since }).await?;
+        println!("{marked} leads to send again");
+    }
+    let total = leads::count_pending_hubspot(&db.reader).await?;
+    println!("{total} leads pending");
+    let (mut sent, mut synced, mut refused, mut retries) = (0, 0, 0, 0);
+    loop {
+        match sync_batch(&db, &client).await {
+            Ok(report) if report.sent == 0 => break,
+            Ok(report) => {
+                retries = 0;
+                sent += report.sent;
+                synced += report.synced;
+                refused += report.refused;
+                println!("{sent}/{total} sent: {synced} synced, {refused} refused by HubSpot");
+            }
+            Err(CallError::Retry {
+                reason,
+                retry_after,
+            }) if retries < 5 => {
+                retries += 1;
+                let wait = retry_after.unwrap_or(5 * retries);
+                eprintln!("HubSpot: {reason}; trying again in {wait} s");
+                tokio::time::sleep(std::time::Duration::from_secs(wait as u64)).await;
+            }
+            Err(CallError::Retry { reason, .. } | CallError::Refused { reason, .. }) => {
+                anyhow::bail!(
+                    "HubSpot sync stopped after {sent} leads: {reason} (rerun to continue)"
+                )
+            }
+        }
+    }
+    println!("done: {synced} synced, {refused} refused (see the leads' hubspot_sync_error)");
+    Ok(())
+}
+
+/// `aircall backfill --since T`.
+pub async fn aircall_backfill(config: Config, since: Timestamp) -> anyhow::Result<()> {
+    use app::backend::providers::aircall::AircallClient;
+    let db = Db::connect(&config.database_url).await?;
+    let client = AircallClient::from_config(&config, app::backend::providers::http_client())
+        .context("AIRCALL_API_ID and AIRCALL_API_TOKEN must be set")?;
+    let report =
+        app::backend::backfill::aircall_calls(&db, &client, since, Timestamp::now()).await?;
+    println!(
+        "{} calls listed by Aircall since {since}; {} were missing and are registered now",
+        report.listed, report.added
+    );
+    Ok(())
 }
 
 /// `providers status`: one line per provider.

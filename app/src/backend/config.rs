@@ -32,6 +32,9 @@ pub struct Config {
     pub aircall_api_id: Option<String>,
     pub aircall_api_token: Option<Secret>,
     pub aircall_api_base: String,
+    /// Contact sync: unset token → sync jobs wait in the queue.
+    pub hubspot_access_token: Option<Secret>,
+    pub hubspot_api_base: String,
 }
 
 /// A secret from the environment. Its `Debug` never shows it, so configuration can be logged.
@@ -115,6 +118,8 @@ impl Config {
                 .filter(|id| !id.is_empty()),
             aircall_api_token: secret("AIRCALL_API_TOKEN"),
             aircall_api_base: get("AIRCALL_API_BASE", "https://api.aircall.io"),
+            hubspot_access_token: secret("HUBSPOT_ACCESS_TOKEN"),
+            hubspot_api_base: get("HUBSPOT_API_BASE", "https://api.hubapi.com"),
             database_url: get("DATABASE_URL", DEFAULT_DATABASE_URL),
             site_addr,
             site_root: get("LEPTOS_SITE_ROOT", "target/site"),

@@ -5,6 +5,7 @@
 use super::breakers;
 use super::db::Db;
 use super::flags::Flags;
+use super::hubspot_sync::request_sync;
 use super::jobs::{enqueue_all, enqueue_at};
 use super::outbound::{DialLead, SendReminder, SendWhatsappMessage};
 use super::state::AppState;
@@ -234,6 +235,9 @@ pub async fn create(
         now,
     )
     .await?;
+    request_sync(&mut tx, now)
+        .await
+        .map_err(|e| internal("queueing the HubSpot sync", e))?;
     commit(tx).await?;
     tracing::info!(lead_id = id, user_id = user.id, "lead created");
     Ok(id)
@@ -285,6 +289,9 @@ pub async fn update(
         now,
     )
     .await?;
+    request_sync(&mut tx, now)
+        .await
+        .map_err(|e| internal("queueing the HubSpot sync", e))?;
     commit(tx).await
 }
 

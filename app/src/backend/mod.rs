@@ -2,10 +2,12 @@
 //! demo data.
 
 pub mod auth;
+pub mod backfill;
 pub mod breakers;
 pub mod config;
 pub mod db;
 pub mod flags;
+pub mod hubspot_sync;
 pub mod jobs;
 pub mod kpi;
 pub mod leads;

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug, Clone)]
 pub struct Received {
     pub path: String,
+    pub query: String,
     pub authorization: Option<String>,
     pub body: serde_json::Value,
 }
@@ -61,6 +62,7 @@ async fn answer(
     let mut inner = inner.lock().unwrap();
     inner.received.push(Received {
         path: uri.path().to_string(),
+        query: uri.query().unwrap_or_default().to_string(),
         authorization: headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
@@ -68,16 +70,41 @@ async fn answer(
         body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
     });
     let n = inner.received.len();
-    let (status, extra, json) = inner.script.pop_front().unwrap_or_else(|| {
-        (
-            200,
-            vec![],
-            serde_json::json!({ "messages": [{ "id": format!("wamid.fake.{n}"), "message_status": "accepted" }] }),
-        )
-    });
+    let request = inner.received[n - 1].body.clone();
+    let path = uri.path().to_string();
+    let (status, extra, json) = inner
+        .script
+        .pop_front()
+        .unwrap_or_else(|| (200, vec![], success(&path, &request, n)));
     let mut response = (StatusCode::from_u16(status).unwrap(), axum::Json(json)).into_response();
     for (name, value) in extra {
         response.headers_mut().insert(name, value.parse().unwrap());
     }
     response
+}
+
+/// What each provider answers when all is well: Meta accepts the message; HubSpot returns
+/// every input as a contact (a new id for those it had none for); Aircall lists no calls and
+/// accepts dials.
+fn success(path: &str, request: &serde_json::Value, n: usize) -> serde_json::Value {
+    use serde_json::json;
+    if let Some(kind) = path.strip_prefix("/crm/v3/objects/contacts/batch/") {
+        let inputs = request["inputs"].as_array().cloned().unwrap_or_default();
+        let results: Vec<_> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| {
+                let id = match kind {
+                    "update" => input["id"].clone(),
+                    _ => json!(format!("hs-{n}-{i}")),
+                };
+                json!({ "id": id, "properties": input["properties"], "new": kind != "update" })
+            })
+            .collect();
+        return json!({ "status": "COMPLETE", "results": results });
+    }
+    if path == "/v1/calls" {
+        return json!({ "calls": [], "meta": { "next_page_link": null } });
+    }
+    json!({ "messages": [{ "id": format!("wamid.fake.{n}"), "message_status": "accepted" }] })
 }

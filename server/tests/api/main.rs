@@ -15,4 +15,5 @@ mod reports;
 mod schema;
 mod security;
 mod seed;
+mod sync;
 mod webhooks;

@@ -201,7 +201,11 @@ async fn queue_work_once_runs_at_most_one_job() {
         1
     );
     assert_eq!(
-        count(&app, "SELECT COUNT(*) FROM jobs WHERE status = 'pending'").await,
+        count(
+            &app,
+            "SELECT COUNT(*) FROM jobs WHERE status = 'pending' AND queue = 'inbound'"
+        )
+        .await,
         1
     );
 }

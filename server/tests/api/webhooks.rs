@@ -65,11 +65,16 @@ async fn post_hubspot(app: &TestApp, body: &[u8], timestamp_ms: i64) -> TestResp
     post(app, "/webhooks/hubspot", body.to_vec(), &headers).await
 }
 
-/// Runs queued jobs until none is due; returns their outcomes.
+pub async fn post_aircall(app: &TestApp, body: &[u8]) -> TestResponse {
+    post(app, "/webhooks/aircall", body.to_vec(), &[]).await
+}
+
+/// Runs the `inbound` queue's jobs (webhook processing) until none is due; returns their
+/// outcomes. (New leads also queue a HubSpot sync, on its own queue.)
 pub async fn drain(app: &TestApp) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     loop {
-        match runner::run_one(&app.state.jobs(), &Queue::ALL, "test")
+        match runner::run_one(&app.state.jobs(), &[Queue::Inbound], "test")
             .await
             .unwrap()
         {

@@ -90,6 +90,7 @@ pub async fn enqueue_at<J: Job>(
 
 /// The registry: runs a claimed job by its kind.
 pub async fn dispatch(ctx: &JobContext, kind: &str, payload: &str) -> Result<(), JobError> {
+    use super::hubspot_sync::SyncHubspot;
     use super::outbound::{DialLead, SendReminder, SendWhatsappMessage};
     use super::webhooks::ProcessWebhook;
     match kind {
@@ -97,6 +98,7 @@ pub async fn dispatch(ctx: &JobContext, kind: &str, payload: &str) -> Result<(),
         SendWhatsappMessage::NAME => decode::<SendWhatsappMessage>(payload)?.run(ctx).await,
         DialLead::NAME => decode::<DialLead>(payload)?.run(ctx).await,
         SendReminder::NAME => decode::<SendReminder>(payload)?.run(ctx).await,
+        SyncHubspot::NAME => decode::<SyncHubspot>(payload)?.run(ctx).await,
         other => Err(JobError::Permanent(anyhow::anyhow!(
             "unknown job kind {other:?}"
         ))),

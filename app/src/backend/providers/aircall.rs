@@ -1,4 +1,5 @@
-//! Aircall's public API: click-to-dial (`POST {AIRCALL_API_BASE}/v1/users/:id/dial`).
+//! Aircall's public API: click-to-dial (`POST {AIRCALL_API_BASE}/v1/users/:id/dial`) and the
+//! list of calls (`GET /v1/calls`, for backfilling calls whose webhooks never arrived).
 
 use super::{retry_after, CallError};
 use crate::backend::config::{Config, Secret};
@@ -44,6 +45,57 @@ impl AircallClient {
             .or(answer["message"].as_str())
             .unwrap_or("sin detalle");
         let reason = format!("HTTP {status}: {detail}");
+        Err(if status == 429 || status >= 500 {
+            CallError::Retry {
+                reason,
+                retry_after: wait,
+            }
+        } else {
+            CallError::Refused {
+                code: Some(i64::from(status)),
+                reason,
+            }
+        })
+    }
+
+    /// One page (1-based, 50 calls) of the calls between two instants; whether more follow.
+    pub async fn list_calls(
+        &self,
+        from: i64,
+        to: i64,
+        page: u32,
+    ) -> Result<(Vec<Value>, bool), CallError> {
+        let response = self
+            .http
+            .get(format!("{}/v1/calls", self.base))
+            .basic_auth(&self.api_id, Some(self.api_token.expose()))
+            .query(&[
+                ("from", from.to_string()),
+                ("to", to.to_string()),
+                ("page", page.to_string()),
+                ("per_page", "50".to_string()),
+                ("order", "asc".to_string()),
+            ])
+            .send()
+            .await
+            .map_err(CallError::network)?;
+        let status = response.status().as_u16();
+        let wait = retry_after(response.headers());
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        if (200..300).contains(&status) {
+            let calls = answer["calls"].as_array().cloned().unwrap_or_default();
+            let more = answer["meta"]["next_page_link"]
+                .as_str()
+                .is_some_and(|link| !link.is_empty());
+            return Ok((calls, more));
+        }
+        let reason = format!(
+            "HTTP {status}: {}",
+            answer["troubleshoot"]
+                .as_str()
+                .or(answer["error"].as_str())
+                .unwrap_or("sin detalle")
+        );
         Err(if status == 429 || status >= 500 {
             CallError::Retry {
                 reason,

@@ -3,6 +3,7 @@
 //! refusal with the provider's reason.
 
 pub mod aircall;
+pub mod hubspot;
 pub mod whatsapp;
 
 use super::jobs::JobError;

@@ -199,3 +199,27 @@ pub async fn stats(db: impl SqliteExecutor<'_>, now: Timestamp) -> sqlx::Result<
     .fetch_all(db)
     .await
 }
+
+/// Queues a job unless one of its kind is already waiting (a coalescing "do it soon").
+pub async fn enqueue_unless_pending(
+    db: impl SqliteExecutor<'_>,
+    kind: &str,
+    queue: Queue,
+    payload: &str,
+    max_attempts: i64,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO jobs (kind, queue, payload, max_attempts, run_at, created_at, updated_at)
+         SELECT $1, $2, $3, $4, $5, $5, $5
+         WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE kind = $1 AND status = 'pending')",
+    )
+    .bind(kind)
+    .bind(queue.as_str())
+    .bind(payload)
+    .bind(max_attempts)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}

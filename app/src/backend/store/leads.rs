@@ -53,8 +53,8 @@ pub async fn find_by_hubspot_id(
         .await
 }
 
-/// A change that came from HubSpot: written with `hubspot_synced_at` = `updated_at`, so the
-/// sync to HubSpot does not send it back.
+/// A change that came from HubSpot: written without a new `revision` (and with
+/// `hubspot_synced_at` = `updated_at`), so the sync to HubSpot does not send it back.
 pub struct HubspotChange<'a> {
     pub name: Option<&'a str>,
     pub email: Option<&'a Email>,
@@ -106,8 +106,7 @@ pub async fn get(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<Option<Le
         .await
 }
 
-/// Staff's edit of a lead. `hubspot_synced_at` stays behind `updated_at`, so the change is
-/// synced to HubSpot.
+/// Staff's edit of a lead: a new revision, which the HubSpot sync sends.
 pub async fn update(
     db: impl SqliteExecutor<'_>,
     id: i64,
@@ -118,7 +117,8 @@ pub async fn update(
     now: Timestamp,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE leads SET name = $2, phone = $3, email = $4, source = $5, updated_at = $6
+        "UPDATE leads SET name = $2, phone = $3, email = $4, source = $5, updated_at = $6,
+             revision = revision + 1, hubspot_sync_error = NULL
          WHERE id = $1",
     )
     .bind(id)
@@ -282,4 +282,91 @@ pub async fn count_by_stage(
             })
             .collect(),
     ))
+}
+
+/// A lead as HubSpot gets it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HubspotLead {
+    pub id: i64,
+    pub name: String,
+    pub phone: String,
+    pub email: Option<String>,
+    pub hubspot_id: Option<String>,
+    pub revision: i64,
+}
+
+/// Leads whose last change HubSpot has not seen (and that it has not refused), oldest id first.
+pub async fn pending_hubspot(
+    db: impl SqliteExecutor<'_>,
+    limit: i64,
+) -> sqlx::Result<Vec<HubspotLead>> {
+    sqlx::query_as(
+        "SELECT id, name, phone, email, hubspot_id, revision FROM leads
+         WHERE hubspot_sync_error IS NULL
+           AND (hubspot_synced_revision IS NULL OR hubspot_synced_revision < revision)
+         ORDER BY id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn count_pending_hubspot(db: impl SqliteExecutor<'_>) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM leads
+         WHERE hubspot_sync_error IS NULL
+           AND (hubspot_synced_revision IS NULL OR hubspot_synced_revision < revision)",
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// HubSpot has the lead as of `revision` (the one that was sent): a later change stays pending.
+pub async fn mark_hubspot_synced(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    hubspot_id: &str,
+    revision: i64,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE leads SET hubspot_id = $2, hubspot_synced_revision = $3, hubspot_synced_at = $4
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(hubspot_id)
+    .bind(revision)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// HubSpot refused this contact: kept with the reason, out of the sync until the lead changes.
+pub async fn mark_hubspot_refused(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    error: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE leads SET hubspot_sync_error = $2 WHERE id = $1")
+        .bind(id)
+        .bind(error)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// `hubspot sync --full` (every lead) or `--since T` (leads changed since): pending again.
+pub async fn resync_hubspot(
+    db: impl SqliteExecutor<'_>,
+    since: Option<Timestamp>,
+) -> sqlx::Result<u64> {
+    let result = sqlx::query(
+        "UPDATE leads SET hubspot_synced_revision = NULL, hubspot_sync_error = NULL
+         WHERE $1 IS NULL OR updated_at >= $1",
+    )
+    .bind(since)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected())
 }

@@ -16,14 +16,15 @@ struct Envelope {
     data: CallData,
 }
 
+/// A call as Aircall describes it, in webhooks and in its list-calls API.
 #[derive(Deserialize)]
-struct CallData {
+pub struct CallData {
     id: serde_json::Value,
     direction: Option<String>,
     status: Option<String>,
-    started_at: Option<i64>,
+    pub started_at: Option<i64>,
     answered_at: Option<i64>,
-    ended_at: Option<i64>,
+    pub ended_at: Option<i64>,
     #[serde(default)]
     duration: Option<i64>,
     raw_digits: Option<String>,
@@ -57,15 +58,28 @@ pub async fn process(
         return Ok(effects); // stored, nothing to do
     }
     let call = &envelope.data;
-    let call_id = match &call.id {
-        serde_json::Value::String(id) => id.clone(),
-        other => other.to_string(),
-    };
+    let call_id = call_id(call);
     let key = format!("ac:{}:{}:{}", envelope.event, call_id, envelope.timestamp);
     if !webhook_events::claim_item(&mut *tx, &key, event_id, now).await? {
         effects.duplicates += 1;
         return Ok(effects);
     }
+    let occurred_at = Timestamp::from_unix(envelope.timestamp).map_or(now, |t| t.min(now));
+    apply_call(&mut *tx, call, &call_id, &envelope.event, occurred_at, now).await?;
+    effects.applied += 1;
+    Ok(effects)
+}
+
+/// Registers what an event (or the list-calls API) says of a call: its lead (created for an
+/// unknown inbound caller), the call upserted by its Aircall id, missed calls flagged.
+pub async fn apply_call(
+    tx: &mut SqliteConnection,
+    call: &CallData,
+    call_id: &str,
+    event: &str,
+    occurred_at: Timestamp,
+    now: Timestamp,
+) -> anyhow::Result<()> {
     let inbound = call.direction.as_deref() != Some("outbound");
     // Anonymous callers have no number to find or create a lead by.
     let phone = call
@@ -73,7 +87,6 @@ pub async fn process(
         .as_deref()
         .and_then(|digits| Phone::parse(digits).ok());
     let at = |unix: Option<i64>| unix.and_then(Timestamp::from_unix).map(|t| t.min(now));
-    let occurred_at = Timestamp::from_unix(envelope.timestamp).map_or(now, |t| t.min(now));
     let lead_id = match &phone {
         Some(phone) if inbound => {
             let name = format!("Llamada {phone}");
@@ -82,10 +95,7 @@ pub async fn process(
         Some(phone) => leads::find_by_phone(&mut *tx, phone).await?,
         None => None,
     };
-    let finished = matches!(
-        envelope.event.as_str(),
-        "call.ended" | "call.hungup" | "call.voicemail_left"
-    );
+    let finished = matches!(event, "call.ended" | "call.hungup" | "call.voicemail_left");
     let missed =
         inbound && (call.missed_call_reason.is_some() || (finished && call.answered_at.is_none()));
     let clinic_number = call.number.as_ref().and_then(|n| n.digits.as_deref());
@@ -98,7 +108,7 @@ pub async fn process(
         &mut *tx,
         calls::CallEvent {
             lead_id,
-            provider_call_id: &call_id,
+            provider_call_id: call_id,
             direction: if inbound { "inbound" } else { "outbound" },
             status: call.status.as_deref().unwrap_or("initial"),
             started_at: at(call.started_at),
@@ -113,6 +123,13 @@ pub async fn process(
         },
     )
     .await?;
-    effects.applied += 1;
-    Ok(effects)
+    Ok(())
+}
+
+/// Aircall's id of a call, as text.
+pub fn call_id(call: &CallData) -> String {
+    match &call.id {
+        serde_json::Value::String(id) => id.clone(),
+        other => other.to_string(),
+    }
 }

@@ -54,6 +54,7 @@ async fn lead_for_phone(
         created_at,
     };
     let id = leads::insert(&mut *tx, lead).await?;
+    crate::backend::hubspot_sync::request_sync(&mut *tx, created_at).await?;
     tracing::info!(lead_id = id, source = %source, "lead created from a webhook");
     Ok(id)
 }

@@ -1,0 +1,418 @@
+//! HubSpot contact sync and Aircall backfill against the fake providers.
+
+use crate::fake_providers::FakeProvider;
+use crate::helpers::TestApp;
+use crate::webhooks::{fixture, post_aircall};
+use app::backend::jobs::runner::{self, Outcome};
+use app::backend::store::{leads, settings};
+use app::domain::{Queue, Timestamp};
+use axum::http::StatusCode;
+use serde_json::json;
+
+async fn hubspot_app(hubspot: &FakeProvider) -> TestApp {
+    TestApp::spawn_with(&[
+        ("HUBSPOT_ACCESS_TOKEN", "hs-token"),
+        ("HUBSPOT_API_BASE", &hubspot.base),
+    ])
+    .await
+}
+
+async fn create(app: &TestApp, cookie: &str, name: &str, phone: &str, email: &str) -> i64 {
+    let form = [
+        ("name", name),
+        ("phone", phone),
+        ("email", email),
+        ("source", "meta"),
+    ];
+    let response = app.post_form("/sfn/save_lead", &form, Some(cookie)).await;
+    response
+        .json()
+        .as_i64()
+        .unwrap_or_else(|| panic!("{}", response.body))
+}
+
+async fn sync(app: &TestApp) -> Vec<Outcome> {
+    let mut outcomes = Vec::new();
+    loop {
+        match runner::run_one(&app.state.jobs(), &[Queue::Hubspot], "test")
+            .await
+            .unwrap()
+        {
+            Outcome::Idle => return outcomes,
+            outcome => outcomes.push(outcome),
+        }
+    }
+}
+
+async fn hubspot_ids(app: &TestApp) -> Vec<(String, Option<String>, bool)> {
+    sqlx::query_as(
+        "SELECT name, hubspot_id, hubspot_synced_revision = revision FROM leads ORDER BY id",
+    )
+    .fetch_all(&app.state.db.reader)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn leads_reach_hubspot_matched_by_id_else_email_else_created_and_changes_from_hubspot_stay_put(
+) {
+    let hubspot = FakeProvider::start().await;
+    let app = hubspot_app(&hubspot).await;
+    let cookie = app.signed_in("ana@clinic.test").await;
+    let known = create(&app, &cookie, "Ana Gil", "611000001", "").await;
+    sqlx::query("UPDATE leads SET hubspot_id = '901' WHERE id = $1")
+        .bind(known)
+        .execute(&app.state.db.writer)
+        .await
+        .unwrap();
+    create(
+        &app,
+        &cookie,
+        "Bea Ruiz Soto",
+        "611000002",
+        "bea@example.com",
+    )
+    .await;
+    create(&app, &cookie, "Carla", "611000003", "").await;
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE kind = 'sync_hubspot'")
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+    assert_eq!(jobs, 1, "one sync job for the three changes");
+
+    assert!(matches!(sync(&app).await[..], [Outcome::Done { .. }]));
+    let received = hubspot.received();
+    let paths: Vec<&str> = received.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/crm/v3/objects/contacts/batch/update",
+            "/crm/v3/objects/contacts/batch/upsert",
+            "/crm/v3/objects/contacts/batch/create"
+        ]
+    );
+    assert_eq!(
+        received[0].authorization.as_deref(),
+        Some("Bearer hs-token")
+    );
+    assert_eq!(
+        received[0].body,
+        json!({ "inputs": [{ "id": "901", "properties": { "firstname": "Ana", "lastname": "Gil", "phone": "+34611000001" } }] })
+    );
+    assert_eq!(
+        received[1].body["inputs"][0],
+        json!({ "id": "bea@example.com", "idProperty": "email",
+                "properties": { "firstname": "Bea", "lastname": "Ruiz Soto", "phone": "+34611000002", "email": "bea@example.com" } })
+    );
+    assert_eq!(
+        received[2].body["inputs"][0]["properties"]["phone"],
+        "+34611000003"
+    );
+    assert_eq!(
+        hubspot_ids(&app).await,
+        [
+            ("Ana Gil".into(), Some("901".into()), true),
+            ("Bea Ruiz Soto".into(), Some("hs-2-0".into()), true),
+            ("Carla".into(), Some("hs-3-0".into()), true),
+        ]
+    );
+
+    // A change that came from HubSpot is not sent back; a staff change is.
+    let carla = leads::find_by_hubspot_id(&app.state.db.reader, "hs-3-0")
+        .await
+        .unwrap()
+        .unwrap()
+        .0;
+    leads::apply_hubspot_change(
+        &app.state.db.writer,
+        carla,
+        leads::HubspotChange {
+            name: Some("Carla Vidal"),
+            email: None,
+            phone: None,
+        },
+        Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        leads::count_pending_hubspot(&app.state.db.reader)
+            .await
+            .unwrap(),
+        0
+    );
+    let form = [
+        ("id", carla.to_string()),
+        ("name", "Carla Vidal Mora".into()),
+        ("phone", "611000003".into()),
+        ("source", "meta".into()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        app.post_form("/sfn/save_lead", &form, Some(&cookie))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    sync(&app).await;
+    let last = hubspot.received().pop().unwrap();
+    assert_eq!(last.path, "/crm/v3/objects/contacts/batch/update");
+    assert_eq!(
+        last.body["inputs"][0]["properties"]["lastname"],
+        "Vidal Mora"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_contact_is_kept_with_its_reason_and_the_rest_sync() {
+    let hubspot = FakeProvider::start().await;
+    let app = hubspot_app(&hubspot).await;
+    let cookie = app.signed_in("ana@clinic.test").await;
+    create(&app, &cookie, "Dani", "622000001", "dani@example.com").await;
+    create(&app, &cookie, "Eva", "622000002", "eva@example.org").await;
+    hubspot.script([(
+        207,
+        vec![],
+        json!({ "status": "COMPLETE",
+                "results": [{ "id": "77", "properties": { "email": "dani@example.com" } }],
+                "errors": [{ "status": "error", "category": "VALIDATION_ERROR", "message": "Property values were not valid: email" }] }),
+    )]);
+    sync(&app).await;
+    let rows: Vec<(String, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT name, hubspot_id, hubspot_sync_error FROM leads ORDER BY id")
+            .fetch_all(&app.state.db.reader)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("Dani".into(), Some("77".into()), None),
+            (
+                "Eva".into(),
+                None,
+                Some("Property values were not valid: email".into())
+            ),
+        ]
+    );
+    assert_eq!(
+        leads::count_pending_hubspot(&app.state.db.reader)
+            .await
+            .unwrap(),
+        0,
+        "not retried until it changes"
+    );
+}
+
+#[tokio::test]
+async fn deferred_queues_the_sync_off_queues_nothing_and_live_sends_it() {
+    let hubspot = FakeProvider::start().await;
+    let app = hubspot_app(&hubspot).await;
+    let cookie = app.signed_in("ana@clinic.test").await;
+    let db = &app.state.db.writer;
+    settings::set(db, "hubspot.sync_mode", "off", Timestamp::now())
+        .await
+        .unwrap();
+    create(&app, &cookie, "Fina", "633000001", "").await;
+    let jobs = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM jobs WHERE kind = 'sync_hubspot'")
+            .fetch_one(&app.state.db.reader)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        jobs().await,
+        0,
+        "off: nothing queued (the lead stays pending for a later sync)"
+    );
+
+    settings::set(db, "hubspot.sync_mode", "deferred", Timestamp::now())
+        .await
+        .unwrap();
+    create(&app, &cookie, "Gala", "633000002", "").await;
+    assert_eq!(jobs().await, 1);
+    assert!(sync(&app).await.is_empty(), "deferred: held");
+    assert!(hubspot.received().is_empty());
+
+    settings::set(db, "hubspot.sync_mode", "live", Timestamp::now())
+        .await
+        .unwrap();
+    sync(&app).await;
+    assert_eq!(hubspot.received().len(), 1);
+    assert_eq!(
+        hubspot.received()[0].body["inputs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "both leads, the one from off mode too"
+    );
+}
+
+#[tokio::test]
+async fn hubspot_outage_drill_and_batches_of_at_most_100() {
+    let hubspot = FakeProvider::start().await;
+    let app = hubspot_app(&hubspot).await;
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 150)
+         INSERT INTO leads (name, phone, source, created_at, updated_at)
+         SELECT 'Lote ' || i, '+3465' || (1000000 + i), 'organic', '2025-01-07T10:00:00Z', '2025-01-07T10:00:00Z' FROM n",
+    )
+    .execute(&app.state.db.writer)
+    .await
+    .unwrap();
+    let mut conn = app.state.db.writer.acquire().await.unwrap();
+    app::backend::hubspot_sync::request_sync(&mut conn, Timestamp::now())
+        .await
+        .unwrap();
+    drop(conn);
+
+    // HubSpot rate-limits: the job waits Retry-After; nothing is marked synced.
+    hubspot.script([(429, vec![("retry-after", "10".to_string())], json!({ "errorType": "RATE_LIMIT", "message": "You have reached your ten_secondly_rolling limit." }))]);
+    assert!(matches!(sync(&app).await[..], [Outcome::Retrying { .. }]));
+    let run_at: String = sqlx::query_scalar("SELECT run_at FROM jobs WHERE kind = 'sync_hubspot'")
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+    let wait = Timestamp::parse_rfc3339(&run_at).unwrap().unix() - Timestamp::now().unix();
+    assert!((8..=11).contains(&wait), "{wait}");
+    assert_eq!(
+        leads::count_pending_hubspot(&app.state.db.reader)
+            .await
+            .unwrap(),
+        150
+    );
+
+    // Back: one run sends 100 then 50, each contact once.
+    sqlx::query("UPDATE jobs SET run_at = $1")
+        .bind(Timestamp::now())
+        .execute(&app.state.db.writer)
+        .await
+        .unwrap();
+    sync(&app).await;
+    let creates: Vec<usize> = hubspot.received()[1..]
+        .iter()
+        .map(|r| r.body["inputs"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(creates, [100, 50]);
+    assert_eq!(
+        leads::count_pending_hubspot(&app.state.db.reader)
+            .await
+            .unwrap(),
+        0
+    );
+    let distinct: i64 = sqlx::query_scalar("SELECT count(DISTINCT hubspot_id) FROM leads")
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+    assert_eq!(distinct, 150);
+
+    // `hubspot sync --full` sends every lead again (now by their HubSpot ids), resumably.
+    let config = app::backend::config::Config::from_lookup(|name| match name {
+        "DATABASE_URL" => Some(app.state.config.database_url.clone()),
+        "HUBSPOT_ACCESS_TOKEN" => Some("hs-token".into()),
+        "HUBSPOT_API_BASE" => Some(hubspot.base.clone()),
+        _ => None,
+    })
+    .unwrap();
+    server::cli::hubspot_sync(config, None, true).await.unwrap();
+    let updates = hubspot
+        .received()
+        .iter()
+        .filter(|r| r.path.ends_with("/update"))
+        .count();
+    assert_eq!(updates, 2);
+    assert_eq!(
+        leads::count_pending_hubspot(&app.state.db.reader)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn aircall_backfill_adds_only_the_calls_whose_webhooks_never_arrived() {
+    let aircall = FakeProvider::start().await;
+    let app = TestApp::spawn_with(&[
+        ("AIRCALL_WEBHOOK_TOKEN", "AIRCALL_TOKEN"),
+        ("AIRCALL_API_ID", "id"),
+        ("AIRCALL_API_TOKEN", "token"),
+        ("AIRCALL_API_BASE", &aircall.base),
+    ])
+    .await;
+    // One call arrived by webhook.
+    assert_eq!(
+        post_aircall(&app, &fixture("aircall_ended.json"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    crate::webhooks::drain(&app).await;
+    let arrived: String = sqlx::query_scalar("SELECT provider_call_id FROM calls")
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+    let arrived_body: serde_json::Value =
+        serde_json::from_slice(&fixture("aircall_ended.json")).unwrap();
+    let started = Timestamp::now().unix() - 3600;
+    let missing = json!({ "id": 555001, "direction": "inbound", "status": "done", "started_at": started,
+                          "answered_at": null, "ended_at": started + 20, "duration": 20,
+                          "raw_digits": "+34 644 55 66 77", "missed_call_reason": "no_available_agent" });
+    aircall.script([
+        (200, vec![], json!({ "calls": [arrived_body["data"].clone()], "meta": { "next_page_link": "https://api.aircall.io/v1/calls?page=2" } })),
+        (200, vec![], json!({ "calls": [missing], "meta": { "next_page_link": null } })),
+    ]);
+    let since = Timestamp::now().plus_seconds(-86_400);
+    let config = app::backend::config::Config::from_lookup(|name| match name {
+        "DATABASE_URL" => Some(app.state.config.database_url.clone()),
+        "AIRCALL_API_ID" => Some("id".into()),
+        "AIRCALL_API_TOKEN" => Some("token".into()),
+        "AIRCALL_API_BASE" => Some(aircall.base.clone()),
+        _ => None,
+    })
+    .unwrap();
+    server::cli::aircall_backfill(config.clone(), since)
+        .await
+        .unwrap();
+    let received = aircall.received();
+    assert_eq!(received.len(), 2, "two pages");
+    assert!(
+        received[0]
+            .query
+            .contains(&format!("from={}", since.unix())),
+        "{}",
+        received[0].query
+    );
+    assert!(received[1].query.contains("page=2"));
+    let calls: Vec<(String, bool)> =
+        sqlx::query_as("SELECT provider_call_id, missed FROM calls ORDER BY id")
+            .fetch_all(&app.state.db.reader)
+            .await
+            .unwrap();
+    assert_eq!(calls, [(arrived, false), ("555001".into(), true)]);
+    let lead: Option<String> =
+        sqlx::query_scalar("SELECT name FROM leads WHERE phone = '+34644556677'")
+            .fetch_optional(&app.state.db.reader)
+            .await
+            .unwrap();
+    assert!(
+        lead.is_some(),
+        "an unknown caller became a lead, as by webhook"
+    );
+
+    // Run again: nothing new.
+    aircall.script([(
+        200,
+        vec![],
+        json!({ "calls": [missing_again()], "meta": {} }),
+    )]);
+    server::cli::aircall_backfill(config, since).await.unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM calls")
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+    assert_eq!(count, 2);
+}
+
+fn missing_again() -> serde_json::Value {
+    json!({ "id": 555001, "direction": "inbound", "status": "done", "raw_digits": "+34 644 55 66 77" })
+}
