@@ -16,6 +16,22 @@ if [[ "$database_url" == sqlite:* ]]; then
   if [ ! -f "$database_file" ]; then
     echo "dev: creating the demo database $database_file"
     target/release/mini-crm migrate --fresh --seed
+    # The demo admin calls from (fake) Aircall line 1.
+    target/release/mini-crm user aircall --email admin@example.com --line 1
   fi
 fi
-exec target/release/mini-crm serve
+
+# The demo talks to fake WhatsApp, Aircall and HubSpot APIs on loopback, so messages, calls,
+# reminders and the HubSpot sync work end to end (DEV_FAKE_PROVIDERS=0 keeps the providers of
+# your .env). Drill an outage with:
+#   curl -X POST 127.0.0.1:3999/_fake/fail -d '{"provider":"whatsapp","mode":"5xx","count":20}'
+if [ "${DEV_FAKE_PROVIDERS:-1}" = "1" ]; then
+  fake_addr=${DEV_FAKE_PROVIDERS_ADDR:-127.0.0.1:3999}
+  target/release/mini-crm dev fake-providers --addr "$fake_addr" &
+  fake_pid=$!
+  trap 'kill "$fake_pid" 2>/dev/null || true' EXIT
+  export WHATSAPP_API_BASE="http://$fake_addr" WHATSAPP_ACCESS_TOKEN=fake WHATSAPP_PHONE_NUMBER_ID=fake
+  export AIRCALL_API_BASE="http://$fake_addr" AIRCALL_API_ID=fake AIRCALL_API_TOKEN=fake
+  export HUBSPOT_API_BASE="http://$fake_addr" HUBSPOT_ACCESS_TOKEN=fake
+fi
+target/release/mini-crm serve

@@ -71,6 +71,20 @@ pub enum Command {
     /// Aircall calls.
     #[command(subcommand)]
     Aircall(AircallCommand),
+    /// Development and drills.
+    #[command(subcommand)]
+    Dev(DevCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Serve fake WhatsApp, Aircall and HubSpot APIs on loopback (point *_API_BASE at it). They
+    /// record what they receive (`GET /_fake/received`) and fail on request
+    /// (`POST /_fake/fail {"provider":"whatsapp","mode":"5xx|429|timeout","count":N}`).
+    FakeProviders {
+        #[arg(long, default_value = "127.0.0.1:3999")]
+        addr: std::net::SocketAddr,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -286,6 +300,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Aircall(AircallCommand::Backfill { since }) => {
             aircall_backfill(config, since).await
+        }
+        Command::Dev(DevCommand::FakeProviders { addr }) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            let fake = crate::fake_providers::FakeProviders::default();
+            println!("fake providers on http://{addr} (Ctrl-C to stop)");
+            axum::serve(listener, fake.router())
+                .with_graceful_shutdown(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await?;
+            Ok(())
         }
     }
 }

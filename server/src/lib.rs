@@ -1,5 +1,6 @@
 //! The server side of mini-crm: the command line, the HTTP router and its middleware.
 
 pub mod cli;
+pub mod fake_providers;
 pub mod http;
 pub mod telemetry;

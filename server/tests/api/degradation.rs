@@ -433,3 +433,38 @@ async fn admins_steer_the_flags_from_ajustes() {
         .body
         .contains("Integraciones y telefonía"));
 }
+
+#[tokio::test]
+async fn the_fake_providers_fail_on_request_for_drills() {
+    let (meta, aircall) = (FakeProvider::start().await, FakeProvider::start().await);
+    let app = app_with(&meta, &aircall).await;
+    let cookie = app.signed_in("ana@clinic.test").await;
+    queued_messages(&app, &cookie, 1).await;
+    let http = reqwest::Client::new();
+    let told = http
+        .post(format!("{}/_fake/fail", meta.base))
+        .json(&json!({ "provider": "whatsapp", "mode": "429", "count": 1, "retry_after": 30 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(told.status().as_u16(), 204);
+    let Outcome::Retrying { error, .. } = work(&app, Queue::Whatsapp).await else {
+        panic!("the drill's 429 makes the send wait");
+    };
+    assert!(error.contains("HTTP 429"), "{error}");
+    make_due(&app).await;
+    assert!(matches!(
+        work(&app, Queue::Whatsapp).await,
+        Outcome::Done { .. }
+    ));
+    let received: serde_json::Value = http
+        .get(format!("{}/_fake/received", meta.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(received.as_array().unwrap().len(), 2);
+    assert_eq!(received[0]["provider"], "whatsapp");
+}
