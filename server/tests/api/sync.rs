@@ -416,3 +416,83 @@ async fn aircall_backfill_adds_only_the_calls_whose_webhooks_never_arrived() {
 fn missing_again() -> serde_json::Value {
     json!({ "id": 555001, "direction": "inbound", "status": "done", "raw_digits": "+34 644 55 66 77" })
 }
+
+#[tokio::test]
+async fn hubspot_outage_drill_opens_the_breaker_burns_no_attempts_and_sends_each_contact_once() {
+    use app::backend::breakers::{COOL_DOWN_SECONDS, FAILURES_TO_OPEN};
+    let hubspot = FakeProvider::start().await;
+    let app = hubspot_app(&hubspot).await;
+    let cookie = app.signed_in("ana@clinic.test").await;
+    for i in 0..3 {
+        create(
+            &app,
+            &cookie,
+            &format!("Paciente {i}"),
+            &format!("69900000{i}"),
+            "",
+        )
+        .await;
+    }
+    let db = &app.state.db.writer;
+    hubspot
+        .script((0..FAILURES_TO_OPEN).map(|_| (502, vec![], json!({ "message": "Bad gateway" }))));
+    for _ in 0..FAILURES_TO_OPEN {
+        sqlx::query("UPDATE jobs SET run_at = $1 WHERE status = 'pending'")
+            .bind(Timestamp::now())
+            .execute(db)
+            .await
+            .unwrap();
+        assert!(matches!(sync(&app).await[..], [Outcome::Retrying { .. }]));
+    }
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM provider_breakers WHERE provider = 'hubspot'")
+            .fetch_one(db)
+            .await
+            .unwrap();
+    assert_eq!(state, "open");
+    let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM jobs WHERE kind = 'sync_hubspot'")
+        .fetch_one(db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE jobs SET run_at = $1 WHERE status = 'pending'")
+        .bind(Timestamp::now())
+        .execute(db)
+        .await
+        .unwrap();
+    assert!(sync(&app).await.is_empty(), "held while open");
+    let held: i64 = sqlx::query_scalar("SELECT attempts FROM jobs WHERE kind = 'sync_hubspot'")
+        .fetch_one(db)
+        .await
+        .unwrap();
+    assert_eq!(held, attempts, "no attempt burned");
+    assert_eq!(
+        leads::count_pending_hubspot(&app.state.db.reader)
+            .await
+            .unwrap(),
+        3,
+        "nothing lost"
+    );
+
+    sqlx::query("UPDATE provider_breakers SET opened_at = $1 WHERE provider = 'hubspot'")
+        .bind(Timestamp::now().plus_seconds(-COOL_DOWN_SECONDS - 1))
+        .execute(db)
+        .await
+        .unwrap();
+    assert!(matches!(sync(&app).await[..], [Outcome::Done { .. }]));
+    let sent: Vec<String> = hubspot.received()[FAILURES_TO_OPEN as usize..]
+        .iter()
+        .flat_map(|r| r.body["inputs"].as_array().unwrap().clone())
+        .map(|input| input["properties"]["phone"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        sent,
+        ["+34699000000", "+34699000001", "+34699000002"],
+        "each contact once"
+    );
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM provider_breakers WHERE provider = 'hubspot'")
+            .fetch_one(db)
+            .await
+            .unwrap();
+    assert_eq!(state, "closed");
+}
