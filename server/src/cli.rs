@@ -74,6 +74,16 @@ pub enum Command {
     /// Development and drills.
     #[command(subcommand)]
     Dev(DevCommand),
+    /// The database.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Quick check: opens the database read-only, runs SQLite's quick_check, compares the
+    /// migrations; exit status 1 when anything is wrong.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -301,6 +311,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Aircall(AircallCommand::Backfill { since }) => {
             aircall_backfill(config, since).await
         }
+        Command::Db(DbCommand::Check) => db_check(&config).await,
         Command::Dev(DevCommand::FakeProviders { addr }) => {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
@@ -536,6 +547,22 @@ pub async fn create_user(
         role,
     };
     Ok(users::upsert(&db.writer, user, Timestamp::now()).await?)
+}
+
+/// `db check`.
+pub async fn db_check(config: &Config) -> anyhow::Result<()> {
+    let check = Db::check(&config.database_url).await?;
+    println!(
+        "database {}: quick_check {}, migrations {}/{}, {} leads, {} ms",
+        config.database_url,
+        check.quick_check,
+        check.applied_migrations,
+        check.known_migrations,
+        check.leads,
+        check.millis
+    );
+    anyhow::ensure!(check.healthy(), "the database is not healthy");
+    Ok(())
 }
 
 /// `hubspot sync`: batches until nothing is pending, printing progress.

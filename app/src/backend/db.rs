@@ -20,6 +20,23 @@ pub struct Db {
     pub sessions: SqlitePool,
 }
 
+/// What `mini-crm db check` found.
+#[derive(Debug)]
+pub struct DbCheck {
+    /// `ok`, or what SQLite found wrong.
+    pub quick_check: String,
+    pub applied_migrations: i64,
+    pub known_migrations: i64,
+    pub leads: i64,
+    pub millis: u128,
+}
+
+impl DbCheck {
+    pub fn healthy(&self) -> bool {
+        self.quick_check == "ok" && self.applied_migrations == self.known_migrations
+    }
+}
+
 impl Db {
     /// Opens (creating the file and its directory if needed) and migrates the database.
     pub async fn connect(database_url: &str) -> anyhow::Result<Self> {
@@ -71,6 +88,39 @@ impl Db {
     }
 
     /// Drops every table and migrates again: `mini-crm migrate --fresh`.
+    /// `mini-crm db check`: opens the database read-only (never creating it), runs SQLite's
+    /// `quick_check` and compares the applied migrations with this binary's.
+    pub async fn check(database_url: &str) -> anyhow::Result<DbCheck> {
+        let options = SqliteConnectOptions::from_str(database_url)
+            .with_context(|| format!("DATABASE_URL={database_url:?} is not a SQLite URL"))?
+            .create_if_missing(false)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(5));
+        let started = std::time::Instant::now();
+        let mut conn = sqlx::ConnectOptions::connect(&options)
+            .await
+            .with_context(|| format!("cannot open the database {database_url}"))?;
+        let quick_check: String = sqlx::query_scalar("PRAGMA quick_check")
+            .fetch_one(&mut conn)
+            .await
+            .context("quick_check failed")?;
+        let applied: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&mut conn)
+                .await
+                .context("the migrations table is missing")?;
+        let leads: i64 = sqlx::query_scalar("SELECT count(*) FROM leads")
+            .fetch_one(&mut conn)
+            .await?;
+        Ok(DbCheck {
+            quick_check,
+            applied_migrations: applied,
+            known_migrations: MIGRATOR.iter().count() as i64,
+            leads,
+            millis: started.elapsed().as_millis(),
+        })
+    }
+
     pub async fn reset(&self) -> anyhow::Result<()> {
         let mut conn = self.writer.acquire().await?;
         sqlx::query("PRAGMA foreign_keys = OFF")

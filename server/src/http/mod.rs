@@ -3,6 +3,7 @@
 mod api;
 mod error;
 mod guards;
+mod health;
 mod maintenance;
 mod webhooks;
 
@@ -89,8 +90,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(sessions)
         .layer(middleware::from_fn_with_state(state.clone(), maintenance::refuse_while_down))
-        // Providers' servers have no sessions: their routes stand outside that layer.
+        // Providers' servers and health checks have no sessions, and keep working in
+        // maintenance: their routes stand outside those layers.
         .nest("/webhooks", webhooks::router())
+        .route("/healthz", get(health::healthz))
         .layer(middleware::from_fn_with_state(state.clone(), guards::refuse_cross_site))
         .layer(middleware::from_fn_with_state(state.clone(), guards::client_ip))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &HttpRequest<Body>| {

@@ -5,6 +5,7 @@ mod clinic;
 mod crash;
 mod degradation;
 mod fake_providers;
+mod health;
 mod helpers;
 mod kpi_golden;
 mod kpi_reference;

@@ -1,0 +1,111 @@
+//! `GET /healthz` (no session): the database, each queue's depth, failures and oldest wait,
+//! the providers' breakers, maintenance, the webhooks refused since start, the version. 503
+//! only when the database fails: an open breaker or a backlog is `"status": "degraded"` with
+//! 200, because a provider's outage must not make a deploy roll back. No secrets.
+
+use app::backend::breakers;
+use app::backend::flags::Flags;
+use app::backend::jobs::runner::hold_reason;
+use app::backend::state::AppState;
+use app::backend::store::jobs;
+use app::domain::{Provider, Queue, Timestamp};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+use std::time::Instant;
+
+/// A queue whose oldest due job has waited longer than this is a backlog.
+pub const BACKLOG_SECONDS: i64 = 300;
+
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    let started = Instant::now();
+    let now = Timestamp::now();
+    let read = async {
+        sqlx::query("SELECT 1").execute(&state.db.reader).await?;
+        let stats = jobs::stats(&state.db.reader, now).await?;
+        let flags = Flags::load(&state.db).await?;
+        let breakers = breakers::all(&state.db).await?;
+        Ok::<_, sqlx::Error>((stats, flags, breakers))
+    };
+    let (stats, flags, breakers) = match read.await {
+        Ok(read) => read,
+        Err(err) => {
+            tracing::error!(error = %err, "health check: the database failed");
+            return answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "status": "down", "version": env!("CARGO_PKG_VERSION"),
+                        "database": { "ok": false, "error": "the database did not answer" } }),
+            );
+        }
+    };
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+
+    let mut queues = Map::new();
+    let mut backlog = false;
+    for queue in Queue::ALL {
+        let row = stats.iter().find(|s| s.queue == queue.as_str());
+        let oldest = row
+            .and_then(|r| r.oldest_pending)
+            .map(|t| (now.unix() - t.unix()).max(0));
+        backlog |= oldest.is_some_and(|age| age > BACKLOG_SECONDS);
+        queues.insert(
+            queue.as_str().into(),
+            json!({
+                "pending": row.map_or(0, |r| r.pending),
+                "running": row.map_or(0, |r| r.running),
+                "failed": row.map_or(0, |r| r.failed),
+                "oldest_pending_seconds": oldest,
+                "held": hold_reason(queue, &flags, &breakers, now),
+            }),
+        );
+    }
+    let mut providers = Map::new();
+    let mut open = false;
+    for breaker in &breakers {
+        open |= breaker.state == "open";
+        providers.insert(
+            breaker.provider.clone(),
+            json!({
+                "state": breaker.state,
+                "failures": breaker.failures,
+                "opened_at": breaker.opened_at,
+                "last_success_at": breaker.last_success_at,
+                "last_error_at": breaker.last_error_at,
+            }),
+        );
+    }
+    let rejected: Map<String, Value> = Provider::ALL
+        .into_iter()
+        .map(|p| {
+            (
+                p.as_str().to_string(),
+                json!(state.rejected_webhooks.count(p)),
+            )
+        })
+        .collect();
+    let status = if open || backlog { "degraded" } else { "ok" };
+    answer(
+        StatusCode::OK,
+        json!({
+            "status": status,
+            "version": env!("CARGO_PKG_VERSION"),
+            "checked_at": now,
+            "database": { "ok": true, "latency_ms": (latency_ms * 100.0).round() / 100.0 },
+            "maintenance": flags.maintenance().is_some(),
+            "queues": queues,
+            "breakers": providers,
+            "webhooks_rejected_since_start": rejected,
+        }),
+    )
+}
+
+fn answer(status: StatusCode, body: Value) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}

@@ -1,0 +1,138 @@
+//! `/healthz`, `scripts/health_check.sh` and `mini-crm db check`.
+
+use crate::helpers::TestApp;
+use axum::http::StatusCode;
+use std::process::Command;
+
+async fn serve(app: &TestApp) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/healthz", listener.local_addr().unwrap());
+    let router = server::http::router(app.state.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+/// Runs the script (off the async runtime) and returns its exit code and line.
+async fn health_check(url: &str) -> (i32, String) {
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new("bash")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../scripts/health_check.sh"
+            ))
+            .arg(&url)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn healthz_is_ok_then_degraded_by_an_open_breaker_or_a_backlog_and_never_leaks_secrets() {
+    let app = TestApp::spawn_with(&[
+        ("WHATSAPP_APP_SECRET", "very-secret-value"),
+        ("HUBSPOT_ACCESS_TOKEN", "hs-secret"),
+    ])
+    .await;
+    let health = app.get("/healthz", None).await;
+    assert_eq!(health.status, StatusCode::OK);
+    let body = health.json();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["database"]["ok"], true);
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(body["queues"]["inbound"]["pending"], 0);
+    assert_eq!(body["breakers"]["whatsapp"]["state"], "closed");
+    assert!(!health.body.contains("very-secret-value") && !health.body.contains("hs-secret"));
+    let url = serve(&app).await;
+    let (code, line) = health_check(&url).await;
+    assert_eq!(code, 0, "{line}");
+    assert!(line.starts_with("OK "), "{line}");
+
+    // An open breaker: degraded, still 200 (a deploy must not roll back for it).
+    sqlx::query("UPDATE provider_breakers SET state = 'open', opened_at = '2026-01-01T00:00:00Z' WHERE provider = 'aircall'")
+        .execute(&app.state.db.writer)
+        .await
+        .unwrap();
+    let health = app.get("/healthz", None).await;
+    assert_eq!(
+        (health.status, health.json()["status"].as_str()),
+        (StatusCode::OK, Some("degraded"))
+    );
+    let (code, line) = health_check(&url).await;
+    assert_eq!(code, 1, "{line}");
+    assert!(line.contains("breakers open: aircall"), "{line}");
+    sqlx::query("UPDATE provider_breakers SET state = 'closed' WHERE provider = 'aircall'")
+        .execute(&app.state.db.writer)
+        .await
+        .unwrap();
+
+    // A backlog: a due job waiting for ten minutes.
+    sqlx::query(
+        "INSERT INTO jobs (kind, queue, payload, max_attempts, run_at, created_at, updated_at)
+         VALUES ('sync_hubspot', 'hubspot', '{}', 5, $1, $1, $1)",
+    )
+    .bind(app::domain::Timestamp::now().plus_seconds(-600))
+    .execute(&app.state.db.writer)
+    .await
+    .unwrap();
+    let body = app.get("/healthz", None).await.json();
+    assert_eq!(body["status"], "degraded");
+    assert!(
+        body["queues"]["hubspot"]["oldest_pending_seconds"]
+            .as_i64()
+            .unwrap()
+            >= 600
+    );
+
+    // Maintenance does not hide the health check.
+    app::backend::flags::set_maintenance(&app.state.db, Some("x"), app::domain::Timestamp::now())
+        .await
+        .unwrap();
+    let health = app.get("/healthz", None).await;
+    assert_eq!(health.status, StatusCode::OK);
+    assert_eq!(health.json()["maintenance"], true);
+}
+
+#[tokio::test]
+async fn healthz_is_503_when_the_database_is_gone_and_the_script_says_down() {
+    let app = TestApp::spawn().await;
+    let url = serve(&app).await;
+    app.state.db.reader.close().await;
+    app.state.db.writer.close().await;
+    let health = app.get("/healthz", None).await;
+    assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health.json()["status"], "down");
+    let (code, line) = health_check(&url).await;
+    assert_eq!(code, 2, "{line}");
+    assert!(line.starts_with("DOWN"), "{line}");
+    // Nobody listening at all.
+    let (code, _) = health_check("http://127.0.0.1:9/healthz").await;
+    assert_eq!(code, 2);
+}
+
+#[tokio::test]
+async fn db_check_passes_on_a_migrated_database_and_fails_on_a_missing_one() {
+    let app = TestApp::spawn().await;
+    let config = |url: String| {
+        app::backend::config::Config::from_lookup(move |name| {
+            (name == "DATABASE_URL").then(|| url.clone())
+        })
+        .unwrap()
+    };
+    server::cli::db_check(&config(app.state.config.database_url.clone()))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = format!("sqlite://{}/nothing.sqlite", dir.path().display());
+    assert!(server::cli::db_check(&config(missing)).await.is_err());
+    assert!(
+        !dir.path().join("nothing.sqlite").exists(),
+        "a check never creates a database"
+    );
+}
