@@ -9,6 +9,7 @@ use app::backend::{auth, config::Config, db::Db, seed, tokens};
 use app::domain::{Email, Provider, Queue, Role, Timestamp};
 use clap::{Parser, Subcommand};
 use std::io::BufRead;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Debug, Parser)]
@@ -77,6 +78,17 @@ pub enum Command {
     /// The database.
     #[command(subcommand)]
     Db(DbCommand),
+    /// A consistent copy of the database while the app runs (VACUUM INTO), verified with
+    /// integrity_check; older copies beyond --keep are removed.
+    Backup {
+        #[arg(long, default_value = "storage/backups")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 14)]
+        keep: usize,
+    },
+    /// Replace the database with a backup (verified first). Refused while mini-crm has the
+    /// database open; the replaced file is kept beside it.
+    Restore { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -236,6 +248,14 @@ pub enum UserCommand {
     },
 }
 
+/// `20261127-230707`: the current instant in file names.
+pub fn file_stamp() -> String {
+    Timestamp::now()
+        .to_string()
+        .replace(['-', ':', 'Z'], "")
+        .replace('T', "-")
+}
+
 fn parse_timestamp(value: &str) -> Result<Timestamp, String> {
     Timestamp::parse_rfc3339(value)
         .map_err(|e| format!("expected an RFC 3339 instant such as 2025-01-07T10:00:00Z ({e})"))
@@ -312,6 +332,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             aircall_backfill(config, since).await
         }
         Command::Db(DbCommand::Check) => db_check(&config).await,
+        Command::Backup { out, keep } => {
+            let made =
+                app::backend::backup::backup(&config.database_url, &out, keep, &file_stamp())
+                    .await?;
+            println!(
+                "backup {} ({} bytes), integrity ok",
+                made.path.display(),
+                made.bytes
+            );
+            for old in made.pruned {
+                println!("removed {}", old.display());
+            }
+            Ok(())
+        }
+        Command::Restore { file } => {
+            let kept =
+                app::backend::backup::restore(&config.database_url, &file, &file_stamp()).await?;
+            println!(
+                "restored {}; the previous database is kept as {}",
+                file.display(),
+                kept.display()
+            );
+            Ok(())
+        }
         Command::Dev(DevCommand::FakeProviders { addr }) => {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod backfill;
+pub mod backup;
 pub mod breakers;
 pub mod config;
 pub mod db;

@@ -1,6 +1,7 @@
 //! HTTP and database tests through the real router on real SQLite files: one test binary.
 
 mod auth;
+mod backup;
 mod clinic;
 mod crash;
 mod degradation;

@@ -1,0 +1,144 @@
+//! Online backups of the SQLite database and their restore (`mini-crm backup` / `restore`).
+//! `VACUUM INTO` writes a consistent copy while the app keeps writing (it reads one snapshot);
+//! every copy is verified with `PRAGMA integrity_check` before it counts, and old copies are
+//! pruned. A restore refuses to replace a database that is in use and keeps the one it replaces.
+
+use anyhow::{bail, Context};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Backups are named `mini-crm-YYYYMMDD-HHMMSS.sqlite`, so their names sort by age.
+const PREFIX: &str = "mini-crm-";
+const SUFFIX: &str = ".sqlite";
+
+#[derive(Debug)]
+pub struct Backup {
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// Older backups removed to keep the newest `keep`.
+    pub pruned: Vec<PathBuf>,
+}
+
+fn options(database_url: &str) -> anyhow::Result<SqliteConnectOptions> {
+    Ok(SqliteConnectOptions::from_str(database_url)
+        .with_context(|| format!("DATABASE_URL={database_url:?} is not a SQLite URL"))?
+        .create_if_missing(false)
+        .busy_timeout(Duration::from_secs(30)))
+}
+
+/// The database file a SQLite URL names.
+pub fn database_file(database_url: &str) -> anyhow::Result<PathBuf> {
+    Ok(options(database_url)?.get_filename().to_path_buf())
+}
+
+/// `PRAGMA integrity_check` of a database file: `Ok` only when SQLite answers "ok".
+pub async fn verify(file: &Path) -> anyhow::Result<()> {
+    let mut conn = SqliteConnectOptions::new()
+        .filename(file)
+        .read_only(true)
+        .connect()
+        .await
+        .with_context(|| format!("cannot open {}", file.display()))?;
+    let result: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&mut conn)
+        .await
+        .with_context(|| format!("{} is not a SQLite database", file.display()))?;
+    conn.close().await?;
+    if result != "ok" {
+        bail!("{} failed its integrity check: {result}", file.display());
+    }
+    Ok(())
+}
+
+/// Writes a verified copy of the database into `dir`, then keeps only the newest `keep`.
+pub async fn backup(
+    database_url: &str,
+    dir: &Path,
+    keep: usize,
+    stamp: &str,
+) -> anyhow::Result<Backup> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("{PREFIX}{stamp}{SUFFIX}"));
+    if path.exists() {
+        bail!("{} already exists", path.display());
+    }
+    let mut conn = options(database_url)?
+        .read_only(true)
+        .connect()
+        .await
+        .with_context(|| format!("cannot open the database {database_url}"))?;
+    sqlx::query("VACUUM INTO $1")
+        .bind(path.to_string_lossy().as_ref())
+        .execute(&mut conn)
+        .await
+        .context("VACUUM INTO failed")?;
+    conn.close().await?;
+    if let Err(err) = verify(&path).await {
+        let _ = std::fs::remove_file(&path);
+        return Err(err.context("the new backup was removed"));
+    }
+    let bytes = std::fs::metadata(&path)?.len();
+    let mut backups: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(SUFFIX))
+        })
+        .collect();
+    backups.sort();
+    let excess = backups.len().saturating_sub(keep.max(1));
+    let pruned: Vec<PathBuf> = backups.into_iter().take(excess).collect();
+    for old in &pruned {
+        std::fs::remove_file(old).with_context(|| format!("cannot remove {}", old.display()))?;
+    }
+    Ok(Backup {
+        path,
+        bytes,
+        pruned,
+    })
+}
+
+/// Replaces the database with a verified backup. Refused while the database is in use (a
+/// process has it open); the replaced file is kept beside it as `<name>.before-restore-<stamp>`.
+pub async fn restore(database_url: &str, file: &Path, stamp: &str) -> anyhow::Result<PathBuf> {
+    verify(file)
+        .await
+        .context("the backup cannot be restored")?;
+    let target = database_file(database_url)?;
+    let kept = target.with_file_name(format!(
+        "{}.before-restore-{stamp}",
+        target
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("database")
+    ));
+    if target.exists() {
+        // Leaving WAL mode needs every other connection closed: the test of "in use".
+        let mut conn = options(database_url)?
+            .busy_timeout(Duration::from_millis(500))
+            .connect()
+            .await?;
+        let mode: Result<String, _> = sqlx::query_scalar("PRAGMA journal_mode = DELETE")
+            .fetch_one(&mut conn)
+            .await;
+        conn.close().await?;
+        if !matches!(mode.as_deref(), Ok("delete")) {
+            bail!(
+                "the database {} is in use: stop mini-crm (serve and workers) before restoring",
+                target.display()
+            );
+        }
+        std::fs::rename(&target, &kept)
+            .with_context(|| format!("cannot keep {}", target.display()))?;
+    }
+    for leftover in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{leftover}", target.display()));
+    }
+    std::fs::copy(file, &target)
+        .with_context(|| format!("cannot copy {} into place", file.display()))?;
+    Ok(kept)
+}
