@@ -10,10 +10,11 @@ use tokio::sync::Mutex;
 
 const SECRET: &str = "crash-test-secret";
 
-fn start(database: &str, addr: &str) -> Child {
+fn start(database: &str, addr: &str, logs: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_mini-crm"))
         .arg("serve")
         .env("DATABASE_URL", database)
+        .env("LOG_DIR", logs)
         .env("LEPTOS_SITE_ADDR", addr)
         .env("WHATSAPP_APP_SECRET", SECRET)
         .env("RUST_LOG", "error")
@@ -53,7 +54,7 @@ async fn every_acknowledged_delivery_survives_kill_9() {
     let base = format!("http://{addr}");
     let client = reqwest::Client::new();
 
-    let mut server = start(&database, &addr);
+    let mut server = start(&database, &addr, &dir.path().join("logs"));
     wait_until_up(&client, &base).await;
 
     // 8 senders post distinct deliveries until the server dies under them.
@@ -97,7 +98,7 @@ async fn every_acknowledged_delivery_survives_kill_9() {
     );
 
     // Restart on the same file, then look for every acknowledged delivery.
-    let mut server = start(&database, &addr);
+    let mut server = start(&database, &addr, &dir.path().join("logs"));
     wait_until_up(&client, &base).await;
     let db = app::backend::db::Db::connect(&database).await.unwrap();
     let stored: std::collections::HashSet<String> =

@@ -11,6 +11,7 @@ mod helpers;
 mod kpi_golden;
 mod kpi_reference;
 mod leads;
+mod logs;
 mod outbound;
 mod queue;
 mod reports;

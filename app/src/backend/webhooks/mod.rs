@@ -103,6 +103,14 @@ pub async fn process_event(ctx: &JobContext, event_id: i64) -> Result<Processed,
                 .await
                 .map_err(retryable)?;
             tx.commit().await.map_err(retryable)?;
+            tracing::info!(
+                provider = provider.as_str(),
+                event_id,
+                event_type = event_type.as_deref().unwrap_or("-"),
+                applied = effects.applied,
+                duplicates = effects.duplicates,
+                "webhook delivery processed"
+            );
             Ok(Processed::Applied(effects))
         }
         Err(err) if err.downcast_ref::<sqlx::Error>().is_some() => Err(JobError::Retryable(err)),
