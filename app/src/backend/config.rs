@@ -35,6 +35,8 @@ pub struct Config {
     /// Contact sync: unset token → sync jobs wait in the queue.
     pub hubspot_access_token: Option<Secret>,
     pub hubspot_api_base: String,
+    /// `GET /metrics` answers only with this bearer token; unset → the route is off (404).
+    pub metrics_token: Option<Secret>,
 }
 
 /// A secret from the environment. Its `Debug` never shows it, so configuration can be logged.
@@ -120,6 +122,7 @@ impl Config {
             aircall_api_base: get("AIRCALL_API_BASE", "https://api.aircall.io"),
             hubspot_access_token: secret("HUBSPOT_ACCESS_TOKEN"),
             hubspot_api_base: get("HUBSPOT_API_BASE", "https://api.hubapi.com"),
+            metrics_token: secret("METRICS_TOKEN"),
             database_url: get("DATABASE_URL", DEFAULT_DATABASE_URL),
             site_addr,
             site_root: get("LEPTOS_SITE_ROOT", "target/site"),

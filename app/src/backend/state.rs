@@ -15,7 +15,11 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub leptos_options: LeptosOptions,
     pub ingestor: Ingestor,
-    pub rejected_webhooks: Arc<RejectedWebhooks>,
+    /// Deliveries refused (bad signature or token) since this process started. They are never
+    /// stored, so this count and the log are all that remains of them.
+    pub rejected_webhooks: Arc<ProviderCounter>,
+    /// Deliveries stored since this process started.
+    pub received_webhooks: Arc<ProviderCounter>,
     /// The providers' HTTP client (connection pools are shared by clones).
     pub http: reqwest::Client,
 }
@@ -36,12 +40,11 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
-/// Deliveries refused (bad signature or token) since this process started, per provider. They
-/// are never stored, so this count and the log are all that remains of them.
+/// A count per provider since this process started.
 #[derive(Debug, Default)]
-pub struct RejectedWebhooks([AtomicU64; 3]);
+pub struct ProviderCounter([AtomicU64; 3]);
 
-impl RejectedWebhooks {
+impl ProviderCounter {
     /// Counts one more and returns the new total for `provider`.
     pub fn record(&self, provider: Provider) -> u64 {
         self.0[provider as usize].fetch_add(1, Ordering::Relaxed) + 1

@@ -5,6 +5,7 @@ mod error;
 mod guards;
 mod health;
 mod maintenance;
+mod metrics;
 mod webhooks;
 
 use anyhow::Context;
@@ -19,7 +20,7 @@ use axum::extract::{Request, State};
 use axum::http::Request as HttpRequest;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::{middleware, Router};
+use axum::{middleware, Extension, Router};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
@@ -54,6 +55,7 @@ pub async fn app_state(config: Config) -> anyhow::Result<AppState> {
         config: Arc::new(config),
         leptos_options,
         rejected_webhooks: Default::default(),
+        received_webhooks: Default::default(),
         http: app::backend::providers::http_client(),
     })
 }
@@ -94,8 +96,11 @@ pub fn router(state: AppState) -> Router {
         // maintenance: their routes stand outside those layers.
         .nest("/webhooks", webhooks::router())
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics::metrics))
         .layer(middleware::from_fn_with_state(state.clone(), guards::refuse_cross_site))
         .layer(middleware::from_fn_with_state(state.clone(), guards::client_ip))
+        .layer(middleware::from_fn(metrics::record))
+        .layer(Extension(metrics::Metrics::default()))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &HttpRequest<Body>| {
             // The path only: query strings can carry tokens (the WhatsApp handshake does).
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path())

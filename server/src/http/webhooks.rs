@@ -148,6 +148,7 @@ async fn accept(
     };
     match state.ingestor.store(delivery).await {
         Ok(Stored::New(id)) => {
+            state.received_webhooks.record(provider);
             tracing::debug!(
                 provider = provider.as_str(),
                 webhook_event_id = id,

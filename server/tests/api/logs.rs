@@ -153,7 +153,11 @@ async fn the_log_names_providers_hides_phones_and_secrets_and_rotates_without_lo
             "round {round}: a fresh file"
         );
     }
-    assert_eq!(processed(&all_lines(&logs)), sent, "no line lost, none twice");
+    assert_eq!(
+        processed(&all_lines(&logs)),
+        sent,
+        "no line lost, none twice"
+    );
 
     // A fourth rotation keeping two: the oldest rotated files are pruned.
     rotate("2");

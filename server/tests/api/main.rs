@@ -12,6 +12,7 @@ mod kpi_golden;
 mod kpi_reference;
 mod leads;
 mod logs;
+mod metrics;
 mod outbound;
 mod queue;
 mod reports;
