@@ -16,6 +16,7 @@ mod metrics;
 mod outbound;
 mod queue;
 mod reports;
+mod runbooks;
 mod schema;
 mod security;
 mod seed;
