@@ -103,7 +103,8 @@ pub async fn backup(
 }
 
 /// Replaces the database with a verified backup. Refused while the database is in use (a
-/// process has it open); the replaced file is kept beside it as `<name>.before-restore-<stamp>`.
+/// process has it open: see [`super::db::lock_file`]); the replaced file is kept beside it as
+/// `<name>.before-restore-<stamp>`.
 pub async fn restore(database_url: &str, file: &Path, stamp: &str) -> anyhow::Result<PathBuf> {
     verify(file)
         .await
@@ -116,22 +117,26 @@ pub async fn restore(database_url: &str, file: &Path, stamp: &str) -> anyhow::Re
             .and_then(|n| n.to_str())
             .unwrap_or("database")
     ));
+    // Every process with the database open holds a shared lock on its lock file.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(super::db::lock_file(&target))
+        .context("cannot open the database's lock file")?;
+    if lock.try_lock().is_err() {
+        bail!(
+            "the database {} is in use: stop mini-crm (serve and workers) before restoring",
+            target.display()
+        );
+    }
     if target.exists() {
-        // Leaving WAL mode needs every other connection closed: the test of "in use".
-        let mut conn = options(database_url)?
-            .busy_timeout(Duration::from_millis(500))
-            .connect()
+        // Fold the write-ahead log into the file before keeping it.
+        let mut conn = options(database_url)?.connect().await?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut conn)
             .await?;
-        let mode: Result<String, _> = sqlx::query_scalar("PRAGMA journal_mode = DELETE")
-            .fetch_one(&mut conn)
-            .await;
         conn.close().await?;
-        if !matches!(mode.as_deref(), Ok("delete")) {
-            bail!(
-                "the database {} is in use: stop mini-crm (serve and workers) before restoring",
-                target.display()
-            );
-        }
         std::fs::rename(&target, &kept)
             .with_context(|| format!("cannot keep {}", target.display()))?;
     }

@@ -5,9 +5,16 @@ use anyhow::Context;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+/// Migrations are additive, so a release rolled back by `scripts/deploy.sh` starts on a schema a
+/// newer release migrated: migrations it does not know are ignored, not refused.
+pub static MIGRATOR: sqlx::migrate::Migrator = {
+    let mut migrator = sqlx::migrate!("../migrations");
+    migrator.ignore_missing = true;
+    migrator
+};
 
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -18,6 +25,16 @@ pub struct Db {
     /// The session store's own connections, so a page's session lookup never waits behind the
     /// writer's queue (SQLite's busy timeout orders its rare writes).
     pub sessions: SqlitePool,
+    /// A shared lock on `<database>.lock`, held while any clone lives: `mini-crm restore` takes
+    /// it exclusively, so it never replaces a database a process has open.
+    _in_use: Arc<std::fs::File>,
+}
+
+/// The lock file beside a database file.
+pub fn lock_file(database: &std::path::Path) -> std::path::PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".lock");
+    name.into()
 }
 
 /// What `mini-crm db check` found.
@@ -33,7 +50,8 @@ pub struct DbCheck {
 
 impl DbCheck {
     pub fn healthy(&self) -> bool {
-        self.quick_check == "ok" && self.applied_migrations == self.known_migrations
+        // More applied than known: a release rolled back after a newer one migrated (additive).
+        self.quick_check == "ok" && self.applied_migrations >= self.known_migrations
     }
 }
 
@@ -61,6 +79,16 @@ impl Db {
                 format!("cannot create the database directory {}", dir.display())
             })?;
         }
+        let in_use = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(lock_file(options.get_filename()))
+            .context("cannot open the database's lock file")?;
+        // Shared: every process may hold it; only a restore in progress makes this wait.
+        in_use
+            .lock_shared()
+            .context("cannot lock the database's lock file")?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -84,6 +112,7 @@ impl Db {
             writer,
             reader,
             sessions,
+            _in_use: Arc::new(in_use),
         })
     }
 

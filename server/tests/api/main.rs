@@ -5,6 +5,7 @@ mod backup;
 mod clinic;
 mod crash;
 mod degradation;
+mod deploy;
 mod fake_providers;
 mod health;
 mod helpers;

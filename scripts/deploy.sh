@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Deploys a release of mini-crm into ROOT (default /var/www/mini-crm):
+#   1. builds the release (scripts/build-site.sh), unless --bin/--site give prebuilt ones;
+#   2. installs binary, site assets and scripts into ROOT/releases/<stamp>, with storage/ and
+#      .env linked from ROOT/shared/ (database, logs and backups outlive releases);
+#   3. backs the database up (storage/backups/pre-deploy), then runs the migrations;
+#   4. points ROOT/current at the new release and restarts the service (deploy/mini-crm.service);
+#   5. checks /healthz (degraded is fine: a provider outage is no reason to roll back) and, if the
+#      app is down, points current back at the previous release and restarts it.
+# Keeps the newest 5 releases.
+#
+#   scripts/deploy.sh /var/www/mini-crm
+#   scripts/deploy.sh ROOT [--bin FILE --site DIR] [--restart-cmd CMD] [--health-url URL] [--health-timeout S]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+root=${1:-/var/www/mini-crm}
+shift || true
+bin="" site="" restart_cmd="sudo systemctl restart mini-crm" health_url="" health_timeout=30
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --bin) bin=$2; shift 2 ;;
+    --site) site=$2; shift 2 ;;
+    --restart-cmd) restart_cmd=$2; shift 2 ;;
+    --health-url) health_url=$2; shift 2 ;;
+    --health-timeout) health_timeout=$2; shift 2 ;;
+    *) echo "deploy: unknown option $1" >&2; exit 64 ;;
+  esac
+done
+
+if [ -z "$bin" ]; then
+  scripts/build-site.sh
+  bin=target/release/mini-crm
+  site=target/site
+fi
+[ -x "$bin" ] || { echo "deploy: no binary at $bin" >&2; exit 1; }
+[ -d "$site" ] || { echo "deploy: no site at $site" >&2; exit 1; }
+
+mkdir -p "$root/releases" "$root/shared/storage"
+[ -f "$root/shared/.env" ] || { touch "$root/shared/.env"; chmod 600 "$root/shared/.env"; }
+if [ -z "$health_url" ]; then
+  addr=$(sed -n 's/^LEPTOS_SITE_ADDR=//p' "$root/shared/.env" | tail -n 1)
+  health_url="http://${addr:-127.0.0.1:3000}/healthz"
+fi
+
+stamp=$(date -u +%Y%m%d%H%M%S)
+release="$root/releases/$stamp"
+[ ! -e "$release" ] || release="$release-$$"
+echo "deploy: installing $release"
+mkdir -p "$release"
+cp "$bin" "$release/mini-crm"
+cp -R "$site" "$release/site"
+cp -R "$repo/scripts" "$release/scripts"
+ln -s ../../shared/storage "$release/storage"
+ln -s ../../shared/.env "$release/.env"
+
+previous=""
+[ -L "$root/current" ] && previous=$(readlink "$root/current")
+
+# Migrations run from the release directory: relative paths of .env resolve as the service's.
+(
+  cd "$release"
+  if [ -n "$previous" ]; then
+    ./mini-crm backup --out storage/backups/pre-deploy --keep 5
+  fi
+  ./mini-crm migrate
+)
+
+switch_to() {
+  ln -sfn "$1" "$root/current.next"
+  mv -T "$root/current.next" "$root/current"
+  echo "deploy: current -> $1; restarting"
+  bash -c "$restart_cmd"
+}
+
+healthy() {
+  local deadline=$((SECONDS + health_timeout)) code
+  while :; do
+    code=0
+    "$release/scripts/health_check.sh" "$health_url" || code=$?
+    # 0 healthy, 1 degraded (serving; a provider or a queue needs attention): both are up.
+    [ "$code" -le 1 ] && return 0
+    [ "$SECONDS" -ge "$deadline" ] && return 1
+    sleep 1
+  done
+}
+
+switch_to "releases/$(basename "$release")"
+if healthy; then
+  echo "deploy: $release is live"
+  ls -1d "$root"/releases/* | sort | head -n -5 | xargs -r rm -rf --
+  exit 0
+fi
+
+echo "deploy: $release is not healthy" >&2
+if [ -n "$previous" ]; then
+  switch_to "$previous"
+  echo "deploy: rolled back to $previous (its database keeps the new, additive migrations; the pre-deploy backup is in storage/backups/pre-deploy)" >&2
+else
+  echo "deploy: no previous release to roll back to" >&2
+fi
+exit 1
