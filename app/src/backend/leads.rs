@@ -31,6 +31,14 @@ fn internal(context: &str, err: impl std::fmt::Display) -> AppError {
     super::auth::internal(context, err)
 }
 
+/// "Valoración", or "Sesión de Láser" for a session of a treatment.
+fn appointment_kind(treatment_name: Option<&str>) -> String {
+    match treatment_name {
+        None => "Valoración".to_string(),
+        Some(name) => format!("Sesión de {name}"),
+    }
+}
+
 /// Turns what staff type in the search box into an FTS5 expression: every word must match the
 /// start of a word of the name, phone or e-mail. Digits typed in groups ("612 34 56 78") are one
 /// number. `None` when nothing searchable was typed.
@@ -308,7 +316,7 @@ pub async fn schedule(
     let mut tx = begin(db).await?;
     existing_lead(&mut tx, lead_id).await?;
     let kind = match treatment_id {
-        None => "Valoración".to_string(),
+        None => appointment_kind(None),
         Some(treatment_id) => {
             let treatment = treatments::get(&mut *tx, treatment_id)
                 .await
@@ -323,7 +331,7 @@ pub async fn schedule(
                     "Ese tratamiento ya está completado: no quedan sesiones por programar.",
                 ));
             }
-            format!("Sesión de {}", treatment.name)
+            appointment_kind(Some(&treatment.name))
         }
     };
     let id = appointments::insert(
@@ -385,12 +393,7 @@ async fn appointment_in(
         .ok_or(AppError::NotFound)?;
     let status = AppointmentStatus::parse(&appointment.status)
         .ok_or_else(|| internal("reading an appointment", "unknown status"))?;
-    let kind = appointment
-        .treatment_name
-        .as_ref()
-        .map_or("Valoración".to_string(), |name| {
-            format!("Sesión de {name}")
-        });
+    let kind = appointment_kind(appointment.treatment_name.as_deref());
     Ok((appointment, status, kind))
 }
 
@@ -746,12 +749,7 @@ pub async fn detail(
             .iter()
             .map(|a| AppointmentView {
                 id: a.id,
-                kind: a
-                    .treatment_name
-                    .as_ref()
-                    .map_or("Valoración".to_string(), |name| {
-                        format!("Sesión de {name}")
-                    }),
+                kind: appointment_kind(a.treatment_name.as_deref()),
                 when: local_datetime(a.scheduled_at, tz),
                 when_input: local_input(a.scheduled_at, tz),
                 status: AppointmentStatus::parse(&a.status).unwrap_or(AppointmentStatus::Scheduled),
@@ -898,12 +896,7 @@ fn timeline(
         ));
     }
     for a in appointment_rows {
-        let kind = a
-            .treatment_name
-            .as_ref()
-            .map_or("Valoración".to_string(), |name| {
-                format!("Sesión de {name}")
-            });
+        let kind = appointment_kind(a.treatment_name.as_deref());
         let status = AppointmentStatus::parse(&a.status).map_or("—", |s| s.label());
         events.push((
             a.scheduled_at,

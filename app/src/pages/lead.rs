@@ -19,13 +19,13 @@ use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-#[component]
-pub fn LeadPage() -> impl IntoView {
+/// The lead named by the route's `:id` (not found for anything that is not a number).
+pub(super) fn route_lead() -> Resource<Result<LeadDetail, AppError>> {
     let id = use_params_map()
         .get_untracked()
         .get("id")
         .and_then(|id| id.parse::<i64>().ok());
-    let lead = Resource::new_blocking(
+    Resource::new_blocking(
         move || id,
         |id| async move {
             match id {
@@ -33,7 +33,12 @@ pub fn LeadPage() -> impl IntoView {
                 None => Err(AppError::NotFound),
             }
         },
-    );
+    )
+}
+
+#[component]
+pub fn LeadPage() -> impl IntoView {
+    let lead = route_lead();
     view! {
         <Suspense>
             {move || Suspend::new(async move {

@@ -1,13 +1,12 @@
 //! `/leads/nuevo` and `/leads/:id/editar`: a lead's name, phone, e-mail and source.
 
-use crate::api::leads::{get_lead, SaveLead};
+use crate::api::leads::SaveLead;
 use crate::components::field_error::{FieldError, GeneralError};
 use crate::domain::Source;
 use crate::error::AppError;
 use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
 use serde::{Deserialize, Serialize};
 
 /// What the form starts with: empty for a new lead, the lead's data when editing.
@@ -32,19 +31,7 @@ pub fn NewLeadPage() -> impl IntoView {
 
 #[component]
 pub fn EditLeadPage() -> impl IntoView {
-    let id = use_params_map()
-        .get_untracked()
-        .get("id")
-        .and_then(|id| id.parse::<i64>().ok());
-    let lead = Resource::new_blocking(
-        move || id,
-        |id| async move {
-            match id {
-                Some(id) => get_lead(id).await,
-                None => Err(AppError::NotFound),
-            }
-        },
-    );
+    let lead = super::lead::route_lead();
     view! {
         <Title text="Editar lead" />
         <Suspense>

@@ -45,17 +45,7 @@ impl AircallClient {
             .or(answer["message"].as_str())
             .unwrap_or("sin detalle");
         let reason = format!("HTTP {status}: {detail}");
-        Err(if status == 429 || status >= 500 {
-            CallError::Retry {
-                reason,
-                retry_after: wait,
-            }
-        } else {
-            CallError::Refused {
-                code: Some(i64::from(status)),
-                reason,
-            }
-        })
+        Err(CallError::from_status(status, reason, wait))
     }
 
     /// One page (1-based, 50 calls) of the calls between two instants; whether more follow.
@@ -96,16 +86,6 @@ impl AircallClient {
                 .or(answer["error"].as_str())
                 .unwrap_or("sin detalle")
         );
-        Err(if status == 429 || status >= 500 {
-            CallError::Retry {
-                reason,
-                retry_after: wait,
-            }
-        } else {
-            CallError::Refused {
-                code: Some(i64::from(status)),
-                reason,
-            }
-        })
+        Err(CallError::from_status(status, reason, wait))
     }
 }

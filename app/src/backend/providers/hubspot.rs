@@ -93,16 +93,6 @@ impl HubspotClient {
             "HTTP {status}: {}",
             answer["message"].as_str().unwrap_or("sin detalle")
         );
-        Err(if status == 429 || status >= 500 {
-            CallError::Retry {
-                reason,
-                retry_after: wait,
-            }
-        } else {
-            CallError::Refused {
-                code: Some(i64::from(status)),
-                reason,
-            }
-        })
+        Err(CallError::from_status(status, reason, wait))
     }
 }

@@ -54,6 +54,24 @@ impl CallError {
     }
 }
 
+impl CallError {
+    /// A provider's HTTP error answer: 429 and 5xx pass (try later, when it said), anything
+    /// else is a refusal of this request.
+    pub fn from_status(status: u16, reason: String, retry_after: Option<i64>) -> Self {
+        if status == 429 || status >= 500 {
+            CallError::Retry {
+                reason,
+                retry_after,
+            }
+        } else {
+            CallError::Refused {
+                code: Some(i64::from(status)),
+                reason,
+            }
+        }
+    }
+}
+
 /// The HTTP client every provider call uses: short timeouts, so a hung provider holds a worker
 /// for seconds, not minutes.
 pub fn http_client() -> reqwest::Client {

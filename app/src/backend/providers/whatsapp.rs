@@ -96,8 +96,8 @@ fn classify(status: u16, answer: &Value, retry_after: Option<i64>) -> CallError 
                 .to_string(),
         },
         Some(c) if RETRY_CODES.contains(&c) => CallError::Retry { reason, retry_after },
-        _ if status == 429 || status >= 500 => CallError::Retry { reason, retry_after },
-        _ => CallError::Refused { code, reason },
+        Some(_) if status != 429 && status < 500 => CallError::Refused { code, reason },
+        _ => CallError::from_status(status, reason, retry_after),
     }
 }
 
