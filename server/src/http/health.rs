@@ -73,6 +73,7 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
                 "opened_at": breaker.opened_at,
                 "last_success_at": breaker.last_success_at,
                 "last_error_at": breaker.last_error_at,
+                "last_error": breaker.last_error,
             }),
         );
     }

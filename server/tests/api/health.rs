@@ -55,7 +55,7 @@ async fn healthz_is_ok_then_degraded_by_an_open_breaker_or_a_backlog_and_never_l
     assert!(line.starts_with("OK "), "{line}");
 
     // An open breaker: degraded, still 200 (a deploy must not roll back for it).
-    sqlx::query("UPDATE provider_breakers SET state = 'open', opened_at = '2026-01-01T00:00:00Z' WHERE provider = 'aircall'")
+    sqlx::query("UPDATE provider_breakers SET state = 'open', opened_at = '2026-01-01T00:00:00Z', last_error = 'HTTP 503: down' WHERE provider = 'aircall'")
         .execute(&app.state.db.writer)
         .await
         .unwrap();
