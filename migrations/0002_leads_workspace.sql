@@ -9,6 +9,10 @@ DROP INDEX leads_stage;
 CREATE INDEX leads_stage ON leads (stage, lost);
 CREATE INDEX leads_source_stage ON leads (source, stage, lost);
 CREATE INDEX leads_source ON leads (source);
+-- The Informes figures of one source count its leads of a window: equality then range. Without
+-- it, the planner takes `leads_source` above for `source = ?` and reads every lead of the
+-- source (measured: 0.95 s at two years instead of ~3 ms).
+CREATE INDEX leads_source_created ON leads (source, created_at);
 CREATE INDEX leads_lost ON leads (lost) WHERE lost = 1;
 
 -- How many leads each (source, stage, lost) holds, kept by triggers, so the list's counts cost
