@@ -334,3 +334,54 @@ async fn retryable_failures_back_off_then_fail_after_max_attempts() {
         .unwrap();
     assert!(error.contains("webhook_items"), "{error}");
 }
+
+#[tokio::test]
+async fn a_successful_replay_settles_the_deliverys_failed_job() {
+    let app = providers_app().await;
+    post_whatsapp(&app, &fixture("whatsapp_message.json")).await;
+    // As if its processing had failed for good (say, a bug since fixed).
+    sqlx::query("UPDATE jobs SET status = 'failed', last_error = 'bug', attempts = max_attempts")
+        .execute(&app.state.db.writer)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE webhook_events SET status = 'failed', last_error = 'bug'")
+        .execute(&app.state.db.writer)
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM jobs WHERE status = 'failed'").await,
+        1
+    );
+    server::cli::webhooks(
+        config(&app).await,
+        WebhooksCommand::Replay {
+            provider: app::domain::Provider::Whatsapp,
+            since: None,
+            status: "failed".into(),
+            dry_run: false,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM webhook_events WHERE status = 'processed'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM jobs WHERE status = 'failed'").await,
+        0,
+        "queue failed no longer lists it"
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM messages WHERE direction = 'inbound'"
+        )
+        .await,
+        1
+    );
+}

@@ -223,3 +223,22 @@ pub async fn enqueue_unless_pending(
     .await?;
     Ok(())
 }
+
+/// Marks done the failed `process_webhook` jobs of a delivery that has now been processed (by a
+/// replay), so `queue failed` lists only what still needs a person.
+pub async fn settle_failed_processing(
+    db: impl SqliteExecutor<'_>,
+    webhook_event_id: i64,
+    now: Timestamp,
+) -> sqlx::Result<u64> {
+    let result = sqlx::query(
+        "UPDATE jobs SET status = 'done', updated_at = $2
+         WHERE status = 'failed' AND kind = 'process_webhook'
+           AND json_extract(payload, '$.webhook_event_id') = $1",
+    )
+    .bind(webhook_event_id)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected())
+}

@@ -102,6 +102,10 @@ pub async fn process_event(ctx: &JobContext, event_id: i64) -> Result<Processed,
             webhook_events::finish(&mut *tx, event_id, event_type.as_deref(), None, now)
                 .await
                 .map_err(retryable)?;
+            // A replay that succeeds settles the delivery's earlier failed job.
+            crate::backend::store::jobs::settle_failed_processing(&mut *tx, event_id, now)
+                .await
+                .map_err(retryable)?;
             tx.commit().await.map_err(retryable)?;
             tracing::info!(
                 provider = provider.as_str(),
