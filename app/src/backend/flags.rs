@@ -93,6 +93,11 @@ impl Flags {
     }
 }
 
+/// The maintenance message while the app is down: one key, read on every request.
+pub async fn maintenance_message(db: &Db) -> sqlx::Result<Option<String>> {
+    settings::get(&db.reader, MAINTENANCE).await
+}
+
 /// `mini-crm down`: pages, server functions and the JSON API answer 503 with `message`.
 pub async fn set_maintenance(db: &Db, message: Option<&str>, now: Timestamp) -> sqlx::Result<()> {
     match message {

@@ -624,8 +624,9 @@ pub async fn reopen(
     commit(tx).await
 }
 
-/// Whether staff can call through Aircall now: `calls.ui` on and Aircall's breaker closed.
-async fn telephony_up(db: &Db) -> Result<bool, AppError> {
+/// Whether staff can call through Aircall now (`calls.ui` on and Aircall's breaker closed),
+/// with the flags read for it (the backup phone is among them).
+async fn telephony_up(db: &Db) -> Result<(bool, Flags), AppError> {
     let flags = Flags::load(db)
         .await
         .map_err(|e| internal("reading flags", e))?;
@@ -633,10 +634,11 @@ async fn telephony_up(db: &Db) -> Result<bool, AppError> {
         .await
         .map_err(|e| internal("reading breakers", e))?;
     let now = Timestamp::now();
-    Ok(flags.calls_ui()
+    let up = flags.calls_ui()
         && !breakers
             .iter()
-            .any(|b| b.provider == Provider::Aircall.as_str() && b.holds(now)))
+            .any(|b| b.provider == Provider::Aircall.as_str() && b.holds(now));
+    Ok((up, flags))
 }
 
 /// Click-to-call: a request on the `aircall` queue dials the lead from the user's Aircall line.
@@ -646,7 +648,7 @@ pub async fn request_call(
     lead_id: i64,
     now: Timestamp,
 ) -> Result<i64, AppError> {
-    if !telephony_up(db).await? {
+    if !telephony_up(db).await?.0 {
         return Err(AppError::invalid(
             "call",
             "La telefonía no está disponible ahora mismo: llama desde el teléfono de respaldo de la clínica.",
@@ -709,7 +711,8 @@ pub async fn detail(
         .map(|m| m.created_at)
         .max();
 
-    let telephony = if telephony_up(db).await? {
+    let (up, flags) = telephony_up(db).await?;
+    let telephony = if up {
         Telephony::Available {
             has_line: users::aircall_user_id(&db.reader, user.id)
                 .await
@@ -717,7 +720,6 @@ pub async fn detail(
                 .is_some(),
         }
     } else {
-        let flags = Flags::load(db).await.map_err(read("reading settings"))?;
         Telephony::Degraded {
             backup_phone: flags.backup_phone().map(str::to_string),
         }

@@ -3,7 +3,7 @@
 //! `/webhooks/*` (routed outside this layer), `/healthz` and the site's static files keep working.
 //! Read from the database on every request, so `down` applies to every process at once.
 
-use app::backend::flags::Flags;
+use app::backend::flags;
 use app::backend::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -29,11 +29,8 @@ pub async fn refuse_while_down(
     if static_file {
         return next.run(request).await;
     }
-    let message = match Flags::load(&state.db).await {
-        Ok(flags) => flags.maintenance().map(str::to_string),
-        // The database is failing: the handlers will say so themselves.
-        Err(_) => None,
-    };
+    // The database failing: the handlers will say so themselves.
+    let message = flags::maintenance_message(&state.db).await.unwrap_or(None);
     let Some(message) = message else {
         return next.run(request).await;
     };
