@@ -33,6 +33,9 @@ pub enum AppError {
     PhoneTaken { lead_id: i64, name: String },
     #[error("Ha ocurrido un error inesperado. Inténtalo de nuevo en unos minutos.")]
     Internal,
+    /// The database cannot take the change now (disk full, read-only, locked): nothing changed.
+    #[error("No se ha podido guardar: la base de datos no admite cambios en este momento. No se ha modificado nada; inténtalo de nuevo en unos minutos.")]
+    Unavailable,
     /// The browser could not reach the server or read its answer.
     #[error("No se ha podido contactar con el servidor. Comprueba la conexión.")]
     Network,
@@ -55,6 +58,7 @@ impl AppError {
             AppError::InvalidInput { .. } => 422,
             AppError::TooManyAttempts { .. } => 429,
             AppError::Internal => 500,
+            AppError::Unavailable => 503,
             AppError::Network => 502,
         }
     }

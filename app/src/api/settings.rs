@@ -68,7 +68,7 @@ pub async fn save_settings(
     };
     let now = Timestamp::now();
     let internal = |e: sqlx::Error| auth::internal("saving settings", e);
-    let mut tx = state.db.writer.begin().await.map_err(internal)?;
+    let mut tx = state.db.begin_write().await.map_err(internal)?;
     settings::set(&mut *tx, flags::WHATSAPP_OUTBOUND, &whatsapp_outbound, now)
         .await
         .map_err(internal)?;

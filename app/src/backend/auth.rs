@@ -4,6 +4,7 @@ use super::db::Db;
 use super::state::AppState;
 use super::store::login_failures::{self, Scope};
 use super::store::users;
+use super::write_health::is_unavailable;
 use crate::domain::{CurrentUser, Email, Timestamp};
 use crate::error::AppError;
 use argon2::password_hash::{
@@ -60,10 +61,18 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| hash_password("not a password anyone has").expect("argon2 with defaults"))
 }
 
-/// Logs the detail of an unexpected failure and hands the client only a safe message.
-pub fn internal(context: &str, err: impl std::fmt::Display) -> AppError {
+/// Logs the detail of an unexpected failure and hands the client only a safe message: that the
+/// database cannot take changes now (full, read-only, locked), or that something went wrong.
+pub fn internal(context: &str, err: impl std::fmt::Display + 'static) -> AppError {
+    let unavailable = (&err as &dyn std::any::Any)
+        .downcast_ref::<sqlx::Error>()
+        .is_some_and(is_unavailable);
     tracing::error!(error = %err, "{context}");
-    AppError::Internal
+    if unavailable {
+        AppError::Unavailable
+    } else {
+        AppError::Internal
+    }
 }
 
 /// Checks the credentials, throttling per account and per client address. Unknown e-mail and
@@ -129,8 +138,7 @@ pub async fn sign_in(
         }
         _ => {
             let mut tx = db
-                .writer
-                .begin()
+                .begin_write()
                 .await
                 .map_err(|e| internal("recording a login failure", e))?;
             for (scope, subject) in [(Scope::Account, account.as_str()), (Scope::Ip, client_ip)] {

@@ -49,7 +49,7 @@ pub async fn aircall_calls(
             report.listed += 1;
             let call: CallData = serde_json::from_value(value)?;
             let id = call_id(&call);
-            let mut tx = db.writer.begin().await?;
+            let mut tx = db.begin_write().await?;
             let known: Option<i64> =
                 sqlx::query_scalar("SELECT id FROM calls WHERE provider_call_id = $1")
                     .bind(&id)

@@ -1,9 +1,12 @@
 //! The database: an embedded SQLite file in WAL mode with one writer connection (SQLite allows a
 //! single writer; queuing in the pool beats `SQLITE_BUSY` retries) and a pool of readers.
 
+use super::write_health::WriteHealth;
 use anyhow::Context;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{Connection, Sqlite, SqlitePool, Transaction};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,9 +28,32 @@ pub struct Db {
     /// The session store's own connections, so a page's session lookup never waits behind the
     /// writer's queue (SQLite's busy timeout orders its rare writes).
     pub sessions: SqlitePool,
+    /// Whether this process's writes commit (shared by every clone).
+    pub write_health: Arc<WriteHealth>,
+    /// The file as opened, to notice it deleted or replaced under the running process.
+    file: Arc<OpenedFile>,
     /// A shared lock on `<database>.lock`, held while any clone lives: `mini-crm restore` takes
     /// it exclusively, so it never replaces a database a process has open.
     _in_use: Arc<std::fs::File>,
+}
+
+/// A database file's path and identity when it was opened. SQLite keeps writing to a file that
+/// was deleted (or renamed away) while open, and every such write is lost at the next start.
+#[derive(Debug)]
+struct OpenedFile {
+    path: PathBuf,
+    identity: (u64, u64),
+}
+
+impl OpenedFile {
+    fn open(path: &Path) -> anyhow::Result<Self> {
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("cannot read the database file {}", path.display()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            identity: (meta.dev(), meta.ino()),
+        })
+    }
 }
 
 /// The lock file beside a database file.
@@ -84,13 +110,35 @@ impl Db {
             .truncate(false)
             .write(true)
             .open(lock_file(options.get_filename()))
-            .context("cannot open the database's lock file")?;
+            .with_context(|| {
+                format!(
+                    "cannot write beside the database {}: is its directory read-only, full or \
+                     owned by another user?",
+                    options.get_filename().display()
+                )
+            })?;
         // Shared: every process may hold it; only a restore in progress makes this wait.
         in_use
             .lock_shared()
             .context("cannot lock the database's lock file")?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    // A failed COMMIT (disk full, I/O error) can leave the connection inside a
+                    // transaction, or sqlx's count of its transactions off by one (SQLite rolled
+                    // back by itself, so the ROLLBACK on drop failed): every later transaction
+                    // would then be a savepoint that never commits. Such a connection is closed;
+                    // the pool opens a clean one. Locking the handle first runs the rollback
+                    // that dropping the transaction queued.
+                    drop(conn.lock_handle().await?);
+                    let clean = !conn.is_in_transaction();
+                    if !clean {
+                        tracing::debug!("a failed write left the writer connection inside a transaction: replaced");
+                    }
+                    Ok(clean)
+                })
+            })
             .connect_with(options.clone())
             .await
             .with_context(|| format!("cannot open the database {database_url}"))?;
@@ -98,6 +146,7 @@ impl Db {
             .run(&writer)
             .await
             .context("cannot migrate the database")?;
+        let file = OpenedFile::open(options.get_filename())?;
         let sessions = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.clone())
@@ -112,8 +161,37 @@ impl Db {
             writer,
             reader,
             sessions,
+            write_health: Arc::default(),
+            file: Arc::new(file),
             _in_use: Arc::new(in_use),
         })
+    }
+
+    /// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`): one that reads
+    /// first and upgrades later fails with `SQLITE_BUSY` when another process wrote in between,
+    /// without waiting.
+    /// Refused when the file was deleted under the process: what it committed would vanish.
+    pub async fn begin_write(&self) -> sqlx::Result<Transaction<'static, Sqlite>> {
+        self.check_file().map_err(|gone| {
+            sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::NotFound, gone))
+        })?;
+        self.writer.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// Whether the file this process writes to is still the one at the database's path.
+    pub fn check_file(&self) -> Result<(), String> {
+        let path = &self.file.path;
+        match std::fs::metadata(path) {
+            Ok(meta) if (meta.dev(), meta.ino()) == self.file.identity => Ok(()),
+            Ok(_) => Err(format!(
+                "the database file {} was replaced while open: restart mini-crm",
+                path.display()
+            )),
+            Err(err) => Err(format!(
+                "the database file {} is gone ({err}): restore it or restart mini-crm",
+                path.display()
+            )),
+        }
     }
 
     /// Drops every table and migrates again: `mini-crm migrate --fresh`.

@@ -27,7 +27,7 @@ pub const PAGE_SIZE: i64 = 25;
 /// How deep paging goes through a search too large to count (narrow the search instead).
 const MAX_UNCOUNTED_PAGE: i64 = 400;
 
-fn internal(context: &str, err: impl std::fmt::Display) -> AppError {
+fn internal(context: &str, err: impl std::fmt::Display + 'static) -> AppError {
     super::auth::internal(context, err)
 }
 
@@ -156,8 +156,7 @@ fn local_input(at: Timestamp, tz: Tz) -> String {
 }
 
 async fn begin(db: &Db) -> Result<Transaction<'static, Sqlite>, AppError> {
-    db.writer
-        .begin()
+    db.begin_write()
         .await
         .map_err(|e| internal("starting a transaction", e))
 }

@@ -60,8 +60,11 @@ impl Job for SendReminder {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
         let db = &ctx.db.writer;
         let id = self.appointment_id;
-        let db_error =
-            |e: sqlx::Error| JobError::Retryable(anyhow!("reminder of appointment {id}: {e}"));
+        let db_error = |e: sqlx::Error| {
+            JobError::Retryable(
+                anyhow::Error::from(e).context(format!("reminder of appointment {id}")),
+            )
+        };
         let Some(appointment) = appointments::get(db, id).await.map_err(db_error)? else {
             return Ok(());
         };
@@ -111,7 +114,9 @@ impl Job for SendReminder {
 /// send that was interrupted mid-request is never repeated (outcome unknown).
 async fn deliver_message(ctx: &JobContext, id: i64) -> Result<(), JobError> {
     let db = &ctx.db.writer;
-    let db_error = |e: sqlx::Error| JobError::Retryable(anyhow!("message {id}: {e}"));
+    let db_error = |e: sqlx::Error| {
+        JobError::Retryable(anyhow::Error::from(e).context(format!("message {id}")))
+    };
     let message = messages::get_outbound(db, id)
         .await
         .map_err(db_error)?
@@ -212,7 +217,9 @@ impl Job for DialLead {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
         let db = &ctx.db.writer;
         let id = self.request_id;
-        let db_error = |e: sqlx::Error| JobError::Retryable(anyhow!("call request {id}: {e}"));
+        let db_error = |e: sqlx::Error| {
+            JobError::Retryable(anyhow::Error::from(e).context(format!("call request {id}")))
+        };
         let fail = |reason: String| async move {
             call_requests::finish(db, id, "failed", Some(&reason), Timestamp::now())
                 .await

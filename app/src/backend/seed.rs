@@ -123,7 +123,7 @@ impl TreatmentPlan {
 pub async fn seed(db: &Db, now: Timestamp) -> anyhow::Result<SeedSummary> {
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let mut summary = SeedSummary::default();
-    let mut tx = db.writer.begin().await?;
+    let mut tx = db.begin_write().await?;
 
     let mut salt = [0u8; 16];
     rng.fill(&mut salt);

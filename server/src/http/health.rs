@@ -1,6 +1,6 @@
 //! `GET /healthz` (no session): the database, each queue's depth, failures and oldest wait,
 //! the providers' breakers, maintenance, the webhooks refused since start, the version. 503
-//! only when the database fails: an open breaker or a backlog is `"status": "degraded"` with
+//! only when the database fails (it does not answer, or it cannot commit): an open breaker or a backlog is `"status": "degraded"` with
 //! 200, because a provider's outage must not make a deploy roll back. No secrets.
 
 use app::backend::breakers;
@@ -40,6 +40,20 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
         }
     };
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // Reads work, writes do not (disk full, read-only, the file gone): deliveries are refused,
+    // so this is `down` too. The reason is in the log, not here. A file deleted under the
+    // process still reads and writes (the unlinked copy): only its path tells.
+    if let Err(gone) = state.db.check_file() {
+        state.db.write_health.failed("healthz", &gone);
+    }
+    if let Some(fault) = state.db.write_health.fault() {
+        return answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "status": "down", "version": env!("CARGO_PKG_VERSION"), "checked_at": now,
+                    "database": { "ok": false, "writable": false, "failing_since": fault.since,
+                                  "error": "the database cannot commit writes" } }),
+        );
+    }
 
     let mut queues = Map::new();
     let mut backlog = false;
@@ -92,7 +106,7 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
             "status": status,
             "version": env!("CARGO_PKG_VERSION"),
             "checked_at": now,
-            "database": { "ok": true, "latency_ms": (latency_ms * 100.0).round() / 100.0 },
+            "database": { "ok": true, "writable": true, "latency_ms": (latency_ms * 100.0).round() / 100.0 },
             "maintenance": flags.maintenance().is_some(),
             "queues": queues,
             "breakers": providers,

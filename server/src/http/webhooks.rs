@@ -1,24 +1,33 @@
 //! `/webhooks/*`: provider deliveries. Verified on the raw body, stored with their processing job
 //! before the 2xx, processed by the `inbound` queue. Outside sessions and the cross-site check.
 
+use app::backend::log_every::LogEvery;
 use app::backend::state::AppState;
 use app::backend::store::webhook_events::NewDelivery;
-use app::backend::webhooks::ingest::{delivery_key, Stored};
+use app::backend::webhooks::ingest::{delivery_key, NotStored, Stored};
 use app::backend::webhooks::verify;
 use app::domain::{Provider, Timestamp};
 use axum::body::Bytes;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, OriginalUri, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::BoxError;
 use axum::{Json, Router};
 use serde_json::json;
 use std::collections::HashMap;
 use subtle::ConstantTimeEq;
+use tower::ServiceBuilder;
 
 /// Meta sends payloads of up to 3 MB; the others stay far below 1 MB.
 const WHATSAPP_MAX_BODY: usize = 3 * 1024 * 1024;
 const OTHER_MAX_BODY: usize = 1024 * 1024;
+
+/// Deliveries being read or stored at once, per provider: beyond them a delivery is refused with
+/// a 503 before its body is read, so a flood or a stalled disk cannot grow memory without bound
+/// (each body may be 3 MB).
+const MAX_IN_FLIGHT: usize = 128;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -35,6 +44,20 @@ pub fn router() -> Router<AppState> {
         .route(
             "/hubspot",
             post(receive_hubspot).layer(DefaultBodyLimit::max(OTHER_MAX_BODY)),
+        )
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|_: BoxError| async {
+                    if let Some(refused) = REFUSED_LOG.tick() {
+                        tracing::warn!(
+                            refused,
+                            "webhook deliveries refused with 503: too many at once"
+                        );
+                    }
+                    unavailable()
+                }))
+                .load_shed()
+                .concurrency_limit(MAX_IN_FLIGHT),
         )
 }
 
@@ -158,20 +181,42 @@ async fn accept(
         }
         Ok(Stored::Duplicate) => Json(json!({ "status": "duplicate" })).into_response(),
         Err(error) => {
-            // Not stored: a 5xx makes the provider deliver it again later.
-            tracing::error!(
-                provider = provider.as_str(),
-                error,
-                "webhook delivery not stored"
-            );
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "error": "unavailable" })),
-            )
-                .into_response()
+            // Not stored: a 503 makes the provider deliver it again later. A database that
+            // cannot commit is logged once by the intake; a full or slow intake here, at most
+            // once a second, so a flood of refusals cannot fill the disk with log lines.
+            let already_said = matches!(error, NotStored::CannotCommit(_));
+            if let Some(refused) = (!already_said).then(|| REFUSED_LOG.tick()).flatten() {
+                tracing::warn!(
+                    provider = provider.as_str(),
+                    %error,
+                    refused,
+                    "webhook deliveries refused with 503 (not stored; the provider delivers again)"
+                );
+            }
+            unavailable()
         }
     }
 }
+
+/// Not stored: the provider delivers it again later.
+fn unavailable() -> Response {
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "error": "unavailable", "message": "The delivery was not stored; deliver it again later." })),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+    );
+    response
+}
+
+/// Seconds a provider is asked to wait before delivering a refused delivery again.
+const RETRY_AFTER_SECONDS: &str = "30";
+
+/// One log line a second at most about refused deliveries, with how many there were.
+static REFUSED_LOG: LogEvery = LogEvery::new(std::time::Duration::from_secs(1));
 
 /// The request headers as a JSON object, minus credentials.
 fn stored_headers(headers: &HeaderMap) -> String {

@@ -2,11 +2,13 @@
 
 mod auth;
 mod backup;
+mod binary;
 mod clinic;
 mod crash;
 mod degradation;
 mod deploy;
 mod fake_providers;
+mod faults;
 mod health;
 mod helpers;
 mod kpi_golden;

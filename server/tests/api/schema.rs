@@ -3,11 +3,12 @@
 use crate::helpers::TestApp;
 use app::backend::db::Db;
 
-const TABLES: [&str; 23] = [
+const TABLES: [&str; 24] = [
     "api_tokens",
     "appointments",
     "call_requests",
     "calls",
+    "heartbeats",
     "jobs",
     "lead_activities",
     "lead_counts",

@@ -5,6 +5,7 @@ use super::{backoff_seconds, dispatch, JobContext, JobError};
 use crate::backend::breakers::{self, Breaker};
 use crate::backend::flags::{Flags, HubspotMode};
 use crate::backend::store::jobs;
+use crate::backend::write_health::{self, caused_by_unavailability};
 use crate::domain::{Queue, Timestamp};
 use rand::Rng;
 use std::time::Duration;
@@ -101,6 +102,14 @@ pub async fn run_one(ctx: &JobContext, wanted: &[Queue], worker: &str) -> anyhow
             jobs::complete(&ctx.db.writer, id, now).await?;
             Outcome::Done { id, kind }
         }
+        // The database failed the job (full, read-only, locked): not the job's attempt. Handed
+        // back for later; the worker holds off until writes work again.
+        Err(JobError::Retryable(err)) if caused_by_unavailability(&err) => {
+            let error = format!("{err:#}");
+            ctx.db.write_health.failed("queue", &error);
+            jobs::hand_back(&ctx.db.writer, id, &error, now.plus_seconds(delay), now).await?;
+            Outcome::Retrying { id, kind, error }
+        }
         Err(JobError::Retryable(err) | JobError::RetryAfter(err, _))
             if job.attempts < job.max_attempts =>
         {
@@ -118,7 +127,9 @@ pub async fn run_one(ctx: &JobContext, wanted: &[Queue], worker: &str) -> anyhow
     })
 }
 
-/// Runs jobs until `shutdown` turns true; a job in progress finishes first.
+/// Runs jobs until `shutdown` turns true; a job in progress finishes first. While the database
+/// cannot take writes the worker claims nothing (a claim, or the record of a job's outcome, would
+/// fail half-way): it probes every few seconds and resumes when a write goes through.
 pub async fn work(
     ctx: JobContext,
     wanted: Vec<Queue>,
@@ -126,18 +137,32 @@ pub async fn work(
     mut shutdown: watch::Receiver<bool>,
 ) {
     const IDLE_POLL: Duration = Duration::from_millis(500);
+    const PROBE_EVERY: Duration = Duration::from_secs(2);
     while !*shutdown.borrow() {
-        let idle = match run_one(&ctx, &wanted, &worker).await {
-            Ok(Outcome::Idle) => true,
-            Ok(_) => false,
-            Err(err) => {
-                tracing::error!(error = format!("{err:#}"), "queue worker error");
-                true
+        // A claim on a file deleted under the process would vanish with it.
+        if let Err(gone) = ctx.db.check_file() {
+            ctx.db.write_health.failed("queue", &gone);
+        }
+        let pause = if ctx.db.write_health.is_failing() {
+            write_health::probe(&ctx.db, "queue").await;
+            Some(PROBE_EVERY)
+        } else {
+            match run_one(&ctx, &wanted, &worker).await {
+                Ok(Outcome::Idle) => Some(IDLE_POLL),
+                Ok(_) => None,
+                Err(err) if caused_by_unavailability(&err) => {
+                    ctx.db.write_health.failed("queue", &format!("{err:#}"));
+                    Some(PROBE_EVERY)
+                }
+                Err(err) => {
+                    tracing::error!(error = format!("{err:#}"), "queue worker error");
+                    Some(IDLE_POLL)
+                }
             }
         };
-        if idle {
+        if let Some(pause) = pause {
             tokio::select! {
-                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = tokio::time::sleep(pause) => {}
                 _ = shutdown.changed() => {}
             }
         }

@@ -111,6 +111,29 @@ pub async fn postpone(
     Ok(())
 }
 
+/// Back to `pending` at `run_at` without counting the attempt: the database, not the job, failed.
+pub async fn hand_back(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    error: &str,
+    run_at: Timestamp,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE jobs SET status = 'pending', locked_at = NULL, locked_by = NULL, last_error = $2,
+                         run_at = $3, updated_at = $4,
+                         attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(error)
+    .bind(run_at)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 pub async fn fail(
     db: impl SqliteExecutor<'_>,
     id: i64,

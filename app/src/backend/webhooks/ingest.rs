@@ -1,18 +1,36 @@
 //! Durable intake: a delivery and the job that will process it are written in one transaction
 //! before the provider gets its 2xx. One writer task commits deliveries in groups (each request
 //! is answered after the commit that holds it), which keeps `synchronous=FULL` fast under load.
+//!
+//! Faults: a 2xx means the row is in the file a later reader opens. A group that cannot commit
+//! (disk full, read-only, locked, the file gone) answers every request in it with an error, so
+//! the provider delivers again; the intake then probes the database until a write goes through.
+//! The waiting requests and the bytes they hold are bounded, and so is each request's wait, so a
+//! stalled disk makes intake refuse at once rather than grow or outlast a provider's timeout.
 
 use super::ProcessWebhook;
 use crate::backend::db::Db;
 use crate::backend::jobs::enqueue_all;
 use crate::backend::store::webhook_events::{self, NewDelivery};
+use crate::backend::write_health;
 use crate::domain::Timestamp;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 /// Deliveries committed together at most.
 const MAX_GROUP: usize = 512;
+/// Deliveries waiting for the writer at most (beyond them: refused at once).
+const MAX_WAITING: usize = 4 * MAX_GROUP;
+/// Bytes of bodies waiting for the writer at most, in KiB (64 MiB): Meta's bodies reach 3 MB.
+const MAX_WAITING_KIB: usize = 64 * 1024;
+/// How long a request waits for its commit. Under Aircall's 5 s delivery timeout, so a provider
+/// hears a 503 it retries rather than giving up on a request that may still be stored.
+const MAX_WAIT: Duration = Duration::from_secs(4);
+/// How often a failing intake tries a write of its own to see whether the database is back.
+const PROBE_EVERY: Duration = Duration::from_secs(2);
 
 /// Where a delivery ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,12 +40,35 @@ pub enum Stored {
     Duplicate,
 }
 
-type Request = (NewDelivery, oneshot::Sender<Result<Stored, String>>);
+/// Why a delivery was not stored. Every case is a 503 to the provider, which delivers again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotStored {
+    /// The database refused the commit (its error), or the file is not where it was opened.
+    #[error("the database cannot commit: {0}")]
+    CannotCommit(String),
+    /// The waiting room is full: the writer is not keeping up (a stalled disk, a lock).
+    #[error("intake is full: {MAX_WAITING} deliveries or {MAX_WAITING_KIB} KiB already wait")]
+    Full,
+    /// The commit did not come within [`MAX_WAIT`]; the delivery may still be stored, and its
+    /// redelivery is then recognised as a duplicate.
+    #[error("no commit within {MAX_WAIT:?}")]
+    TimedOut,
+    #[error("the intake writer stopped")]
+    Stopped,
+}
+
+struct Request {
+    delivery: NewDelivery,
+    reply: oneshot::Sender<Result<Stored, NotStored>>,
+    /// This body's share of the byte budget, given back when the request is answered.
+    _budget: OwnedSemaphorePermit,
+}
 
 /// Handle to the intake writer. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Ingestor {
     sender: mpsc::Sender<Request>,
+    budget: Arc<Semaphore>,
 }
 
 /// The delivery key: SHA-256 of the raw body.
@@ -38,63 +79,99 @@ pub fn delivery_key(body: &[u8]) -> String {
 impl Ingestor {
     /// Starts the writer task on the current runtime.
     pub fn start(db: Db) -> Self {
-        let (sender, receiver) = mpsc::channel(4 * MAX_GROUP);
+        let (sender, receiver) = mpsc::channel(MAX_WAITING);
         tokio::spawn(write_groups(db, receiver));
-        Self { sender }
+        Self {
+            sender,
+            budget: Arc::new(Semaphore::new(MAX_WAITING_KIB)),
+        }
     }
 
     /// Stores the delivery and its processing job; returns once they are committed.
-    pub async fn store(&self, delivery: NewDelivery) -> Result<Stored, String> {
+    pub async fn store(&self, delivery: NewDelivery) -> Result<Stored, NotStored> {
+        let kib = (delivery.body.len() / 1024 + 1) as u32;
+        let budget = self
+            .budget
+            .clone()
+            .try_acquire_many_owned(kib)
+            .map_err(|_| NotStored::Full)?;
         let (reply, answer) = oneshot::channel();
-        self.sender
-            .send((delivery, reply))
-            .await
-            .map_err(|_| "the intake writer stopped".to_string())?;
-        answer
-            .await
-            .map_err(|_| "the intake writer stopped".to_string())?
+        let request = Request {
+            delivery,
+            reply,
+            _budget: budget,
+        };
+        self.sender.try_send(request).map_err(|err| match err {
+            mpsc::error::TrySendError::Full(_) => NotStored::Full,
+            mpsc::error::TrySendError::Closed(_) => NotStored::Stopped,
+        })?;
+        match tokio::time::timeout(MAX_WAIT, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(NotStored::Stopped),
+            Err(_) => Err(NotStored::TimedOut),
+        }
     }
 }
 
 async fn write_groups(db: Db, mut receiver: mpsc::Receiver<Request>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
-    while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let results: Vec<Result<Stored, String>> = match write(
-            &db,
-            &group
-                .iter()
-                .map(|(delivery, _)| delivery)
-                .collect::<Vec<_>>(),
-        )
-        .await
-        {
-            Ok(stored) => stored.into_iter().map(Ok).collect(),
-            Err(err) => {
-                // Nothing of the group is stored: every provider gets an error and retries.
-                tracing::error!(error = %err, "webhook intake: a group could not be stored");
-                group.iter().map(|_| Err(err.to_string())).collect()
+    loop {
+        let received = if db.write_health.is_failing() {
+            tokio::select! {
+                received = receiver.recv_many(&mut group, MAX_GROUP) => received,
+                () = tokio::time::sleep(PROBE_EVERY) => {
+                    write_health::probe(&db, "intake").await;
+                    continue;
+                }
+            }
+        } else {
+            receiver.recv_many(&mut group, MAX_GROUP).await
+        };
+        if received == 0 {
+            return;
+        }
+        let deliveries: Vec<&NewDelivery> = group.iter().map(|r| &r.delivery).collect();
+        let results: Vec<Result<Stored, NotStored>> = match write(&db, &deliveries).await {
+            Ok(stored) => {
+                db.write_health.succeeded("intake");
+                stored.into_iter().map(Ok).collect()
+            }
+            Err(error) => {
+                // Nothing of the group is stored: every provider gets a 503 and delivers again.
+                db.write_health.failed("intake", &error);
+                group
+                    .iter()
+                    .map(|_| Err(NotStored::CannotCommit(error.clone())))
+                    .collect()
             }
         };
-        for ((_, reply), result) in group.drain(..).zip(results) {
-            let _ = reply.send(result);
+        for (request, result) in group.drain(..).zip(results) {
+            let _ = request.reply.send(result);
         }
     }
 }
 
 /// One transaction, two statements, whatever the size of the group: the deliveries, then the
-/// processing jobs of those that were new.
-async fn write(db: &Db, deliveries: &[&NewDelivery]) -> sqlx::Result<Vec<Stored>> {
-    let now = Timestamp::now();
-    let mut tx = db.writer.begin().await?;
-    let inserted = webhook_events::insert_many(&mut *tx, deliveries).await?;
-    let jobs: Vec<ProcessWebhook> = inserted
-        .iter()
-        .map(|(id, _, _)| ProcessWebhook {
-            webhook_event_id: *id,
-        })
-        .collect();
-    enqueue_all(&mut *tx, &jobs, now).await?;
-    tx.commit().await?;
+/// processing jobs of those that were new. Answers only once the commit is in the file at the
+/// database's path (SQLite goes on writing to a file deleted under it).
+async fn write(db: &Db, deliveries: &[&NewDelivery]) -> Result<Vec<Stored>, String> {
+    let inserted = async {
+        let now = Timestamp::now();
+        let mut tx = db.begin_write().await?;
+        let inserted = webhook_events::insert_many(&mut *tx, deliveries).await?;
+        let jobs: Vec<ProcessWebhook> = inserted
+            .iter()
+            .map(|(id, _, _)| ProcessWebhook {
+                webhook_event_id: *id,
+            })
+            .collect();
+        enqueue_all(&mut *tx, &jobs, now).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(inserted)
+    }
+    .await
+    .map_err(|e| e.to_string())?;
+    db.check_file()?;
     // Match answers to requests; a body sent twice within one group is new only the first time.
     let mut new: HashMap<(&str, &str), i64> = inserted
         .iter()

@@ -72,7 +72,7 @@ pub enum Processed {
 pub async fn process_event(ctx: &JobContext, event_id: i64) -> Result<Processed, JobError> {
     let retryable = |e: sqlx::Error| JobError::Retryable(e.into());
     let now = Timestamp::now();
-    let mut tx = ctx.db.writer.begin().await.map_err(retryable)?;
+    let mut tx = ctx.db.begin_write().await.map_err(retryable)?;
     let event = webhook_events::find(&mut *tx, event_id)
         .await
         .map_err(retryable)?

@@ -1,0 +1,181 @@
+//! Whether the database takes this process's writes. Intake reports every group commit (and
+//! probes while failing), the queue worker its claims; `/healthz` reads it, and the worker does
+//! not claim while it fails. A change of state is logged once, not each failed write: a full disk
+//! must not also fill the log.
+
+use super::db::Db;
+use super::store::heartbeats;
+use crate::domain::Timestamp;
+use std::sync::Mutex;
+
+/// Writes have failed since `since`, the last time because of `reason`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteFault {
+    pub since: Timestamp,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct WriteHealth {
+    fault: Mutex<Option<WriteFault>>,
+}
+
+impl WriteHealth {
+    /// The current fault, if writes are failing.
+    pub fn fault(&self) -> Option<WriteFault> {
+        self.lock().clone()
+    }
+
+    pub fn is_failing(&self) -> bool {
+        self.lock().is_some()
+    }
+
+    /// A write of `who` committed: ends the fault, if there was one.
+    pub fn succeeded(&self, who: &str) {
+        if let Some(fault) = self.lock().take() {
+            let seconds = Timestamp::now().unix() - fault.since.unix();
+            tracing::warn!(
+                writer = who,
+                seconds,
+                "the database takes writes again: intake and the queue resume"
+            );
+        }
+    }
+
+    /// A write of `who` failed: starts a fault, or keeps the one in progress with the new reason.
+    pub fn failed(&self, who: &str, error: &dyn std::fmt::Display) {
+        let reason = error.to_string();
+        let mut fault = self.lock();
+        match fault.as_mut() {
+            Some(fault) => fault.reason = reason,
+            None => {
+                tracing::error!(
+                    writer = who,
+                    error = %reason,
+                    "the database cannot commit: webhooks answer 503, staff changes are refused and the queue waits until it can"
+                );
+                *fault = Some(WriteFault {
+                    since: Timestamp::now(),
+                    reason,
+                });
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<WriteFault>> {
+        // The guarded value is a plain Option: a panic elsewhere cannot leave it half-written.
+        self.fault.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A write of `who`'s own while writes fail: the first that goes through ends the fault.
+pub async fn probe(db: &Db, who: &str) {
+    let beat = async {
+        heartbeats::beat(&db.writer, who, Timestamp::now())
+            .await
+            .map_err(|e| e.to_string())?;
+        db.check_file()
+    };
+    match beat.await {
+        Ok(()) => db.write_health.succeeded(who),
+        Err(error) => db.write_health.failed(who, &error),
+    }
+}
+
+/// Whether anything in `err`'s chain says the database cannot take writes now.
+pub fn caused_by_unavailability(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<sqlx::Error>()
+            .is_some_and(is_unavailable)
+    })
+}
+
+/// Errors that say the database cannot take writes now (full, read-only, locked, gone), as
+/// opposed to a bug or a bad request: the caller answers 503 and the client tries again later.
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    // SQLite primary result codes (the low byte of an extended code).
+    const BUSY: i64 = 5;
+    const LOCKED: i64 = 6;
+    const READONLY: i64 = 8;
+    const IOERR: i64 = 10;
+    const FULL: i64 = 13;
+    const CANTOPEN: i64 = 14;
+    match err {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| code.parse::<i64>().ok())
+            .is_some_and(|code| {
+                matches!(
+                    code & 0xff,
+                    BUSY | LOCKED | READONLY | IOERR | FULL | CANTOPEN
+                )
+            }),
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fault_starts_once_and_ends_on_the_next_success() {
+        let health = WriteHealth::default();
+        assert!(!health.is_failing());
+        health.failed("intake", &"database or disk is full");
+        let since = health.fault().unwrap().since;
+        health.failed("intake", &"disk I/O error");
+        let fault = health.fault().unwrap();
+        assert_eq!(fault.since, since, "the fault keeps its start");
+        assert_eq!(fault.reason, "disk I/O error", "and its latest reason");
+        health.succeeded("intake");
+        assert_eq!(health.fault(), None);
+    }
+
+    /// SQLite's own errors, from a real file: read-only and full are unavailability (503, try
+    /// later); a constraint is the request's fault.
+    #[tokio::test]
+    async fn sqlite_errors_are_sorted_by_whether_waiting_helps() {
+        use sqlx::sqlite::SqliteConnectOptions;
+        use sqlx::{ConnectOptions, Executor};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.sqlite");
+        let mut conn = SqliteConnectOptions::new()
+            .filename(&file)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        conn.execute("CREATE TABLE t (x BLOB UNIQUE)")
+            .await
+            .unwrap();
+        conn.execute("INSERT INTO t VALUES (1)").await.unwrap();
+        let duplicate = conn.execute("INSERT INTO t VALUES (1)").await.unwrap_err();
+        assert!(!is_unavailable(&duplicate), "{duplicate}");
+        conn.execute("PRAGMA max_page_count = 1").await.unwrap();
+        let full = conn
+            .execute("INSERT INTO t VALUES (zeroblob(100000))")
+            .await
+            .unwrap_err();
+        assert!(is_unavailable(&full), "{full}");
+
+        let mut read_only = SqliteConnectOptions::new()
+            .filename(&file)
+            .read_only(true)
+            .connect()
+            .await
+            .unwrap();
+        let refused = read_only
+            .execute("INSERT INTO t VALUES (2)")
+            .await
+            .unwrap_err();
+        assert!(is_unavailable(&refused), "{refused}");
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+    }
+}

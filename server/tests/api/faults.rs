@@ -1,0 +1,534 @@
+//! Faults against the real binary: a full disk, a database locked by another process, storage
+//! that turns read-only or disappears, commits that stall. For every delivery: 2xx ⇒ the row is
+//! there after a restart; anything else ⇒ the provider delivers it again. The real file-system
+//! faults need a `tmpfs` of our own, so root (CI runs as root); elsewhere they say they skipped.
+
+use super::binary::{count, deliver, health, stored_keys, whatsapp_delivery, Delivery, Server};
+use super::helpers::TestApp;
+use super::webhooks::{post_whatsapp, providers_app};
+use app::backend::jobs::runner::{self, Outcome};
+use app::domain::Queue;
+use axum::http::StatusCode;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A small `tmpfs` mounted on a temporary directory, unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// `None` when this process may not mount (not root): the caller skips.
+    fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if mounted {
+            return Some(Self { dir });
+        }
+        let root = std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+        assert!(!root, "running as root, yet a tmpfs could not be mounted");
+        eprintln!("skipped: mounting a tmpfs needs root");
+        None
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `mount -o remount,<options>`: `ro` (refused while a file is open for writing), `size=64m`.
+    fn remount(&self, options: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(self.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "remount {options}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.path()).status();
+    }
+}
+
+/// A new lead, as the lead form sends it.
+const LEAD_FORM: [(&str, &str); 4] = [
+    ("name", "Lucía Gómez"),
+    ("phone", "612 345 678"),
+    ("email", ""),
+    ("source", "meta"),
+];
+
+/// Lines of the log file that say `needle`.
+fn log_lines(logs: &Path, needle: &str) -> usize {
+    std::fs::read_to_string(logs.join("mini-crm.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .count()
+}
+
+/// Waits until `/healthz` says `want`, or panics after `limit`.
+async fn wait_for_health(client: &reqwest::Client, base: &str, want: &str, limit: Duration) {
+    let started = Instant::now();
+    loop {
+        let (code, status) = health(client, base).await;
+        if status == want {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "/healthz still {code} {status:?}, not {want:?}, after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every refusal is a 503 with `Retry-After`, or a connection closed before the body was read
+/// (shed under load): either way the provider retries. Never a 2xx for a row that is not there:
+/// the core promise, checked after a restart.
+async fn assert_acknowledged_means_stored(
+    server: &mut Server,
+    client: &reqwest::Client,
+    sent: &[Delivery],
+) {
+    for refused in sent
+        .iter()
+        .filter(|d| !d.acknowledged() && d.status.is_some())
+    {
+        assert_eq!(
+            refused.status,
+            Some(503),
+            "a refusal the provider retries: {refused:?}"
+        );
+        assert!(
+            refused.retry_after.is_some(),
+            "503 with Retry-After: {refused:?}"
+        );
+    }
+    server.restart(client).await;
+    let stored = stored_keys(&server.database).await;
+    let lost = sent
+        .iter()
+        .filter(|d| d.acknowledged() && !stored.contains(&d.key))
+        .count();
+    let acknowledged = sent.iter().filter(|d| d.acknowledged()).count();
+    assert_eq!(
+        lost, 0,
+        "{lost} of {acknowledged} acknowledged deliveries are not stored"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_acknowledges_nothing_it_did_not_store_and_recovers_by_itself() {
+    let Some(disk) = Tmpfs::mount("4m") else {
+        return;
+    };
+    let logs = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}/db.sqlite", disk.path().display());
+    let client = reqwest::Client::new();
+    let mut server = Server::spawn(&database, logs.path());
+    server.wait_until_up(&client).await;
+    let cookie = server.signed_in(&client, "ana@clinica.example").await;
+
+    // ~1 KB deliveries until the disk has refused 300 of them.
+    let mut sent = Vec::new();
+    let mut n = 0;
+    while sent
+        .iter()
+        .filter(|d: &&Delivery| !d.acknowledged())
+        .count()
+        < 300
+    {
+        n += 1;
+        assert!(n < 20_000, "the disk never filled");
+        sent.push(deliver(&client, &server.base, &whatsapp_delivery(n, 700)).await);
+    }
+    let (code, status) = health(&client, &server.base).await;
+    assert_eq!(
+        (code, status.as_str()),
+        (503, "down"),
+        "/healthz while intake cannot commit"
+    );
+    assert!(server.is_running(), "no panic on a full disk");
+
+    // A staff change: refused with the Spanish message, nothing written.
+    let leads = count(&database, "SELECT COUNT(*) FROM leads").await;
+    let change = server
+        .post_form(&client, "/sfn/save_lead", &LEAD_FORM, Some(&cookie))
+        .await;
+    assert_eq!(change.status().as_u16(), 503);
+    let body: serde_json::Value = change.json().await.unwrap();
+    assert_eq!(body["error"], "unavailable", "{body}");
+    assert_eq!(count(&database, "SELECT COUNT(*) FROM leads").await, leads);
+
+    // Space returns (the volume grows): intake resumes without a restart.
+    disk.remount("size=64m");
+    wait_for_health(&client, &server.base, "ok", Duration::from_secs(15)).await;
+    for _ in 0..50 {
+        n += 1;
+        let delivery = deliver(&client, &server.base, &whatsapp_delivery(n, 700)).await;
+        assert!(
+            delivery.acknowledged(),
+            "stored once space returned: {delivery:?}"
+        );
+        sent.push(delivery);
+    }
+    let change = server
+        .post_form(&client, "/sfn/save_lead", &LEAD_FORM, Some(&cookie))
+        .await;
+    assert_eq!(
+        change.status().as_u16(),
+        200,
+        "the staff change once space returned"
+    );
+    let acknowledged = sent.iter().filter(|d| d.acknowledged()).count();
+    eprintln!(
+        "disk full: {} sent, {acknowledged} acknowledged, {} refused with 503",
+        sent.len(),
+        sent.len() - acknowledged
+    );
+    assert_acknowledged_means_stored(&mut server, &client, &sent).await;
+    // Once per state change, not once per refused delivery.
+    let said = log_lines(logs.path(), "cannot commit");
+    assert!(
+        (1..=6).contains(&said),
+        "{said} log lines about the failing commits"
+    );
+}
+
+/// The writer's `max_page_count` lowered to what the file has (SQLite will not go below): SQLite answers "database or disk is
+/// full" as a full disk would, on any machine, through the real router.
+async fn fill_database(app: &TestApp) {
+    sqlx::query("PRAGMA max_page_count = 1")
+        .execute(&app.state.db.writer)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_full_database_holds_the_queue_without_spending_attempts() {
+    let app = providers_app().await;
+    // Its processing stores a 20 KB message: pages the full file cannot get.
+    let before = post_whatsapp(&app, &whatsapp_delivery(1, 20_000)).await;
+    assert_eq!(before.status, StatusCode::OK, "{}", before.body);
+    fill_database(&app).await;
+
+    // Large enough to need new pages, which the file may not grow to have.
+    let refused = post_whatsapp(&app, &whatsapp_delivery(2, 20_000)).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.body
+    );
+    assert_eq!(refused.header("retry-after"), Some("30"));
+    let health = app.get("/healthz", None).await;
+    assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health.json()["status"], "down");
+    assert_eq!(health.json()["database"]["writable"], false);
+
+    // The queue: the job the database failed is handed back without losing an attempt, and the
+    // worker claims nothing while writes fail.
+    let ctx = app.state.jobs();
+    let outcome = runner::run_one(&ctx, &[Queue::Inbound], "test").await;
+    assert!(
+        matches!(outcome, Ok(Outcome::Retrying { .. }) | Err(_)),
+        "{outcome:?}"
+    );
+    let job = "SELECT attempts FROM jobs WHERE kind = 'process_webhook' AND status = 'pending'";
+    assert_eq!(
+        count(&app.state.config.database_url, job).await,
+        0,
+        "the attempt is not counted"
+    );
+    assert!(app.state.db.write_health.is_failing());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(runner::work(
+        ctx.clone(),
+        vec![Queue::Inbound],
+        "w".into(),
+        stopped,
+    ));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        count(&app.state.config.database_url, job).await,
+        0,
+        "nothing claimed while writes fail"
+    );
+    assert_eq!(
+        count(
+            &app.state.config.database_url,
+            "SELECT COUNT(*) FROM messages"
+        )
+        .await,
+        0
+    );
+
+    // Room again: intake stores, the worker probes its way back and processes the delivery.
+    sqlx::query("PRAGMA max_page_count = 1073741823")
+        .execute(&app.state.db.writer)
+        .await
+        .unwrap();
+    let again = post_whatsapp(&app, &whatsapp_delivery(2, 20_000)).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(app.get("/healthz", None).await.json()["status"], "ok");
+    let started = Instant::now();
+    while count(
+        &app.state.config.database_url,
+        "SELECT COUNT(*) FROM messages",
+    )
+    .await
+        < 2
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the queue resumed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+}
+
+/// Another process's long write transaction, as an operator's `sqlite3` shell would hold it.
+async fn hold_write_lock(database: &str) -> sqlx::SqliteConnection {
+    use sqlx::{ConnectOptions, Executor};
+    use std::str::FromStr;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::from_str(database)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    conn.execute("BEGIN IMMEDIATE").await.unwrap();
+    conn
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_locked_by_another_process_refuses_in_time_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}/db.sqlite", dir.path().display());
+    let client = reqwest::Client::new();
+    let mut server = Server::spawn(&database, &dir.path().join("logs"));
+    server.wait_until_up(&client).await;
+    let cookie = server.signed_in(&client, "ana@clinica.example").await;
+
+    let mut lock = hold_write_lock(&database).await;
+    let held = Instant::now();
+    // Four senders for 8 s against the lock.
+    let mut senders = Vec::new();
+    for sender in 0..4 {
+        let (client, base) = (client.clone(), server.base.clone());
+        senders.push(tokio::spawn(async move {
+            let mut sent = Vec::new();
+            for i in 0.. {
+                if held.elapsed() > Duration::from_secs(8) {
+                    break;
+                }
+                let body = whatsapp_delivery(sender * 1_000 + i, 0);
+                sent.push(deliver(&client, &base, &body).await);
+            }
+            sent
+        }));
+    }
+    let change = server
+        .post_form(&client, "/sfn/save_lead", &LEAD_FORM, Some(&cookie))
+        .await;
+    assert_eq!(
+        change.status().as_u16(),
+        503,
+        "a staff change waits, then is refused"
+    );
+    let body: serde_json::Value = change.json().await.unwrap();
+    assert_eq!(body["error"], "unavailable", "{body}");
+    let mut sent = Vec::new();
+    for sender in senders {
+        sent.extend(sender.await.unwrap());
+    }
+    assert!(
+        sent.iter().all(|d| !d.acknowledged()),
+        "nothing commits under the lock"
+    );
+    let slowest = sent.iter().map(|d| d.elapsed).max().unwrap();
+    assert!(
+        slowest < Duration::from_millis(4_800),
+        "every answer within Aircall's 5 s delivery timeout: {slowest:?}"
+    );
+    assert_eq!(health(&client, &server.base).await.1, "down");
+
+    // The lock ends: intake commits again at once.
+    sqlx::Executor::execute(&mut lock, "ROLLBACK")
+        .await
+        .unwrap();
+    drop(lock);
+    let mut n = 10_000;
+    let started = Instant::now();
+    loop {
+        n += 1;
+        let delivery = deliver(&client, &server.base, &whatsapp_delivery(n, 0)).await;
+        let stored = delivery.acknowledged();
+        sent.push(delivery);
+        if stored {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "intake resumed"
+        );
+    }
+    wait_for_health(&client, &server.base, "ok", Duration::from_secs(5)).await;
+    eprintln!(
+        "locked for 8 s: {} deliveries refused with 503, slowest answer {slowest:?}",
+        sent.len() - 1
+    );
+    assert_acknowledged_means_stored(&mut server, &client, &sent).await;
+}
+
+/// Starts `serve` on `database` and expects it to stop with an error; returns what it said.
+fn refused_start(database: &str, logs: &Path) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mini-crm"))
+        .arg("serve")
+        .env("DATABASE_URL", database)
+        .env("LOG_DIR", logs)
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            child.kill().unwrap();
+            panic!("serve started on unwritable storage");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut said).unwrap();
+    assert!(!status.success(), "a failed start exits non-zero: {said}");
+    assert!(!said.contains("panicked"), "an error, not a panic: {said}");
+    said
+}
+
+#[test]
+fn storage_that_cannot_be_written_stops_the_start_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::write(dir.path().join("file"), "").unwrap();
+    let under_a_file = format!("sqlite://{}/file/storage/db.sqlite", dir.path().display());
+    let said = refused_start(&under_a_file, &logs);
+    assert!(
+        said.contains("cannot create the database directory"),
+        "{said}"
+    );
+
+    let Some(disk) = Tmpfs::mount("1m") else {
+        return;
+    };
+    disk.remount("ro");
+    let read_only = format!("sqlite://{}/db.sqlite", disk.path().display());
+    let said = refused_start(&read_only, &logs);
+    assert!(said.contains("is its directory read-only"), "{said}");
+    assert!(said.contains("Read-only file system"), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_deleted_while_serving_acknowledges_nothing_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join("storage");
+    let database = format!("sqlite://{}/db.sqlite", storage.display());
+    let client = reqwest::Client::new();
+    let mut server = Server::spawn(&database, &dir.path().join("logs"));
+    server.wait_until_up(&client).await;
+    let first = deliver(&client, &server.base, &whatsapp_delivery(1, 0)).await;
+    assert!(first.acknowledged());
+
+    // SQLite would go on writing to the unlinked file: every such 2xx would be a lost delivery.
+    std::fs::remove_dir_all(&storage).unwrap();
+    let (code, status) = health(&client, &server.base).await;
+    assert_eq!((code, status.as_str()), (503, "down"));
+    for n in 2..20 {
+        let delivery = deliver(&client, &server.base, &whatsapp_delivery(n, 0)).await;
+        assert_eq!(delivery.status, Some(503), "{delivery:?}");
+    }
+    assert!(server.is_running(), "no panic");
+}
+
+/// The server's peak resident memory (`VmHWM`), in MiB.
+fn peak_memory_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status");
+    kib / 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_commits_keep_intake_bounded_and_refusing_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}/db.sqlite", dir.path().display());
+    let client = reqwest::Client::new();
+    let mut server = Server::spawn(&database, &dir.path().join("logs"));
+    server.wait_until_up(&client).await;
+    let before = peak_memory_mib(server.child.id());
+
+    // Nothing commits (a lock stands in for a disk that stalls every fsync) while 800 deliveries
+    // of 512 KB (400 MB) arrive at once. The bounds: 128 being read per provider, 64 MiB waiting.
+    let lock = hold_write_lock(&database).await;
+    let mut senders = Vec::new();
+    for n in 0..800 {
+        let (client, base) = (client.clone(), server.base.clone());
+        senders.push(tokio::spawn(async move {
+            deliver(&client, &base, &whatsapp_delivery(n, 512 * 1024)).await
+        }));
+    }
+    let mut sent = Vec::new();
+    for sender in senders {
+        sent.push(sender.await.unwrap());
+    }
+    drop(lock);
+    let peak = peak_memory_mib(server.child.id());
+    let at_once = sent
+        .iter()
+        .filter(|d| d.status == Some(503) && d.elapsed < Duration::from_secs(2))
+        .count();
+    let slowest = sent.iter().map(|d| d.elapsed).max().unwrap();
+    eprintln!(
+        "stalled: 800 × 512 KB sent, {at_once} refused at once, slowest answer {slowest:?}, \
+         peak memory {before} → {peak} MiB"
+    );
+    assert!(
+        sent.iter().all(|d| !d.acknowledged()),
+        "nothing commits under the stall"
+    );
+    assert!(
+        at_once >= 100,
+        "beyond the bounds intake refuses at once: {at_once}"
+    );
+    assert!(
+        peak < before + 300,
+        "memory stays bounded: {before} → {peak} MiB"
+    );
+    assert!(server.is_running());
+    assert_acknowledged_means_stored(&mut server, &client, &sent).await;
+}
