@@ -70,6 +70,18 @@ pub async fn backup(
         .connect()
         .await
         .with_context(|| format!("cannot open the database {database_url}"))?;
+    // A copy that fills the disk would fail half-way, and could starve the live database if
+    // both share the disk: refuse before writing a byte.
+    let needed: i64 = sqlx::query_scalar(
+        "SELECT (page_count - freelist_count) * page_size
+         FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .context("cannot measure the database")?;
+    let stats = rustix::fs::statvfs(dir)
+        .with_context(|| format!("cannot read the free space of {}", dir.display()))?;
+    ensure_room(dir, needed.max(0) as u64, stats.f_bavail * stats.f_frsize)?;
     sqlx::query("VACUUM INTO $1")
         .bind(path.to_string_lossy().as_ref())
         .execute(&mut conn)
@@ -100,6 +112,20 @@ pub async fn backup(
         bytes,
         pruned,
     })
+}
+
+/// Refuses a backup of `needed` bytes into `dir`, which has `available` bytes free.
+fn ensure_room(dir: &Path, needed: u64, available: u64) -> anyhow::Result<()> {
+    if available < needed {
+        bail!(
+            "not enough free space in {} for the backup: it needs {} MiB, {} MiB are free \
+             (free some space or choose another --out)",
+            dir.display(),
+            needed.div_ceil(1 << 20),
+            available >> 20
+        );
+    }
+    Ok(())
 }
 
 /// Replaces the database with a verified backup. Refused while the database is in use (a
@@ -146,4 +172,21 @@ pub async fn restore(database_url: &str, file: &Path, stamp: &str) -> anyhow::Re
     std::fs::copy(file, &target)
         .with_context(|| format!("cannot copy {} into place", file.display()))?;
     Ok(kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backup_larger_than_the_free_space_is_refused_with_both_figures() {
+        let dir = Path::new("/srv/backups");
+        assert!(ensure_room(dir, 10 << 20, 10 << 20).is_ok());
+        let refused = ensure_room(dir, (300 << 20) + 1, 120 << 20).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "not enough free space in /srv/backups for the backup: it needs 301 MiB, 120 MiB \
+             are free (free some space or choose another --out)"
+        );
+    }
 }

@@ -532,3 +532,35 @@ async fn stalled_commits_keep_intake_bounded_and_refusing_at_once() {
     assert!(server.is_running());
     assert_acknowledged_means_stored(&mut server, &client, &sent).await;
 }
+
+#[tokio::test]
+async fn a_backup_that_would_not_fit_is_refused_before_writing_a_byte() {
+    let Some(small) = Tmpfs::mount("1m") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}/db.sqlite", dir.path().display());
+    let db = app::backend::db::Db::connect(&database).await.unwrap();
+    sqlx::query("CREATE TABLE ballast (x BLOB)")
+        .execute(&db.writer)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO ballast VALUES (randomblob(2000000))")
+        .execute(&db.writer)
+        .await
+        .unwrap();
+    drop(db);
+    let backup = Command::new(env!("CARGO_BIN_EXE_mini-crm"))
+        .args(["backup", "--out"])
+        .arg(small.path())
+        .env("DATABASE_URL", &database)
+        .env("LOG_DIR", dir.path().join("logs"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&backup.stderr);
+    assert!(!backup.status.success());
+    assert!(said.contains("not enough free space"), "{said}");
+    assert!(said.contains("it needs 3 MiB, 1 MiB are free"), "{said}");
+    let left = std::fs::read_dir(small.path()).unwrap().count();
+    assert_eq!(left, 0, "nothing written to the full target");
+}
