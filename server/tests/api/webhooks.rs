@@ -4,7 +4,7 @@
 use crate::helpers::{TestApp, TestResponse};
 use app::backend::jobs::runner::{self, Outcome};
 use app::backend::webhooks::verify::sign;
-use app::domain::{Provider, Queue};
+use app::domain::{Provider, Queue, Timestamp};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 
@@ -301,6 +301,15 @@ async fn an_ad_referral_makes_a_meta_lead_and_known_phones_keep_their_lead() {
             .await
             .unwrap();
     assert_eq!(lead, ("Lucía Gómez".into(), "meta".into()));
+    // The lead is dated by its message; the HubSpot sync it asks for is queued now, not then
+    // (an old message must not look like a backlog of months on /healthz).
+    let queued: Timestamp =
+        sqlx::query_scalar("SELECT created_at FROM jobs WHERE kind = 'sync_hubspot'")
+            .fetch_one(&app.state.db.reader)
+            .await
+            .unwrap();
+    assert!(Timestamp::now().unix() - queued.unix() < 60, "{queued:?}");
+    assert_eq!(app.get("/healthz", None).await.json()["status"], "ok");
 
     let again = String::from_utf8(fixture("whatsapp_referral.json"))
         .unwrap()

@@ -54,7 +54,9 @@ async fn lead_for_phone(
         created_at,
     };
     let id = leads::insert(&mut *tx, lead).await?;
-    crate::backend::hubspot_sync::request_sync(&mut *tx, created_at).await?;
+    // The lead is dated by its message; the sync job by now (else an old message would look
+    // like a backlog of months).
+    crate::backend::hubspot_sync::request_sync(&mut *tx, Timestamp::now()).await?;
     tracing::info!(lead_id = id, source = %source, "lead created from a webhook");
     Ok(id)
 }
