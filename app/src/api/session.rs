@@ -28,11 +28,17 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
     session
         .cycle_id()
         .await
-        .map_err(|e| auth::internal("cycling the session id", e))?;
+        .map_err(|e| auth::session_unavailable("cycling the session id", e))?;
     session
         .insert(auth::SESSION_USER_ID, user.id)
         .await
         .map_err(|e| auth::internal("writing the session", e))?;
+    // Saved here rather than by the session layer after the answer, whose failure would be a
+    // bare 500: a database that cannot take the session is a Spanish 503 like any other write.
+    session
+        .save()
+        .await
+        .map_err(|e| auth::session_unavailable("saving the session", e))?;
     tracing::info!(user_id = user.id, "signed in");
     leptos_axum::redirect(&crate::safe_next(next.as_deref()));
     Ok(())
@@ -48,7 +54,7 @@ pub async fn logout() -> Result<(), AppError> {
     session
         .flush()
         .await
-        .map_err(|e| auth::internal("ending the session", e))?;
+        .map_err(|e| auth::session_unavailable("ending the session", e))?;
     leptos_axum::redirect("/login");
     Ok(())
 }

@@ -75,6 +75,12 @@ pub fn internal(context: &str, err: impl std::fmt::Display + 'static) -> AppErro
     }
 }
 
+/// A failure of the session store, which is the database: it cannot take the write now.
+pub fn session_unavailable(context: &str, err: tower_sessions::session::Error) -> AppError {
+    tracing::error!(error = %err, "{context}");
+    AppError::Unavailable
+}
+
 /// Checks the credentials, throttling per account and per client address. Unknown e-mail and
 /// wrong password give the same answer.
 pub async fn sign_in(

@@ -56,6 +56,20 @@ impl OpenedFile {
     }
 }
 
+/// Whether a connection coming back to its pool may be used again. A failed COMMIT (disk full,
+/// I/O error) can leave it inside a transaction, or leave sqlx's count of its transactions off by
+/// one (SQLite rolled back by itself, so the ROLLBACK on drop failed): every later transaction
+/// would then be a savepoint that never commits. Such a connection is closed and the pool opens a
+/// clean one. Locking the handle first runs the rollback that dropping the transaction queued.
+async fn release_clean(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<bool> {
+    drop(conn.lock_handle().await?);
+    let clean = !conn.is_in_transaction();
+    if !clean {
+        tracing::debug!("a failed write left a connection inside a transaction: replaced");
+    }
+    Ok(clean)
+}
+
 /// The lock file beside a database file.
 pub fn lock_file(database: &std::path::Path) -> std::path::PathBuf {
     let mut name = database.as_os_str().to_owned();
@@ -123,22 +137,7 @@ impl Db {
             .context("cannot lock the database's lock file")?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .after_release(|conn, _| {
-                Box::pin(async move {
-                    // A failed COMMIT (disk full, I/O error) can leave the connection inside a
-                    // transaction, or sqlx's count of its transactions off by one (SQLite rolled
-                    // back by itself, so the ROLLBACK on drop failed): every later transaction
-                    // would then be a savepoint that never commits. Such a connection is closed;
-                    // the pool opens a clean one. Locking the handle first runs the rollback
-                    // that dropping the transaction queued.
-                    drop(conn.lock_handle().await?);
-                    let clean = !conn.is_in_transaction();
-                    if !clean {
-                        tracing::debug!("a failed write left the writer connection inside a transaction: replaced");
-                    }
-                    Ok(clean)
-                })
-            })
+            .after_release(|conn, _| Box::pin(release_clean(conn)))
             .connect_with(options.clone())
             .await
             .with_context(|| format!("cannot open the database {database_url}"))?;
@@ -149,6 +148,8 @@ impl Db {
         let file = OpenedFile::open(options.get_filename())?;
         let sessions = SqlitePoolOptions::new()
             .max_connections(4)
+            // tower-sessions creates a session in a transaction of its own.
+            .after_release(|conn, _| Box::pin(release_clean(conn)))
             .connect_with(options.clone())
             .await
             .with_context(|| format!("cannot open session connections to {database_url}"))?;

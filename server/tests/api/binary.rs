@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 pub const SECRET: &str = "fault-test-secret";
-const PASSWORD: &str = "correct horse battery";
+pub const PASSWORD: &str = "correct horse battery";
 
 /// A running `mini-crm serve`; killed (SIGKILL) when dropped.
 pub struct Server {
@@ -102,14 +102,7 @@ impl Server {
             )
             .await;
         assert_eq!(response.status().as_u16(), 200, "sign-in");
-        let cookie = response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|c| c.starts_with("mini_crm_session="))
-            .expect("a session cookie");
-        cookie.split(';').next().unwrap().to_string()
+        session_cookie(&response)
     }
 
     /// A same-origin form POST, as the page sends it.
@@ -140,6 +133,18 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `name=value` of the session cookie a response sets.
+pub fn session_cookie(response: &reqwest::Response) -> String {
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("mini_crm_session="))
+        .expect("a session cookie");
+    cookie.split(';').next().unwrap().to_string()
 }
 
 /// Posts a signed WhatsApp delivery; the status, `Retry-After` and how long it took.

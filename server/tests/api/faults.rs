@@ -3,7 +3,9 @@
 //! there after a restart; anything else ⇒ the provider delivers it again. The real file-system
 //! faults need a `tmpfs` of our own, so root (CI runs as root); elsewhere they say they skipped.
 
-use super::binary::{count, deliver, health, stored_keys, whatsapp_delivery, Delivery, Server};
+use super::binary::{
+    count, deliver, health, stored_keys, whatsapp_delivery, Delivery, Server, PASSWORD,
+};
 use super::helpers::TestApp;
 use super::webhooks::{post_whatsapp, providers_app};
 use app::backend::jobs::runner::{self, Outcome};
@@ -74,6 +76,8 @@ const LEAD_FORM: [(&str, &str); 4] = [
     ("source", "meta"),
 ];
 
+const SIGN_IN: [(&str, &str); 2] = [("email", "ana@clinica.example"), ("password", PASSWORD)];
+
 /// Lines of the log file that say `needle`.
 fn log_lines(logs: &Path, needle: &str) -> usize {
     std::fs::read_to_string(logs.join("mini-crm.log"))
@@ -91,10 +95,13 @@ async fn wait_for_health(client: &reqwest::Client, base: &str, want: &str, limit
         if status == want {
             return;
         }
-        assert!(
-            started.elapsed() < limit,
-            "/healthz still {code} {status:?}, not {want:?}, after {limit:?}"
-        );
+        if started.elapsed() > limit {
+            let body = client.get(format!("{base}/healthz")).send().await.unwrap();
+            panic!(
+                "/healthz still {code} {status:?}, not {want:?}, after {limit:?}: {}",
+                body.text().await.unwrap()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -176,6 +183,16 @@ async fn a_full_disk_acknowledges_nothing_it_did_not_store_and_recovers_by_itsel
     let body: serde_json::Value = change.json().await.unwrap();
     assert_eq!(body["error"], "unavailable", "{body}");
     assert_eq!(count(&database, "SELECT COUNT(*) FROM leads").await, leads);
+    let login = server
+        .post_form(&client, "/sfn/login", &SIGN_IN, None)
+        .await;
+    assert_eq!(
+        login.status().as_u16(),
+        503,
+        "a sign-in cannot store its session"
+    );
+    let body: serde_json::Value = login.json().await.unwrap();
+    assert_eq!(body["error"], "unavailable", "{body}");
 
     // Space returns (the volume grows): intake resumes without a restart.
     disk.remount("size=64m");
@@ -197,6 +214,15 @@ async fn a_full_disk_acknowledges_nothing_it_did_not_store_and_recovers_by_itsel
         200,
         "the staff change once space returned"
     );
+    let login = server
+        .post_form(&client, "/sfn/login", &SIGN_IN, None)
+        .await;
+    assert_eq!(
+        login.status().as_u16(),
+        200,
+        "a sign-in once space returned"
+    );
+    let session = super::binary::session_cookie(&login);
     let acknowledged = sent.iter().filter(|d| d.acknowledged()).count();
     eprintln!(
         "disk full: {} sent, {acknowledged} acknowledged, {} refused with 503",
@@ -204,6 +230,17 @@ async fn a_full_disk_acknowledges_nothing_it_did_not_store_and_recovers_by_itsel
         sent.len() - acknowledged
     );
     assert_acknowledged_means_stored(&mut server, &client, &sent).await;
+    let me = client
+        .get(format!("{}/api/me", server.base))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        me.status().as_u16(),
+        200,
+        "the session stored after the fault survives a restart"
+    );
     // Once per state change, not once per refused delivery.
     let said = log_lines(logs.path(), "cannot commit");
     assert!(
