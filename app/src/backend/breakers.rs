@@ -88,8 +88,9 @@ pub async fn record_failure(
     .bind(now)
     .bind(error)
     .bind(FAILURES_TO_OPEN)
-    .fetch_optional(&db.writer)
-    .await?;
+    .fetch_all(&db.writer)
+    .await
+    .map(super::store::first_row)?;
     if opened.as_deref() == Some("open") {
         tracing::warn!(
             provider = provider.as_str(),

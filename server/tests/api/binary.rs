@@ -244,8 +244,11 @@ pub async fn stored_keys(database: &str) -> std::collections::HashSet<String> {
         .collect()
 }
 
-/// The one number `sql` selects.
-pub async fn count(database: &str, sql: &str) -> i64 {
+/// The one value `sql` selects.
+pub async fn select<T>(database: &str, sql: &str) -> T
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send + Unpin,
+{
     sqlx::query_scalar(sql)
         .fetch_one(&mut read(database).await)
         .await

@@ -4,15 +4,18 @@
 //! faults need a `tmpfs` of our own, so root (CI runs as root); elsewhere they say they skipped.
 
 use super::binary::{
-    count, deliver, health, stored_keys, whatsapp_delivery, Delivery, Server, PASSWORD,
+    deliver, health, select, stored_keys, whatsapp_delivery, Delivery, Server, PASSWORD,
 };
 use super::helpers::TestApp;
 use super::webhooks::{post_whatsapp, providers_app};
 use app::backend::jobs::runner::{self, Outcome};
-use app::domain::Queue;
+use app::backend::store::jobs;
+use app::domain::{Queue, Timestamp};
 use axum::http::StatusCode;
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A small `tmpfs` mounted on a temporary directory, unmounted when dropped.
@@ -175,14 +178,17 @@ async fn a_full_disk_acknowledges_nothing_it_did_not_store_and_recovers_by_itsel
     assert!(server.is_running(), "no panic on a full disk");
 
     // A staff change: refused with the Spanish message, nothing written.
-    let leads = count(&database, "SELECT COUNT(*) FROM leads").await;
+    let leads = select::<i64>(&database, "SELECT COUNT(*) FROM leads").await;
     let change = server
         .post_form(&client, "/sfn/save_lead", &LEAD_FORM, Some(&cookie))
         .await;
     assert_eq!(change.status().as_u16(), 503);
     let body: serde_json::Value = change.json().await.unwrap();
     assert_eq!(body["error"], "unavailable", "{body}");
-    assert_eq!(count(&database, "SELECT COUNT(*) FROM leads").await, leads);
+    assert_eq!(
+        select::<i64>(&database, "SELECT COUNT(*) FROM leads").await,
+        leads
+    );
     let login = server
         .post_form(&client, "/sfn/login", &SIGN_IN, None)
         .await;
@@ -280,21 +286,18 @@ async fn a_full_database_holds_the_queue_without_spending_attempts() {
     assert_eq!(health.json()["status"], "down");
     assert_eq!(health.json()["database"]["writable"], false);
 
-    // The queue: the job the database failed is handed back without losing an attempt, and the
-    // worker claims nothing while writes fail.
+    // The queue: the database fails the job and a probe, so nothing is written; the job stays
+    // this worker's, and the worker claims nothing while writes fail.
     let ctx = app.state.jobs();
-    let outcome = runner::run_one(&ctx, &[Queue::Inbound], "test").await;
+    let outcome = runner::run_one(&ctx, &[Queue::Inbound], "w").await.unwrap();
     assert!(
-        matches!(outcome, Ok(Outcome::Retrying { .. }) | Err(_)),
+        matches!(outcome, Outcome::Interrupted { .. }),
         "{outcome:?}"
     );
-    let job = "SELECT attempts FROM jobs WHERE kind = 'process_webhook' AND status = 'pending'";
-    assert_eq!(
-        count(&app.state.config.database_url, job).await,
-        0,
-        "the attempt is not counted"
-    );
-    assert!(app.state.db.write_health.is_failing());
+    let database = app.state.config.database_url.clone();
+    let job = "SELECT status || ' ' || attempts FROM jobs WHERE kind = 'process_webhook'";
+    let job_state = || async { select::<String>(&database, job).await };
+    assert_eq!(job_state().await, "running 1");
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(runner::work(
         ctx.clone(),
@@ -304,16 +307,12 @@ async fn a_full_database_holds_the_queue_without_spending_attempts() {
     ));
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(
-        count(&app.state.config.database_url, job).await,
-        0,
-        "nothing claimed while writes fail"
+        job_state().await,
+        "running 1",
+        "nothing written while writes fail"
     );
     assert_eq!(
-        count(
-            &app.state.config.database_url,
-            "SELECT COUNT(*) FROM messages"
-        )
-        .await,
+        select::<i64>(&database, "SELECT COUNT(*) FROM messages").await,
         0
     );
 
@@ -326,7 +325,7 @@ async fn a_full_database_holds_the_queue_without_spending_attempts() {
     assert_eq!(again.status, StatusCode::OK, "{}", again.body);
     assert_eq!(app.get("/healthz", None).await.json()["status"], "ok");
     let started = Instant::now();
-    while count(
+    while select::<i64>(
         &app.state.config.database_url,
         "SELECT COUNT(*) FROM messages",
     )
@@ -341,6 +340,11 @@ async fn a_full_database_holds_the_queue_without_spending_attempts() {
     }
     stop.send(true).unwrap();
     worker.await.unwrap();
+    assert_eq!(
+        job_state().await,
+        "done 1",
+        "handed back with its attempt not counted, then run once"
+    );
 }
 
 /// Another process's long write transaction, as an operator's `sqlite3` shell would hold it.
@@ -600,4 +604,56 @@ async fn a_backup_that_would_not_fit_is_refused_before_writing_a_byte() {
     assert!(said.contains("it needs 3 MiB, 1 MiB are free"), "{said}");
     let left = std::fs::read_dir(small.path()).unwrap().count();
     assert_eq!(left, 0, "nothing written to the full target");
+}
+
+/// SQLite turns the writer's next COMMIT into a rollback, as it does by itself when the disk
+/// fills at commit time: the path of the lost deliveries (sqlx's own ROLLBACK then fails, and
+/// it counted the connection as inside a transaction for good).
+async fn refuse_next_commit(app: &TestApp) {
+    let mut conn = app.state.db.writer.acquire().await.unwrap();
+    let refused_once = Arc::new(AtomicBool::new(false));
+    conn.lock_handle()
+        .await
+        .unwrap()
+        .set_commit_hook(move || refused_once.swap(true, Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn a_commit_that_sqlite_rolls_back_leaves_nothing_behind() {
+    let app = providers_app().await;
+    let database = app.state.config.database_url.clone();
+    let stored = "SELECT COUNT(*) FROM webhook_events";
+    let first = post_whatsapp(&app, &whatsapp_delivery(1, 0)).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+
+    // A claim outside a transaction commits when its statement ends: that error must surface,
+    // not a job that was never claimed.
+    refuse_next_commit(&app).await;
+    let claim = jobs::claim(
+        &app.state.db.writer,
+        &[Queue::Inbound],
+        "w",
+        Timestamp::now(),
+    )
+    .await;
+    assert!(claim.is_err(), "{claim:?}");
+    let pending = "SELECT COUNT(*) FROM jobs WHERE status = 'pending'";
+    assert_eq!(select::<i64>(&database, pending).await, 1);
+
+    // A group whose commit is refused is a 503; the next one is stored for real.
+    refuse_next_commit(&app).await;
+    let refused = post_whatsapp(&app, &whatsapp_delivery(2, 0)).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.body
+    );
+    let next = post_whatsapp(&app, &whatsapp_delivery(3, 0)).await;
+    assert_eq!(next.status, StatusCode::OK, "{}", next.body);
+    assert_eq!(
+        select::<i64>(&database, stored).await,
+        2,
+        "the delivery acknowledged after the refused commit is in the file"
+    );
 }

@@ -72,6 +72,14 @@ pub enum Outcome {
         kind: String,
         error: String,
     },
+    /// The database failed under the job (full, read-only, locked, gone) and is still failing:
+    /// nothing could be written, the job stays `running` and is handed back, its attempt not
+    /// counted, once writes work again ([`work`] does it).
+    Interrupted {
+        id: i64,
+        kind: String,
+        error: String,
+    },
 }
 
 /// Reclaims stale locks, then claims and runs at most one job of `wanted`.
@@ -97,30 +105,35 @@ pub async fn run_one(ctx: &JobContext, wanted: &[Queue], worker: &str) -> anyhow
     };
     let now = Timestamp::now();
     let (id, kind) = (job.id, job.kind.clone());
+    if let Err(JobError::Retryable(err)) = &result {
+        // The database refused the job's writes. If it refuses a probe too, the fault is the
+        // database's, not the job's: write nothing now. If the probe commits, only this job's
+        // writes do not fit, and it is retried like any failure, spending its attempts.
+        if caused_by_unavailability(err) {
+            write_health::probe(&ctx.db, "queue").await;
+            if ctx.db.write_health.is_failing() {
+                let error = format!("{err:#}");
+                return Ok(Outcome::Interrupted { id, kind, error });
+            }
+        }
+    }
     Ok(match result {
         Ok(()) => {
-            jobs::complete(&ctx.db.writer, id, now).await?;
+            jobs::complete(&ctx.db.writer, id, worker, now).await?;
             Outcome::Done { id, kind }
-        }
-        // The database failed the job (full, read-only, locked): not the job's attempt. Handed
-        // back for later; the worker holds off until writes work again.
-        Err(JobError::Retryable(err)) if caused_by_unavailability(&err) => {
-            let error = format!("{err:#}");
-            ctx.db.write_health.failed("queue", &error);
-            jobs::hand_back(&ctx.db.writer, id, &error, now.plus_seconds(delay), now).await?;
-            Outcome::Retrying { id, kind, error }
         }
         Err(JobError::Retryable(err) | JobError::RetryAfter(err, _))
             if job.attempts < job.max_attempts =>
         {
             let error = format!("{err:#}");
-            jobs::postpone(&ctx.db.writer, id, &error, now.plus_seconds(delay), now).await?;
+            let run_at = now.plus_seconds(delay);
+            jobs::postpone(&ctx.db.writer, id, worker, &error, run_at, now).await?;
             tracing::warn!(job_id = id, queue = %job.queue, kind, error, delay, "job will be retried");
             Outcome::Retrying { id, kind, error }
         }
         Err(err) => {
             let error = format!("{err}");
-            jobs::fail(&ctx.db.writer, id, &error, now).await?;
+            jobs::fail(&ctx.db.writer, id, worker, &error, now).await?;
             tracing::error!(job_id = id, queue = %job.queue, kind, error, "job failed");
             Outcome::Failed { id, kind, error }
         }
@@ -138,6 +151,10 @@ pub async fn work(
 ) {
     const IDLE_POLL: Duration = Duration::from_millis(500);
     const PROBE_EVERY: Duration = Duration::from_secs(2);
+    // Set when the database failed under a job: once writes work, the jobs this worker left
+    // `running` are handed back before anything new is claimed. At start too, for a run of the
+    // same worker that stopped there.
+    let mut interrupted = true;
     while !*shutdown.borrow() {
         // A claim on a file deleted under the process would vanish with it.
         if let Err(gone) = ctx.db.check_file() {
@@ -146,12 +163,30 @@ pub async fn work(
         let pause = if ctx.db.write_health.is_failing() {
             write_health::probe(&ctx.db, "queue").await;
             Some(PROBE_EVERY)
+        } else if interrupted {
+            let error = "handed back: the database failed during the run";
+            match jobs::release_own(&ctx.db.writer, &worker, error, Timestamp::now()).await {
+                Ok(released) => {
+                    interrupted = false;
+                    tracing::info!(released, "jobs the database failed under are pending again");
+                    None
+                }
+                Err(err) => {
+                    ctx.db.write_health.failed("queue", &err);
+                    Some(PROBE_EVERY)
+                }
+            }
         } else {
             match run_one(&ctx, &wanted, &worker).await {
                 Ok(Outcome::Idle) => Some(IDLE_POLL),
+                Ok(Outcome::Interrupted { .. }) => {
+                    interrupted = true;
+                    Some(PROBE_EVERY)
+                }
                 Ok(_) => None,
                 Err(err) if caused_by_unavailability(&err) => {
                     ctx.db.write_health.failed("queue", &format!("{err:#}"));
+                    interrupted = true;
                     Some(PROBE_EVERY)
                 }
                 Err(err) => {

@@ -28,8 +28,9 @@ pub async fn insert(
     .bind(token_hash)
     .bind(created_by_user_id)
     .bind(now)
-    .fetch_one(db)
+    .fetch_all(db)
     .await
+    .and_then(super::only_row)
 }
 
 /// The token with this hash, unless it was revoked.

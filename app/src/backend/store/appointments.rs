@@ -25,8 +25,9 @@ pub async fn insert(db: impl SqliteExecutor<'_>, appointment: NewAppointment) ->
     .bind(appointment.scheduled_at)
     .bind(appointment.status.as_str())
     .bind(appointment.created_at)
-    .fetch_one(db)
+    .fetch_all(db)
     .await
+    .and_then(super::only_row)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -20,8 +20,9 @@ pub async fn insert(
     .bind(aircall_user_id)
     .bind(phone)
     .bind(now)
-    .fetch_one(db)
+    .fetch_all(db)
     .await
+    .and_then(super::only_row)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -36,8 +36,9 @@ pub async fn insert(db: impl SqliteExecutor<'_>, call: NewCall<'_>) -> sqlx::Res
     .bind(call.to_number)
     .bind(call.missed_reason.is_some())
     .bind(call.missed_reason)
-    .fetch_one(db)
+    .fetch_all(db)
     .await
+    .and_then(super::only_row)
 }
 
 /// One Aircall event's view of a call. Events arrive out of order: a field once known is never

@@ -73,16 +73,26 @@ pub async fn claim(
     .bind(now)
     .bind(worker)
     .bind(queues)
-    .fetch_optional(db)
+    .fetch_all(db)
     .await
+    .map(super::first_row)
 }
 
-pub async fn complete(db: impl SqliteExecutor<'_>, id: i64, now: Timestamp) -> sqlx::Result<()> {
+// The outcome of a run is written only while the job is still this worker's: a worker that
+// stalled past the lock timeout must not reset a job that another worker has since claimed.
+
+pub async fn complete(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    worker: &str,
+    now: Timestamp,
+) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE jobs SET status = 'done', locked_at = NULL, locked_by = NULL, updated_at = $2
-         WHERE id = $1",
+        "UPDATE jobs SET status = 'done', locked_at = NULL, locked_by = NULL, updated_at = $3
+         WHERE id = $1 AND status = 'running' AND locked_by = $2",
     )
     .bind(id)
+    .bind(worker)
     .bind(now)
     .execute(db)
     .await?;
@@ -93,39 +103,18 @@ pub async fn complete(db: impl SqliteExecutor<'_>, id: i64, now: Timestamp) -> s
 pub async fn postpone(
     db: impl SqliteExecutor<'_>,
     id: i64,
+    worker: &str,
     error: &str,
     run_at: Timestamp,
     now: Timestamp,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE jobs SET status = 'pending', locked_at = NULL, locked_by = NULL, last_error = $2,
-                         run_at = $3, updated_at = $4
-         WHERE id = $1",
+        "UPDATE jobs SET status = 'pending', locked_at = NULL, locked_by = NULL, last_error = $3,
+                         run_at = $4, updated_at = $5
+         WHERE id = $1 AND status = 'running' AND locked_by = $2",
     )
     .bind(id)
-    .bind(error)
-    .bind(run_at)
-    .bind(now)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
-/// Back to `pending` at `run_at` without counting the attempt: the database, not the job, failed.
-pub async fn hand_back(
-    db: impl SqliteExecutor<'_>,
-    id: i64,
-    error: &str,
-    run_at: Timestamp,
-    now: Timestamp,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE jobs SET status = 'pending', locked_at = NULL, locked_by = NULL, last_error = $2,
-                         run_at = $3, updated_at = $4,
-                         attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
-         WHERE id = $1",
-    )
-    .bind(id)
+    .bind(worker)
     .bind(error)
     .bind(run_at)
     .bind(now)
@@ -137,20 +126,44 @@ pub async fn hand_back(
 pub async fn fail(
     db: impl SqliteExecutor<'_>,
     id: i64,
+    worker: &str,
     error: &str,
     now: Timestamp,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE jobs SET status = 'failed', locked_at = NULL, locked_by = NULL, last_error = $2,
-                         updated_at = $3
-         WHERE id = $1",
+        "UPDATE jobs SET status = 'failed', locked_at = NULL, locked_by = NULL, last_error = $3,
+                         updated_at = $4
+         WHERE id = $1 AND status = 'running' AND locked_by = $2",
     )
     .bind(id)
+    .bind(worker)
     .bind(error)
     .bind(now)
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// The jobs `worker` left `running` because the database failed under them (their outcome could
+/// not be written): back to pending, due now, the attempt not counted. Returns how many.
+pub async fn release_own(
+    db: impl SqliteExecutor<'_>,
+    worker: &str,
+    error: &str,
+    now: Timestamp,
+) -> sqlx::Result<u64> {
+    let result = sqlx::query(
+        "UPDATE jobs SET status = 'pending', locked_at = NULL, locked_by = NULL, last_error = $2,
+                         run_at = $3, updated_at = $3,
+                         attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
+         WHERE status = 'running' AND locked_by = $1",
+    )
+    .bind(worker)
+    .bind(error)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected())
 }
 
 /// `running` jobs locked before `locked_before` belong to a worker that died: back to pending,

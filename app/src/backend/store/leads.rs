@@ -28,8 +28,9 @@ pub async fn insert(db: impl SqliteExecutor<'_>, lead: NewLead<'_>) -> sqlx::Res
     .bind(lead.lost_reason.is_some())
     .bind(lead.lost_reason)
     .bind(lead.created_at)
-    .fetch_one(db)
+    .fetch_all(db)
     .await
+    .and_then(super::only_row)
 }
 
 pub async fn find_by_phone(

@@ -37,8 +37,9 @@ pub async fn insert(
     .bind(message.error_code)
     .bind(message.error_reason)
     .bind(message.created_at)
-    .fetch_optional(db)
+    .fetch_all(db)
     .await
+    .map(super::first_row)
 }
 
 /// The id and status of our outbound message with this `wamid`.
@@ -134,8 +135,9 @@ pub async fn insert_queued(
     .bind(template_name)
     .bind(user_id)
     .bind(now)
-    .fetch_one(db)
+    .fetch_all(db)
     .await
+    .and_then(super::only_row)
 }
 
 /// An outbound message with what sending it needs.
@@ -235,6 +237,7 @@ pub async fn insert_reminder(
     .bind(template)
     .bind(appointment_id)
     .bind(now)
-    .fetch_optional(db)
+    .fetch_all(db)
     .await
+    .map(super::first_row)
 }

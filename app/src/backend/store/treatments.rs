@@ -25,8 +25,9 @@ pub async fn insert(db: impl SqliteExecutor<'_>, treatment: NewTreatment<'_>) ->
     .bind(treatment.sessions_count)
     .bind(treatment.price_cents)
     .bind(treatment.created_at)
-    .fetch_one(db)
+    .fetch_all(db)
     .await
+    .and_then(super::only_row)
 }
 
 /// Recomputes `completed_at` from the treatment's sessions: the `scheduled_at` of the

@@ -64,8 +64,9 @@ pub async fn upsert(
     .bind(user.password_hash)
     .bind(user.role.as_str())
     .bind(now)
-    .fetch_one(db)
+    .fetch_all(db)
     .await
+    .and_then(super::only_row)
 }
 
 /// The user's Aircall user id (their line for click-to-call), if one is set.
