@@ -81,7 +81,17 @@ pub async fn backup(
     .context("cannot measure the database")?;
     let stats = rustix::fs::statvfs(dir)
         .with_context(|| format!("cannot read the free space of {}", dir.display()))?;
-    ensure_room(dir, needed.max(0) as u64, stats.f_bavail * stats.f_frsize)?;
+    let same_disk = {
+        use std::os::unix::fs::MetadataExt;
+        let database = std::fs::metadata(database_file(database_url)?)?;
+        std::fs::metadata(dir)?.dev() == database.dev()
+    };
+    ensure_room(
+        dir,
+        needed.max(0) as u64,
+        stats.f_bavail * stats.f_frsize,
+        same_disk,
+    )?;
     sqlx::query("VACUUM INTO $1")
         .bind(path.to_string_lossy().as_ref())
         .execute(&mut conn)
@@ -114,11 +124,23 @@ pub async fn backup(
     })
 }
 
-/// Refuses a backup of `needed` bytes into `dir`, which has `available` bytes free.
-fn ensure_room(dir: &Path, needed: u64, available: u64) -> anyhow::Result<()> {
-    if available < needed {
+/// Refuses a backup of `needed` bytes into `dir`, which has `available` bytes free. On the
+/// database's own disk the copy must also leave room for the database to keep writing: a tenth
+/// of its size, and at least 64 MiB.
+fn ensure_room(dir: &Path, needed: u64, available: u64, same_disk: bool) -> anyhow::Result<()> {
+    let reserve = if same_disk {
+        (needed / 10).max(64 << 20)
+    } else {
+        0
+    };
+    if available < needed + reserve {
+        let kept = if same_disk {
+            format!(" and {} MiB kept free for the database", reserve >> 20)
+        } else {
+            String::new()
+        };
         bail!(
-            "not enough free space in {} for the backup: it needs {} MiB, {} MiB are free \
+            "not enough free space in {} for the backup: it needs {} MiB{kept}, {} MiB are free \
              (free some space or choose another --out)",
             dir.display(),
             needed.div_ceil(1 << 20),
@@ -181,12 +203,30 @@ mod tests {
     #[test]
     fn a_backup_larger_than_the_free_space_is_refused_with_both_figures() {
         let dir = Path::new("/srv/backups");
-        assert!(ensure_room(dir, 10 << 20, 10 << 20).is_ok());
-        let refused = ensure_room(dir, (300 << 20) + 1, 120 << 20).unwrap_err();
+        assert!(ensure_room(dir, 10 << 20, 10 << 20, false).is_ok());
+        let refused = ensure_room(dir, (300 << 20) + 1, 120 << 20, false).unwrap_err();
         assert_eq!(
             refused.to_string(),
             "not enough free space in /srv/backups for the backup: it needs 301 MiB, 120 MiB \
              are free (free some space or choose another --out)"
+        );
+    }
+
+    #[test]
+    fn on_the_databases_own_disk_a_backup_leaves_room_for_the_database() {
+        let dir = Path::new("storage/backups");
+        assert!(ensure_room(dir, 10 << 20, 74 << 20, true).is_ok());
+        let refused = ensure_room(dir, 10 << 20, 73 << 20, true).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("it needs 10 MiB and 64 MiB kept free for the database"),
+            "{refused}"
+        );
+        assert!(ensure_room(dir, 1000 << 20, 1100 << 20, true).is_ok());
+        assert!(
+            ensure_room(dir, 1000 << 20, 1099 << 20, true).is_err(),
+            "a tenth when larger"
         );
     }
 }

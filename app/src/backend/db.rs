@@ -70,11 +70,75 @@ async fn release_clean(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<bool> 
     Ok(clean)
 }
 
+/// A file of the database (`<path>`, `-wal`, `-shm`) this process still has open although it was
+/// deleted: the kernel names such a descriptor's target "<path> (deleted)".
+#[cfg(test)]
+mod tests {
+    use super::DiskSpace;
+
+    #[test]
+    fn a_disk_is_nearly_full_under_a_twentieth_free_or_a_gibibyte() {
+        let gib = 1u64 << 30;
+        let small = |free| DiskSpace {
+            free,
+            total: 4 << 20,
+        };
+        assert!(!small(210 << 10).nearly_full());
+        assert!(small(200 << 10).nearly_full());
+        let large = |free| DiskSpace {
+            free,
+            total: 500 * gib,
+        };
+        assert!(
+            !large(gib).nearly_full(),
+            "1 GiB free on 500 GiB is not yet"
+        );
+        assert!(large(gib - 1).nearly_full());
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn deleted_open_file(database: &Path) -> Option<String> {
+    let prefix = database.as_os_str().to_string_lossy().into_owned();
+    std::fs::read_dir("/proc/self/fd")
+        .ok()?
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .map(|target| target.to_string_lossy().into_owned())
+        .find(|target| {
+            target.starts_with(&prefix)
+                && target.ends_with(" (deleted)")
+                && matches!(
+                    &target[prefix.len()..target.len() - 10],
+                    "" | "-wal" | "-shm"
+                )
+        })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn deleted_open_file(_database: &Path) -> Option<String> {
+    None
+}
+
 /// The lock file beside a database file.
 pub fn lock_file(database: &std::path::Path) -> std::path::PathBuf {
     let mut name = database.as_os_str().to_owned();
     name.push(".lock");
     name.into()
+}
+
+/// Room on the database's file system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskSpace {
+    pub free: u64,
+    pub total: u64,
+}
+
+impl DiskSpace {
+    /// Less than 5 % free, or less than 1 GiB on a disk larger than 20 GiB: time to act, before
+    /// writes fail.
+    pub fn nearly_full(&self) -> bool {
+        self.free < (self.total / 20).min(1 << 30)
+    }
 }
 
 /// What `mini-crm db check` found.
@@ -179,23 +243,49 @@ impl Db {
         self.writer.begin_with("BEGIN IMMEDIATE").await
     }
 
-    /// Whether the file this process writes to is still the one at the database's path.
+    /// Whether the files this process writes to are still the ones at the database's path: the
+    /// database itself, and (on Linux, from `/proc/self/fd`) its `-wal` and `-shm`, whose loss
+    /// would lose every commit since the last checkpoint.
     pub fn check_file(&self) -> Result<(), String> {
         let path = &self.file.path;
         match std::fs::metadata(path) {
-            Ok(meta) if (meta.dev(), meta.ino()) == self.file.identity => Ok(()),
-            Ok(_) => Err(format!(
-                "the database file {} was replaced while open: restart mini-crm",
-                path.display()
+            Ok(meta) if (meta.dev(), meta.ino()) == self.file.identity => {}
+            Ok(_) => {
+                return Err(format!(
+                    "the database file {} was replaced while open: restart mini-crm",
+                    path.display()
+                ))
+            }
+            Err(err) => {
+                return Err(format!(
+                    "the database file {} is gone ({err}): restore it or restart mini-crm",
+                    path.display()
+                ))
+            }
+        }
+        match deleted_open_file(path) {
+            Some(file) => Err(format!(
+                "{file} was deleted while open: what was written since the last checkpoint is \
+                 lost at the next start; back up now (mini-crm backup), then restart mini-crm"
             )),
-            Err(err) => Err(format!(
-                "the database file {} is gone ({err}): restore it or restart mini-crm",
-                path.display()
-            )),
+            None => Ok(()),
         }
     }
 
-    /// Drops every table and migrates again: `mini-crm migrate --fresh`.
+    /// The free and total bytes of the file system that holds the database, if it can be read.
+    pub fn disk_space(&self) -> Option<DiskSpace> {
+        let dir = self
+            .file
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty());
+        let stats = rustix::fs::statvfs(dir.unwrap_or(Path::new("."))).ok()?;
+        Some(DiskSpace {
+            free: stats.f_bavail * stats.f_frsize,
+            total: stats.f_blocks * stats.f_frsize,
+        })
+    }
+
     /// `mini-crm db check`: opens the database read-only (never creating it), runs SQLite's
     /// `quick_check` and compares the applied migrations with this binary's.
     pub async fn check(database_url: &str) -> anyhow::Result<DbCheck> {
@@ -229,6 +319,7 @@ impl Db {
         })
     }
 
+    /// Drops every table and migrates again: `mini-crm migrate --fresh`.
     pub async fn reset(&self) -> anyhow::Result<()> {
         let mut conn = self.writer.acquire().await?;
         sqlx::query("PRAGMA foreign_keys = OFF")

@@ -18,21 +18,51 @@ pub struct WriteFault {
 #[derive(Debug, Default)]
 pub struct WriteHealth {
     fault: Mutex<Option<WriteFault>>,
+    /// When the intake commit in progress began: a disk that stalls every fsync answers
+    /// nothing, neither success nor error, and only the clock tells.
+    writing_since: Mutex<Option<Timestamp>>,
+}
+
+/// A commit that has not come back after this long is a fault.
+pub const STALLED_AFTER_SECONDS: i64 = 10;
+
+/// Marks a commit in progress for as long as it lives.
+#[must_use]
+pub struct Writing<'a>(&'a WriteHealth);
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        *lock(&self.0.writing_since) = None;
+    }
 }
 
 impl WriteHealth {
-    /// The current fault, if writes are failing.
+    /// The current fault, if writes are failing or a commit has stalled.
     pub fn fault(&self) -> Option<WriteFault> {
-        self.lock().clone()
+        if let Some(fault) = lock(&self.fault).clone() {
+            return Some(fault);
+        }
+        let since = (*lock(&self.writing_since))?;
+        let seconds = Timestamp::now().unix() - since.unix();
+        (seconds >= STALLED_AFTER_SECONDS).then(|| WriteFault {
+            since,
+            reason: format!("a commit has not finished for {seconds} s"),
+        })
     }
 
     pub fn is_failing(&self) -> bool {
-        self.lock().is_some()
+        self.fault().is_some()
+    }
+
+    /// Marks a commit in progress until the returned guard is dropped.
+    pub fn writing(&self) -> Writing<'_> {
+        *lock(&self.writing_since) = Some(Timestamp::now());
+        Writing(self)
     }
 
     /// A write of `who` committed: ends the fault, if there was one.
     pub fn succeeded(&self, who: &str) {
-        if let Some(fault) = self.lock().take() {
+        if let Some(fault) = lock(&self.fault).take() {
             let seconds = Timestamp::now().unix() - fault.since.unix();
             tracing::warn!(
                 writer = who,
@@ -45,7 +75,7 @@ impl WriteHealth {
     /// A write of `who` failed: starts a fault, or keeps the one in progress with the new reason.
     pub fn failed(&self, who: &str, error: &dyn std::fmt::Display) {
         let reason = error.to_string();
-        let mut fault = self.lock();
+        let mut fault = lock(&self.fault);
         match fault.as_mut() {
             Some(fault) => fault.reason = reason,
             None => {
@@ -61,11 +91,11 @@ impl WriteHealth {
             }
         }
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<WriteFault>> {
-        // The guarded value is a plain Option: a panic elsewhere cannot leave it half-written.
-        self.fault.lock().unwrap_or_else(|e| e.into_inner())
-    }
+/// The guarded values are plain Options: a panic elsewhere cannot leave one half-written.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A write of `who`'s own while writes fail: the first that goes through ends the fault.
@@ -135,6 +165,27 @@ mod tests {
         assert_eq!(fault.reason, "disk I/O error", "and its latest reason");
         health.succeeded("intake");
         assert_eq!(health.fault(), None);
+    }
+
+    #[test]
+    fn a_commit_that_does_not_come_back_is_a_fault_once_it_has_stalled() {
+        let health = WriteHealth::default();
+        let writing = health.writing();
+        assert!(
+            !health.is_failing(),
+            "a commit in progress is not a fault yet"
+        );
+        let stalled = Timestamp::now().plus_seconds(-STALLED_AFTER_SECONDS);
+        *lock(&health.writing_since) = Some(stalled);
+        let fault = health.fault().expect("a stalled commit is a fault");
+        assert_eq!(fault.since, stalled);
+        assert!(
+            fault.reason.starts_with("a commit has not finished"),
+            "{}",
+            fault.reason
+        );
+        drop(writing);
+        assert!(!health.is_failing(), "over once the commit comes back");
     }
 
     /// SQLite's own errors, from a real file: read-only and full are unavailability (503, try

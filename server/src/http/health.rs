@@ -1,7 +1,8 @@
 //! `GET /healthz` (no session): the database, each queue's depth, failures and oldest wait,
 //! the providers' breakers, maintenance, the webhooks refused since start, the version. 503
-//! only when the database fails (it does not answer, or it cannot commit): an open breaker or a backlog is `"status": "degraded"` with
-//! 200, because a provider's outage must not make a deploy roll back. No secrets.
+//! only when the database fails (it does not answer, or it cannot commit): an open breaker, a
+//! backlog or a disk nearly full is `"status": "degraded"` with 200, because a provider's outage
+//! must not make a deploy roll back. No secrets.
 
 use app::backend::breakers;
 use app::backend::flags::Flags;
@@ -99,14 +100,22 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
             )
         })
         .collect();
-    let status = if open || backlog { "degraded" } else { "ok" };
+    // A disk about to fill is a warning before intake has to refuse deliveries.
+    let disk = state.db.disk_space();
+    let disk_nearly_full = disk.is_some_and(|d| d.nearly_full());
+    let status = if open || backlog || disk_nearly_full {
+        "degraded"
+    } else {
+        "ok"
+    };
     answer(
         StatusCode::OK,
         json!({
             "status": status,
             "version": env!("CARGO_PKG_VERSION"),
             "checked_at": now,
-            "database": { "ok": true, "writable": true, "latency_ms": (latency_ms * 100.0).round() / 100.0 },
+            "database": { "ok": true, "writable": true, "latency_ms": (latency_ms * 100.0).round() / 100.0,
+                          "disk_free_bytes": disk.map(|d| d.free), "disk_nearly_full": disk_nearly_full },
             "maintenance": flags.maintenance().is_some(),
             "queues": queues,
             "breakers": providers,

@@ -132,9 +132,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = config.site_addr;
     let state = app_state(config).await?;
     // Expired sessions are only ignored by the store; this keeps the table from growing forever.
-    tokio::spawn(
-        session_store(&state.db).continuously_delete_expired(std::time::Duration::from_secs(3600)),
-    );
+    // The store's loop ends at its first error (a full disk): start it again a minute later.
+    let store = session_store(&state.db);
+    tokio::spawn(async move {
+        loop {
+            let period = std::time::Duration::from_secs(3600);
+            if let Err(err) = store.clone().continuously_delete_expired(period).await {
+                tracing::warn!(error = %err, "deleting expired sessions failed; again in a minute");
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+        }
+    });
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

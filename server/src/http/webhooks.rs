@@ -19,6 +19,7 @@ use serde_json::json;
 use std::collections::HashMap;
 use subtle::ConstantTimeEq;
 use tower::ServiceBuilder;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 /// Meta sends payloads of up to 3 MB; the others stay far below 1 MB.
 const WHATSAPP_MAX_BODY: usize = 3 * 1024 * 1024;
@@ -28,6 +29,9 @@ const OTHER_MAX_BODY: usize = 1024 * 1024;
 /// a 503 before its body is read, so a flood or a stalled disk cannot grow memory without bound
 /// (each body may be 3 MB).
 const MAX_IN_FLIGHT: usize = 128;
+/// How long a delivery's body may take to arrive: a client trickling its body must not hold one
+/// of those places for ever.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -57,7 +61,8 @@ pub fn router() -> Router<AppState> {
                     unavailable()
                 }))
                 .load_shed()
-                .concurrency_limit(MAX_IN_FLIGHT),
+                .concurrency_limit(MAX_IN_FLIGHT)
+                .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT)),
         )
 }
 
@@ -166,7 +171,7 @@ async fn accept(
         provider,
         delivery_key: delivery_key(&body),
         headers: stored_headers(headers),
-        body: body.to_vec(),
+        body,
         received_at: Timestamp::now(),
     };
     match state.ingestor.store(delivery).await {

@@ -61,7 +61,7 @@ struct Request {
     delivery: NewDelivery,
     reply: oneshot::Sender<Result<Stored, NotStored>>,
     /// This body's share of the byte budget, given back when the request is answered.
-    _budget: OwnedSemaphorePermit,
+    budget: OwnedSemaphorePermit,
 }
 
 /// Handle to the intake writer. Cheap to clone.
@@ -99,7 +99,7 @@ impl Ingestor {
         let request = Request {
             delivery,
             reply,
-            _budget: budget,
+            budget,
         };
         self.sender.try_send(request).map_err(|err| match err {
             mpsc::error::TrySendError::Full(_) => NotStored::Full,
@@ -130,8 +130,19 @@ async fn write_groups(db: Db, mut receiver: mpsc::Receiver<Request>) {
         if received == 0 {
             return;
         }
-        let deliveries: Vec<&NewDelivery> = group.iter().map(|r| &r.delivery).collect();
-        let results: Vec<Result<Stored, NotStored>> = match write(&db, &deliveries).await {
+        let (deliveries, replies): (Vec<NewDelivery>, Vec<_>) = group
+            .drain(..)
+            .map(|r| (r.delivery, (r.reply, r.budget)))
+            .unzip();
+        // Its own task: a panic fails this group (503s), not every delivery after it.
+        let task = tokio::spawn({
+            let db = db.clone();
+            async move { write(&db, &deliveries).await }
+        });
+        let written = task
+            .await
+            .unwrap_or_else(|panic| Err(format!("the intake writer panicked: {panic}")));
+        let results: Vec<Result<Stored, NotStored>> = match written {
             Ok(stored) => {
                 db.write_health.succeeded("intake");
                 stored.into_iter().map(Ok).collect()
@@ -139,14 +150,14 @@ async fn write_groups(db: Db, mut receiver: mpsc::Receiver<Request>) {
             Err(error) => {
                 // Nothing of the group is stored: every provider gets a 503 and delivers again.
                 db.write_health.failed("intake", &error);
-                group
+                replies
                     .iter()
                     .map(|_| Err(NotStored::CannotCommit(error.clone())))
                     .collect()
             }
         };
-        for (request, result) in group.drain(..).zip(results) {
-            let _ = request.reply.send(result);
+        for ((reply, _budget), result) in replies.into_iter().zip(results) {
+            let _ = reply.send(result);
         }
     }
 }
@@ -154,7 +165,8 @@ async fn write_groups(db: Db, mut receiver: mpsc::Receiver<Request>) {
 /// One transaction, two statements, whatever the size of the group: the deliveries, then the
 /// processing jobs of those that were new. Answers only once the commit is in the file at the
 /// database's path (SQLite goes on writing to a file deleted under it).
-async fn write(db: &Db, deliveries: &[&NewDelivery]) -> Result<Vec<Stored>, String> {
+async fn write(db: &Db, deliveries: &[NewDelivery]) -> Result<Vec<Stored>, String> {
+    let _writing = db.write_health.writing();
     let inserted = async {
         let now = Timestamp::now();
         let mut tx = db.begin_write().await?;
