@@ -401,7 +401,7 @@ pub async fn queue(config: Config, command: QueueCommand) -> anyhow::Result<()> 
         }
         QueueCommand::Work { once, queue } => {
             let queues = queue.map_or_else(|| Queue::ALL.to_vec(), |q| vec![q]);
-            let worker = format!("cli-{}", std::process::id());
+            let worker = runner::worker_name("cli");
             if once {
                 println!("{:?}", runner::run_one(&ctx, &queues, &worker).await?);
             } else {

@@ -44,7 +44,7 @@ pub async fn create_api_token(name: String) -> Result<NewApiToken, AppError> {
     }
     let (id, token) = tokens::create(&state.db, &name, Some(user.id))
         .await
-        .map_err(|e| auth::internal("creating an API token", format!("{e:#}")))?;
+        .map_err(|e| auth::internal("creating an API token", e))?;
     Ok(NewApiToken { id, name, token })
 }
 

@@ -1,10 +1,11 @@
 //! Passwords, sign-in with throttling, and the signed-in user of a request.
 
 use super::db::Db;
+use super::jobs::JobError;
 use super::state::AppState;
 use super::store::login_failures::{self, Scope};
 use super::store::users;
-use super::write_health::is_unavailable;
+use super::write_health::{caused_by_unavailability, is_unavailable};
 use crate::domain::{CurrentUser, Email, Timestamp};
 use crate::error::AppError;
 use argon2::password_hash::{
@@ -64,10 +65,18 @@ fn decoy_hash() -> &'static str {
 /// Logs the detail of an unexpected failure and hands the client only a safe message: that the
 /// database cannot take changes now (full, read-only, locked), or that something went wrong.
 pub fn internal(context: &str, err: impl std::fmt::Display + 'static) -> AppError {
-    let unavailable = (&err as &dyn std::any::Any)
+    let any = &err as &dyn std::any::Any;
+    let unavailable = any
         .downcast_ref::<sqlx::Error>()
-        .is_some_and(is_unavailable);
-    tracing::error!(error = %err, "{context}");
+        .is_some_and(is_unavailable)
+        || any
+            .downcast_ref::<anyhow::Error>()
+            .is_some_and(caused_by_unavailability)
+        || matches!(
+            any.downcast_ref::<JobError>(),
+            Some(JobError::Retryable(e) | JobError::RetryAfter(e, _)) if caused_by_unavailability(e)
+        );
+    tracing::error!(error = format!("{err:#}"), "{context}");
     if unavailable {
         AppError::Unavailable
     } else {

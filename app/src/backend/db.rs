@@ -43,7 +43,16 @@ pub struct Db {
 struct OpenedFile {
     path: PathBuf,
     identity: (u64, u64),
+    /// The path with symbolic links resolved, as the kernel names open files (a release's
+    /// `storage` is a link to the shared one).
+    canonical: PathBuf,
+    /// When `/proc/self/fd` was last read, and what it showed: reading it costs a system call per
+    /// open descriptor, so at most every [`SCAN_EVERY`].
+    last_scan: std::sync::Mutex<Option<(std::time::Instant, Option<String>)>>,
 }
+
+/// How stale the look for deleted open files may be.
+const SCAN_EVERY: Duration = Duration::from_millis(250);
 
 impl OpenedFile {
     fn open(path: &Path) -> anyhow::Result<Self> {
@@ -52,7 +61,23 @@ impl OpenedFile {
         Ok(Self {
             path: path.to_path_buf(),
             identity: (meta.dev(), meta.ino()),
+            canonical: std::fs::canonicalize(path)
+                .with_context(|| format!("cannot resolve {}", path.display()))?,
+            last_scan: std::sync::Mutex::new(None),
         })
+    }
+
+    /// A file of the database open although deleted, as last seen (at most [`SCAN_EVERY`] ago).
+    fn deleted_open_file(&self) -> Option<String> {
+        let mut last = self.last_scan.lock().unwrap_or_else(|e| e.into_inner());
+        match &*last {
+            Some((at, seen)) if at.elapsed() < SCAN_EVERY => seen.clone(),
+            _ => {
+                let seen = deleted_open_file(&self.canonical);
+                *last = Some((std::time::Instant::now(), seen.clone()));
+                seen
+            }
+        }
     }
 }
 
@@ -263,7 +288,7 @@ impl Db {
                 ))
             }
         }
-        match deleted_open_file(path) {
+        match self.file.deleted_open_file() {
             Some(file) => Err(format!(
                 "{file} was deleted while open: what was written since the last checkpoint is \
                  lost at the next start; back up now (mini-crm backup), then restart mini-crm"

@@ -43,7 +43,9 @@ impl Job for SyncHubspot {
                 _ => breakers::record_success(&ctx.db, Provider::Hubspot, now).await,
             };
             breaker.map_err(|e| {
-                JobError::Retryable(anyhow!("recording hubspot on its breaker: {e}"))
+                JobError::Retryable(
+                    anyhow::Error::from(e).context("recording hubspot on its breaker"),
+                )
             })?;
             match result {
                 Ok(report) if report.sent == 0 => return Ok(()),

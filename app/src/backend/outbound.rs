@@ -296,9 +296,7 @@ async fn record_on_breaker<T>(
         _ => breakers::record_success(&ctx.db, provider, now).await,
     }
     .map_err(|e| {
-        JobError::Retryable(anyhow!(
-            "recording {} on its breaker: {e}",
-            provider.as_str()
-        ))
+        let context = format!("recording {} on its breaker", provider.as_str());
+        JobError::Retryable(anyhow::Error::from(e).context(context))
     })
 }

@@ -7,6 +7,7 @@ use super::db::Db;
 use super::store::heartbeats;
 use crate::domain::Timestamp;
 use std::sync::Mutex;
+use std::time::Instant;
 
 /// Writes have failed since `since`, the last time because of `reason`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,9 +19,9 @@ pub struct WriteFault {
 #[derive(Debug, Default)]
 pub struct WriteHealth {
     fault: Mutex<Option<WriteFault>>,
-    /// When the intake commit in progress began: a disk that stalls every fsync answers
-    /// nothing, neither success nor error, and only the clock tells.
-    writing_since: Mutex<Option<Timestamp>>,
+    /// When the intake commit in progress began (once it had the connection): a disk that
+    /// stalls every fsync answers nothing, neither success nor error, and only the clock tells.
+    writing_since: Mutex<Option<Instant>>,
 }
 
 /// A commit that has not come back after this long is a fault.
@@ -42,10 +43,9 @@ impl WriteHealth {
         if let Some(fault) = lock(&self.fault).clone() {
             return Some(fault);
         }
-        let since = (*lock(&self.writing_since))?;
-        let seconds = Timestamp::now().unix() - since.unix();
+        let seconds = (*lock(&self.writing_since))?.elapsed().as_secs() as i64;
         (seconds >= STALLED_AFTER_SECONDS).then(|| WriteFault {
-            since,
+            since: Timestamp::now().plus_seconds(-seconds),
             reason: format!("a commit has not finished for {seconds} s"),
         })
     }
@@ -56,7 +56,7 @@ impl WriteHealth {
 
     /// Marks a commit in progress until the returned guard is dropped.
     pub fn writing(&self) -> Writing<'_> {
-        *lock(&self.writing_since) = Some(Timestamp::now());
+        *lock(&self.writing_since) = Some(Instant::now());
         Writing(self)
     }
 
@@ -152,6 +152,7 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn a_fault_starts_once_and_ends_on_the_next_success() {
@@ -175,10 +176,11 @@ mod tests {
             !health.is_failing(),
             "a commit in progress is not a fault yet"
         );
-        let stalled = Timestamp::now().plus_seconds(-STALLED_AFTER_SECONDS);
-        *lock(&health.writing_since) = Some(stalled);
+        let stalled = Duration::from_secs(STALLED_AFTER_SECONDS as u64);
+        *lock(&health.writing_since) = Instant::now().checked_sub(stalled);
         let fault = health.fault().expect("a stalled commit is a fault");
-        assert_eq!(fault.since, stalled);
+        let since = Timestamp::now().unix() - fault.since.unix();
+        assert!((STALLED_AFTER_SECONDS..=STALLED_AFTER_SECONDS + 1).contains(&since));
         assert!(
             fault.reason.starts_with("a commit has not finished"),
             "{}",

@@ -148,7 +148,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {addr}"))?;
     // The queue runs in-process; on shutdown it finishes the job in hand after HTTP stops.
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
-    let worker_name = format!("serve-{}", std::process::id());
+    let worker_name = runner::worker_name("serve");
     let workers = tokio::spawn(runner::work(
         state.jobs(),
         Queue::ALL.to_vec(),

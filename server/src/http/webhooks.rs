@@ -9,7 +9,7 @@ use app::backend::webhooks::verify;
 use app::domain::{Provider, Timestamp};
 use axum::body::Bytes;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{DefaultBodyLimit, OriginalUri, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, OriginalUri, Query, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,7 +19,6 @@ use serde_json::json;
 use std::collections::HashMap;
 use subtle::ConstantTimeEq;
 use tower::ServiceBuilder;
-use tower_http::timeout::RequestBodyTimeoutLayer;
 
 /// Meta sends payloads of up to 3 MB; the others stay far below 1 MB.
 const WHATSAPP_MAX_BODY: usize = 3 * 1024 * 1024;
@@ -29,9 +28,9 @@ const OTHER_MAX_BODY: usize = 1024 * 1024;
 /// a 503 before its body is read, so a flood or a stalled disk cannot grow memory without bound
 /// (each body may be 3 MB).
 const MAX_IN_FLIGHT: usize = 128;
-/// How long a delivery's body may take to arrive: a client trickling its body must not hold one
-/// of those places for ever.
-const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a delivery's whole body may take to arrive: a client trickling its body must not
+/// hold one of those places for ever.
+const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -61,8 +60,7 @@ pub fn router() -> Router<AppState> {
                     unavailable()
                 }))
                 .load_shed()
-                .concurrency_limit(MAX_IN_FLIGHT)
-                .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT)),
+                .concurrency_limit(MAX_IN_FLIGHT),
         )
 }
 
@@ -99,7 +97,7 @@ async fn verify_whatsapp_subscription(
 async fn receive_whatsapp(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    DeliveryBody(body): DeliveryBody,
 ) -> Response {
     let Some(secret) = &state.config.whatsapp_app_secret else {
         return unconfigured(Provider::Whatsapp, "WHATSAPP_APP_SECRET");
@@ -114,7 +112,7 @@ async fn receive_whatsapp(
 async fn receive_aircall(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    DeliveryBody(body): DeliveryBody,
 ) -> Response {
     let Some(token) = &state.config.aircall_webhook_token else {
         return unconfigured(Provider::Aircall, "AIRCALL_WEBHOOK_TOKEN");
@@ -130,7 +128,7 @@ async fn receive_hubspot(
     method: Method,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
-    body: Bytes,
+    DeliveryBody(body): DeliveryBody,
 ) -> Response {
     let Some(secret) = &state.config.hubspot_client_secret else {
         return unconfigured(Provider::Hubspot, "HUBSPOT_CLIENT_SECRET");
@@ -154,6 +152,31 @@ async fn receive_hubspot(
         return reject(&state, Provider::Hubspot, rejection);
     }
     accept(&state, Provider::Hubspot, &headers, body).await
+}
+
+/// A delivery's raw body, read whole within [`BODY_DEADLINE`] (not an idle timeout: a byte every
+/// few seconds must not keep it open), else a 503 that every provider retries. Over the route's
+/// size limit: 413.
+struct DeliveryBody(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for DeliveryBody {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        match tokio::time::timeout(BODY_DEADLINE, Bytes::from_request(request, state)).await {
+            Ok(Ok(body)) => Ok(Self(body)),
+            Ok(Err(rejection)) => Err(rejection.into_response()),
+            Err(_) => {
+                if let Some(refused) = REFUSED_LOG.tick() {
+                    tracing::warn!(
+                        refused,
+                        "webhook deliveries refused with 503: body too slow"
+                    );
+                }
+                Err(unavailable())
+            }
+        }
+    }
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -17,11 +17,18 @@ pub struct Server {
     pub database: String,
     logs: PathBuf,
     addr: String,
+    /// The directory it runs in (a relative `DATABASE_URL` is relative to it).
+    cwd: PathBuf,
 }
 
 impl Server {
     /// Starts `serve` on `database` with a fresh loopback port and the WhatsApp secret set.
     pub fn spawn(database: &str, logs: &Path) -> Self {
+        Self::spawn_in(&std::env::current_dir().unwrap(), database, logs)
+    }
+
+    /// Likewise, running in `cwd`.
+    pub fn spawn_in(cwd: &Path, database: &str, logs: &Path) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -29,11 +36,12 @@ impl Server {
             .port();
         let addr = format!("127.0.0.1:{port}");
         Self {
-            child: spawn_child(database, &addr, logs),
+            child: spawn_child(cwd, database, &addr, logs),
             base: format!("http://{addr}"),
             database: database.to_string(),
             logs: logs.to_path_buf(),
             addr,
+            cwd: cwd.to_path_buf(),
         }
     }
 
@@ -59,7 +67,7 @@ impl Server {
     /// SIGKILL, then the same database and port again.
     pub async fn restart(&mut self, client: &reqwest::Client) {
         self.kill();
-        self.child = spawn_child(&self.database, &self.addr, &self.logs);
+        self.child = spawn_child(&self.cwd, &self.database, &self.addr, &self.logs);
         self.wait_until_up(client).await;
     }
 
@@ -184,9 +192,10 @@ pub async fn health(client: &reqwest::Client, base: &str) -> (u16, String) {
     )
 }
 
-fn spawn_child(database: &str, addr: &str, logs: &Path) -> Child {
+fn spawn_child(cwd: &Path, database: &str, addr: &str, logs: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_mini-crm"))
         .arg("serve")
+        .current_dir(cwd)
         .env("DATABASE_URL", database)
         .env("LOG_DIR", logs)
         .env("LEPTOS_SITE_ADDR", addr)

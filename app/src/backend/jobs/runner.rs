@@ -140,6 +140,16 @@ pub async fn run_one(ctx: &JobContext, wanted: &[Queue], worker: &str) -> anyhow
     })
 }
 
+/// A name for one run of a worker, unique across processes and restarts (a pid alone repeats in
+/// containers): a job's outcome is written only by the run that holds it.
+pub fn worker_name(kind: &str) -> String {
+    format!(
+        "{kind}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
 /// Runs jobs until `shutdown` turns true; a job in progress finishes first. While the database
 /// cannot take writes the worker claims nothing (a claim, or the record of a job's outcome, would
 /// fail half-way): it probes every few seconds and resumes when a write goes through.
@@ -152,9 +162,9 @@ pub async fn work(
     const IDLE_POLL: Duration = Duration::from_millis(500);
     const PROBE_EVERY: Duration = Duration::from_secs(2);
     // Set when the database failed under a job: once writes work, the jobs this worker left
-    // `running` are handed back before anything new is claimed. At start too, for a run of the
-    // same worker that stopped there.
-    let mut interrupted = true;
+    // `running` are handed back before anything new is claimed. (A worker's name is unique to
+    // its run: one that stopped meanwhile leaves its jobs to `reclaim_stale`.)
+    let mut interrupted = false;
     while !*shutdown.borrow() {
         // A claim on a file deleted under the process would vanish with it.
         if let Err(gone) = ctx.db.check_file() {

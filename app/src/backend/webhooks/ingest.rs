@@ -11,8 +11,9 @@
 use super::ProcessWebhook;
 use crate::backend::db::Db;
 use crate::backend::jobs::enqueue_all;
+use crate::backend::log_every::LogEvery;
 use crate::backend::store::webhook_events::{self, NewDelivery};
-use crate::backend::write_health;
+use crate::backend::write_health::{self, is_unavailable};
 use crate::domain::Timestamp;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -139,17 +140,29 @@ async fn write_groups(db: Db, mut receiver: mpsc::Receiver<Request>) {
             let db = db.clone();
             async move { write(&db, &deliveries).await }
         });
-        let written = task
-            .await
-            .unwrap_or_else(|panic| Err(format!("the intake writer panicked: {panic}")));
+        let written = task.await.unwrap_or_else(|panic| {
+            Err(GroupFailed {
+                reason: format!("the intake writer panicked: {panic}"),
+                database_unavailable: false,
+            })
+        });
         let results: Vec<Result<Stored, NotStored>> = match written {
             Ok(stored) => {
                 db.write_health.succeeded("intake");
                 stored.into_iter().map(Ok).collect()
             }
-            Err(error) => {
+            Err(GroupFailed {
+                reason: error,
+                database_unavailable,
+            }) => {
                 // Nothing of the group is stored: every provider gets a 503 and delivers again.
-                db.write_health.failed("intake", &error);
+                // The database's faults are its state (logged as it changes); anything else is a
+                // bug, logged at most once a second.
+                if database_unavailable {
+                    db.write_health.failed("intake", &error);
+                } else if let Some(groups) = GROUP_ERROR_LOG.tick() {
+                    tracing::error!(error, groups, "webhook intake: a group could not be stored");
+                }
                 replies
                     .iter()
                     .map(|_| Err(NotStored::CannotCommit(error.clone())))
@@ -162,14 +175,24 @@ async fn write_groups(db: Db, mut receiver: mpsc::Receiver<Request>) {
     }
 }
 
+/// Why a group was not stored.
+struct GroupFailed {
+    reason: String,
+    /// The database cannot take writes now (full, read-only, locked, gone), as opposed to a bug.
+    database_unavailable: bool,
+}
+
+/// One log line a second at most for groups that fail for another reason than the database.
+static GROUP_ERROR_LOG: LogEvery = LogEvery::new(Duration::from_secs(1));
+
 /// One transaction, two statements, whatever the size of the group: the deliveries, then the
 /// processing jobs of those that were new. Answers only once the commit is in the file at the
 /// database's path (SQLite goes on writing to a file deleted under it).
-async fn write(db: &Db, deliveries: &[NewDelivery]) -> Result<Vec<Stored>, String> {
-    let _writing = db.write_health.writing();
+async fn write(db: &Db, deliveries: &[NewDelivery]) -> Result<Vec<Stored>, GroupFailed> {
     let inserted = async {
         let now = Timestamp::now();
         let mut tx = db.begin_write().await?;
+        let _writing = db.write_health.writing();
         let inserted = webhook_events::insert_many(&mut *tx, deliveries).await?;
         let jobs: Vec<ProcessWebhook> = inserted
             .iter()
@@ -182,8 +205,14 @@ async fn write(db: &Db, deliveries: &[NewDelivery]) -> Result<Vec<Stored>, Strin
         Ok::<_, sqlx::Error>(inserted)
     }
     .await
-    .map_err(|e| e.to_string())?;
-    db.check_file()?;
+    .map_err(|e| GroupFailed {
+        database_unavailable: is_unavailable(&e),
+        reason: e.to_string(),
+    })?;
+    db.check_file().map_err(|reason| GroupFailed {
+        reason,
+        database_unavailable: true,
+    })?;
     // Match answers to requests; a body sent twice within one group is new only the first time.
     let mut new: HashMap<(&str, &str), i64> = inserted
         .iter()
