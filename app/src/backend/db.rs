@@ -1,8 +1,10 @@
 //! The database: an embedded SQLite file in WAL mode with one writer connection (SQLite allows a
 //! single writer; queuing in the pool beats `SQLITE_BUSY` retries) and a pool of readers.
 
-use super::write_health::WriteHealth;
-use anyhow::Context;
+use super::store::heartbeats;
+use super::write_health::{is_read_only, WriteHealth};
+use crate::domain::Timestamp;
+use anyhow::{bail, Context};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, Sqlite, SqlitePool, Transaction};
 use std::os::unix::fs::MetadataExt;
@@ -247,14 +249,29 @@ impl Db {
             .connect_with(options.read_only(true))
             .await
             .with_context(|| format!("cannot open read connections to {database_url}"))?;
-        Ok(Self {
+        let db = Self {
             writer,
             reader,
             sessions,
             write_health: Arc::default(),
             file: Arc::new(file),
             _in_use: Arc::new(in_use),
-        })
+        };
+        // A first write. SQLite opens a file it may not write for reading only, and migrations
+        // already applied write nothing: without it, such a database would start and then
+        // refuse every write. A full or locked database starts, `down` until it takes writes.
+        if let Err(err) = heartbeats::beat(&db.writer, "start", Timestamp::now()).await {
+            if is_read_only(&err) {
+                bail!(
+                    "the database {} can only be read by this process ({err}): check the \
+                     file's owner, permissions and attributes (chattr) and the file system's \
+                     mount options",
+                    db.file.path.display()
+                );
+            }
+            db.write_health.failed("start", &err);
+        }
+        Ok(db)
     }
 
     /// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`): one that reads

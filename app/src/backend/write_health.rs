@@ -127,25 +127,38 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
     // SQLite primary result codes (the low byte of an extended code).
     const BUSY: i64 = 5;
     const LOCKED: i64 = 6;
-    const READONLY: i64 = 8;
     const IOERR: i64 = 10;
     const FULL: i64 = 13;
     const CANTOPEN: i64 = 14;
     match err {
-        sqlx::Error::Database(db) => db
-            .code()
-            .and_then(|code| code.parse::<i64>().ok())
-            .is_some_and(|code| {
-                matches!(
-                    code & 0xff,
-                    BUSY | LOCKED | READONLY | IOERR | FULL | CANTOPEN
-                )
-            }),
+        sqlx::Error::Database(_) => {
+            is_read_only(err)
+                || sqlite_code(err)
+                    .is_some_and(|code| matches!(code, BUSY | LOCKED | IOERR | FULL | CANTOPEN))
+        }
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::WorkerCrashed => true,
         _ => false,
+    }
+}
+
+/// SQLite opened the database for reading only (`SQLITE_READONLY`): a read-only or immutable
+/// file, a read-only file system.
+pub fn is_read_only(err: &sqlx::Error) -> bool {
+    const READONLY: i64 = 8;
+    sqlite_code(err) == Some(READONLY)
+}
+
+/// The primary result code of a SQLite error (the low byte of its extended code).
+fn sqlite_code(err: &sqlx::Error) -> Option<i64> {
+    match err {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| code.parse::<i64>().ok())
+            .map(|code| code & 0xff),
+        _ => None,
     }
 }
 

@@ -13,7 +13,7 @@ use app::backend::jobs::runner;
 use app::backend::store::jobs;
 use app::domain::{Queue, Timestamp};
 use axum::http::StatusCode;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -486,8 +486,31 @@ fn refused_start(database: &str, logs: &Path) -> String {
     said
 }
 
-#[test]
-fn storage_that_cannot_be_written_stops_the_start_with_a_clear_error() {
+/// `chattr +i`: a file nobody may write, root included; undone when dropped.
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn set(path: &Path) -> Option<Self> {
+        let set = Command::new("chattr").arg("+i").arg(path).status();
+        if set.is_ok_and(|s| s.success()) {
+            return Some(Self(path.to_path_buf()));
+        }
+        assert!(
+            std::env::var_os("MINI_CRM_SKIP_TMPFS_TESTS").is_some(),
+            "cannot make a file immutable (chattr +i needs root and ext4, as in CI)"
+        );
+        None
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+#[tokio::test]
+async fn storage_that_cannot_be_written_stops_the_start_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
     std::fs::write(dir.path().join("file"), "").unwrap();
@@ -497,6 +520,15 @@ fn storage_that_cannot_be_written_stops_the_start_with_a_clear_error() {
         said.contains("cannot create the database directory"),
         "{said}"
     );
+
+    // A migrated database whose file may not be written: SQLite would open it read-only.
+    let file = dir.path().join("db.sqlite");
+    let database = format!("sqlite://{}", file.display());
+    drop(app::backend::db::Db::connect(&database).await.unwrap());
+    if let Some(_immutable) = Immutable::set(&file) {
+        let said = refused_start(&database, &logs);
+        assert!(said.contains("can only be read by this process"), "{said}");
+    }
 
     let Some(disk) = Tmpfs::mount("1m") else {
         return;

@@ -4,10 +4,11 @@ use app::backend::{db::Db, seed::seed};
 use app::domain::Timestamp;
 use sha2::{Digest, Sha256};
 
-/// SHA-256 over every row of every table (sessions aside), in primary-key order.
+/// SHA-256 over every row of every table, in primary-key order; sessions and heartbeats (when a
+/// process last proved it could write) aside.
 async fn content_hash(db: &Db) -> String {
     let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT IN ('_sqlx_migrations', 'sessions') ORDER BY name",
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT IN ('_sqlx_migrations', 'sessions', 'heartbeats') ORDER BY name",
     )
     .fetch_all(&db.reader)
     .await
