@@ -27,6 +27,15 @@ impl Server {
         Self::spawn_in(&std::env::current_dir().unwrap(), database, logs)
     }
 
+    /// On a new database in a temporary directory (kept while the returned one lives), up.
+    pub async fn start_fresh(client: &reqwest::Client) -> (tempfile::TempDir, Self) {
+        let dir = tempfile::tempdir().unwrap();
+        let database = format!("sqlite://{}/db.sqlite", dir.path().display());
+        let mut server = Self::spawn(&database, &dir.path().join("logs"));
+        server.wait_until_up(client).await;
+        (dir, server)
+    }
+
     /// Likewise, running in `cwd`.
     pub fn spawn_in(cwd: &Path, database: &str, logs: &Path) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -8,11 +8,9 @@ use tokio::sync::Mutex;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_delivery_survives_kill_9() {
-    let dir = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}/crash.sqlite", dir.path().display());
     let client = reqwest::Client::new();
-    let mut server = Server::spawn(&database, &dir.path().join("logs"));
-    server.wait_until_up(&client).await;
+    let (_dir, mut server) = Server::start_fresh(&client).await;
+    let database = server.database.clone();
 
     // 8 senders post distinct deliveries until the server dies under them.
     let acknowledged = Arc::new(Mutex::new(Vec::new()));

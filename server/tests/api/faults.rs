@@ -29,24 +29,18 @@ impl Tmpfs {
     /// the caller skips. Without it such a run fails, so a green suite never means "not tried".
     fn mount(size: &str) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
-        let mounted = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
+        let options = format!("size={size},mode=0777");
+        let mounted = privileged(
+            &["mount", "-t", "tmpfs", "-o", &options, "tmpfs"],
+            dir.path(),
+        );
         if mounted {
             return Some(Self { dir });
         }
         assert!(
             std::env::var_os("MINI_CRM_SKIP_TMPFS_TESTS").is_some(),
-            "cannot mount a tmpfs (needs root, as in CI): run as root, or set \
-             MINI_CRM_SKIP_TMPFS_TESTS=1 to skip the real disk-full tests"
+            "cannot mount a tmpfs (needs root or passwordless sudo, as CI has): run as root, or \
+             set MINI_CRM_SKIP_TMPFS_TESTS=1 to skip the real disk-full tests"
         );
         eprintln!("skipped: MINI_CRM_SKIP_TMPFS_TESTS is set and a tmpfs cannot be mounted");
         None
@@ -58,19 +52,40 @@ impl Tmpfs {
 
     /// `mount -o remount,<options>`: `ro` (refused while a file is open for writing), `size=64m`.
     fn remount(&self, options: &str) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,{options}")])
-            .arg(self.path())
-            .status()
-            .unwrap();
-        assert!(status.success(), "remount {options}");
+        let options = format!("remount,{options}");
+        assert!(
+            privileged(&["mount", "-o", &options], self.path()),
+            "{options}"
+        );
     }
 }
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.path()).status();
+        privileged(&["umount", "-l"], self.path());
     }
+}
+
+/// Runs `command path` as this user, else through `sudo -n` (CI runners that are not root have
+/// it); whether it succeeded.
+fn privileged(command: &[&str], path: &Path) -> bool {
+    let run = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .arg(path)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    run(command[0], &command[1..]) || run("sudo", &[&["-n"], command].concat())
+}
+
+/// Writes zeros to `path` until the file system has no byte left.
+fn fill_up(path: &Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).unwrap();
+    while file.write_all(&[0u8; 512]).is_ok() {}
+    let _ = file.sync_all();
 }
 
 /// A new lead, as the lead form sends it.
@@ -192,6 +207,8 @@ async fn a_full_disk_acknowledges_nothing_it_did_not_store_and_recovers_by_itsel
         warned,
         "/healthz said degraded while the disk was nearly full, before it refused"
     );
+    // The last few kilobytes a small write could still get, gone too: nothing fits now.
+    fill_up(&disk.path().join("last-bytes"));
     let (code, status) = health(&client, &server.base).await;
     assert_eq!(
         (code, status.as_str()),
@@ -379,11 +396,9 @@ async fn hold_write_lock(database: &str) -> sqlx::SqliteConnection {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_locked_by_another_process_refuses_in_time_and_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}/db.sqlite", dir.path().display());
     let client = reqwest::Client::new();
-    let mut server = Server::spawn(&database, &dir.path().join("logs"));
-    server.wait_until_up(&client).await;
+    let (_dir, mut server) = Server::start_fresh(&client).await;
+    let database = server.database.clone();
     let cookie = server.signed_in(&client, "ana@clinica.example").await;
 
     let mut lock = hold_write_lock(&database).await;
@@ -491,13 +506,12 @@ struct Immutable(PathBuf);
 
 impl Immutable {
     fn set(path: &Path) -> Option<Self> {
-        let set = Command::new("chattr").arg("+i").arg(path).status();
-        if set.is_ok_and(|s| s.success()) {
+        if privileged(&["chattr", "+i"], path) {
             return Some(Self(path.to_path_buf()));
         }
         assert!(
             std::env::var_os("MINI_CRM_SKIP_TMPFS_TESTS").is_some(),
-            "cannot make a file immutable (chattr +i needs root and ext4, as in CI)"
+            "cannot make a file immutable (chattr +i needs root or sudo, and ext4, as in CI)"
         );
         None
     }
@@ -505,7 +519,7 @@ impl Immutable {
 
 impl Drop for Immutable {
     fn drop(&mut self) {
-        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+        privileged(&["chattr", "-i"], &self.0);
     }
 }
 
@@ -597,11 +611,9 @@ fn peak_memory_mib(pid: u32) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_commits_keep_intake_bounded_and_refusing_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}/db.sqlite", dir.path().display());
     let client = reqwest::Client::new();
-    let mut server = Server::spawn(&database, &dir.path().join("logs"));
-    server.wait_until_up(&client).await;
+    let (_dir, mut server) = Server::start_fresh(&client).await;
+    let database = server.database.clone();
     let before = peak_memory_mib(server.child.id());
 
     // Nothing commits (a lock stands in for a disk that stalls every fsync) while 800 deliveries
@@ -782,11 +794,8 @@ async fn a_commit_that_hangs_turns_healthz_down_until_it_returns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_trickles_is_cut_off_with_a_503() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let dir = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}/db.sqlite", dir.path().display());
     let client = reqwest::Client::new();
-    let mut server = Server::spawn(&database, &dir.path().join("logs"));
-    server.wait_until_up(&client).await;
+    let (_dir, server) = Server::start_fresh(&client).await;
     let addr = server.base.trim_start_matches("http://").to_string();
     let slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let (mut from_server, mut to_server) = slow.into_split();
