@@ -67,12 +67,21 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// The document title of a page. leptos_meta writes the title into the server's HTML without
+/// escaping it (the view macros escape everything else), and a page's title can hold a lead's
+/// name: escaped here, on the server. In the browser `document.title` takes plain text.
+fn page_title(page: String) -> String {
+    #[cfg(feature = "ssr")]
+    let page = html_escape::encode_text(&page).into_owned();
+    format!("{page} · mini-crm")
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
         <Stylesheet id="leptos" href="/pkg/mini-crm.css" />
-        <Title formatter=|page: String| format!("{page} · mini-crm") />
+        <Title formatter=page_title />
         <Router>
             <Routes fallback=NotFound>
                 <Route path=path!("/login") view=LoginPage />

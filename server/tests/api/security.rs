@@ -130,3 +130,30 @@ async fn unknown_pages_are_404() {
     assert_eq!(response.status, StatusCode::NOT_FOUND);
     assert!(response.body.contains("Página no encontrada"));
 }
+
+/// A name is text, wherever it lands: the page's `<title>` is written outside the view macros
+/// (leptos_meta does not escape it on the server).
+#[tokio::test]
+async fn a_lead_named_like_markup_is_shown_as_text_in_its_title_too() {
+    let app = TestApp::spawn().await;
+    let cookie = app.signed_in("ana@clinica.example").await;
+    let name = "</title><script>alert(1)</script>";
+    let form = [
+        ("name", name),
+        ("phone", "612 345 678"),
+        ("email", ""),
+        ("source", "meta"),
+    ];
+    let created = app.post_form("/sfn/save_lead", &form, Some(&cookie)).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let id = created.json().as_i64().unwrap();
+    let page = app.get(&format!("/leads/{id}"), Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("<script>alert(1)"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("<title>&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt; · mini-crm</title>"),
+        "{}",
+        page.body
+    );
+}
