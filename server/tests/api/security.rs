@@ -151,8 +151,9 @@ async fn a_lead_named_like_markup_is_shown_as_text_in_its_title_too() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(!page.body.contains("<script>alert(1)"), "{}", page.body);
     assert!(
-        page.body
-            .contains("<title>&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt; · mini-crm</title>"),
+        page.body.contains(
+            "<title>&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt; · mini-crm</title>"
+        ),
         "{}",
         page.body
     );
