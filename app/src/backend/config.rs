@@ -3,6 +3,10 @@
 use anyhow::{bail, Context};
 use std::net::SocketAddr;
 
+/// The longest `JOB_LOCK_TIMEOUT`: a week (beyond it, a dead worker's job would wait longer
+/// than anyone would, and date arithmetic could overflow).
+const MAX_JOB_LOCK_TIMEOUT: i64 = 7 * 24 * 3600;
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub database_url: String,
@@ -99,9 +103,12 @@ impl Config {
         let job_lock_timeout_seconds = job_lock_timeout
             .parse::<i64>()
             .ok()
-            .filter(|s| *s > 0)
+            .filter(|s| (1..=MAX_JOB_LOCK_TIMEOUT).contains(s))
             .with_context(|| {
-                format!("JOB_LOCK_TIMEOUT={job_lock_timeout:?} must be a number of seconds")
+                format!(
+                    "JOB_LOCK_TIMEOUT={job_lock_timeout:?} must be a number of seconds from 1 to \
+                     {MAX_JOB_LOCK_TIMEOUT} (a week)"
+                )
             })?;
         Ok(Self {
             whatsapp_app_secret: secret("WHATSAPP_APP_SECRET"),
@@ -191,6 +198,25 @@ mod tests {
         );
         assert_eq!(config.aircall_webhook_token, None, "blank is unset");
         assert!(!format!("{config:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn a_job_lock_timeout_is_a_second_to_a_week() {
+        assert_eq!(
+            config(&[("JOB_LOCK_TIMEOUT", "604800")])
+                .unwrap()
+                .job_lock_timeout_seconds,
+            604800
+        );
+        for bad in ["0", "-5", "604801", "9223372036854775807", "5m"] {
+            let err = config(&[("JOB_LOCK_TIMEOUT", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("JOB_LOCK_TIMEOUT") && err.contains("from 1 to 604800"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -47,8 +47,21 @@ impl Timestamp {
         self.0.timestamp()
     }
 
+    /// `seconds` later (earlier when negative), saturating at the representable range instead
+    /// of panicking on a value from configuration or a provider.
     pub fn plus_seconds(self, seconds: i64) -> Self {
-        Self(self.0 + chrono::Duration::seconds(seconds))
+        chrono::TimeDelta::try_seconds(seconds)
+            .and_then(|delta| self.0.checked_add_signed(delta))
+            .map_or_else(
+                || {
+                    Self(if seconds < 0 {
+                        DateTime::<Utc>::MIN_UTC
+                    } else {
+                        DateTime::<Utc>::MAX_UTC
+                    })
+                },
+                Self,
+            )
     }
 }
 
@@ -178,6 +191,20 @@ mod tests {
             Timestamp::parse_whole_seconds("yesterday"),
             Err(InstantError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn adding_seconds_saturates_instead_of_panicking() {
+        let now = Timestamp::from_unix(1_700_000_000).unwrap();
+        assert_eq!(now.plus_seconds(60).unix(), 1_700_000_060);
+        assert_eq!(
+            now.plus_seconds(i64::MAX).as_datetime(),
+            DateTime::<Utc>::MAX_UTC
+        );
+        assert_eq!(
+            now.plus_seconds(i64::MIN).as_datetime(),
+            DateTime::<Utc>::MIN_UTC
+        );
     }
 
     #[test]

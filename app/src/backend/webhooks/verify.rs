@@ -71,7 +71,8 @@ pub fn hubspot(
         .trim()
         .parse()
         .map_err(|_| Rejection::StaleTimestamp)?;
-    if (now_ms - sent_ms).abs() > 5 * 60 * 1000 {
+    // abs_diff: a timestamp of i64::MIN must be refused, not overflow.
+    if now_ms.abs_diff(sent_ms) > 5 * 60 * 1000 {
         return Err(Rejection::StaleTimestamp);
     }
     let expected = base64::engine::general_purpose::STANDARD
@@ -208,6 +209,15 @@ mod tests {
             check("secret", Some(&good), None, body),
             Err(Rejection::StaleTimestamp)
         );
+        for extreme in [i64::MIN, i64::MAX] {
+            let ts = extreme.to_string();
+            let sig = sign::hubspot("secret", "POST", uri, body, extreme);
+            assert_eq!(
+                check("secret", Some(&sig), Some(&ts), body),
+                Err(Rejection::StaleTimestamp),
+                "{extreme}"
+            );
+        }
         // The URI is part of what is signed.
         assert_eq!(
             hubspot(
