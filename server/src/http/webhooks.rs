@@ -261,9 +261,19 @@ fn stored_headers(headers: &HeaderMap) -> String {
     serde_json::Value::Object(map).to_string()
 }
 
+/// One line a second at most per provider about rejected deliveries: a flood of bad signatures
+/// must not fill the disk that holds the database.
+static REJECTED_LOG: [LogEvery; 3] = [
+    LogEvery::new(std::time::Duration::from_secs(1)),
+    LogEvery::new(std::time::Duration::from_secs(1)),
+    LogEvery::new(std::time::Duration::from_secs(1)),
+];
+
 fn reject(state: &AppState, provider: Provider, rejection: verify::Rejection) -> Response {
     let rejected_total = state.rejected_webhooks.record(provider);
-    tracing::warn!(provider = provider.as_str(), reason = %rejection, rejected_total, "webhook delivery rejected");
+    if let Some(rejected) = REJECTED_LOG[provider as usize].tick() {
+        tracing::warn!(provider = provider.as_str(), reason = %rejection, rejected, rejected_total, "webhook deliveries rejected");
+    }
     (
         StatusCode::UNAUTHORIZED,
         Json(json!({ "error": "unauthorized", "message": rejection.to_string() })),

@@ -158,3 +158,37 @@ async fn a_lead_named_like_markup_is_shown_as_text_in_its_title_too() {
         page.body
     );
 }
+
+/// A flood of bad signatures is counted, and logged at most once a second per provider with the
+/// count: it cannot fill the disk that holds the database with log lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_bad_signatures_is_logged_once_a_second() {
+    use crate::binary::{whatsapp_delivery, Server};
+    let client = reqwest::Client::new();
+    let (dir, server) = Server::start_fresh(&client).await;
+    let started = std::time::Instant::now();
+    for n in 0..300 {
+        let response = client
+            .post(format!("{}/webhooks/whatsapp", server.base))
+            .header("x-hub-signature-256", "sha256=00")
+            .body(whatsapp_delivery(n, 0))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 401);
+    }
+    let seconds = started.elapsed().as_secs() + 1;
+    let log = std::fs::read_to_string(dir.path().join("logs/mini-crm.log")).unwrap();
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("webhook deliveries rejected"))
+        .count() as u64;
+    assert!(
+        (1..=seconds + 1).contains(&lines),
+        "{lines} lines for 300 rejections in {seconds} s"
+    );
+    assert!(
+        log.contains("rejected_total=300") || log.contains("rejected=1 "),
+        "{log}"
+    );
+}
