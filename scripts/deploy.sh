@@ -89,7 +89,10 @@ healthy() {
 switch_to "releases/$(basename "$release")"
 if healthy; then
   echo "deploy: $release is live"
-  ls -1d "$root"/releases/* | sort | head -n -5 | xargs -r rm -rf --
+  # The five newest releases stay (names are UTC stamps: they sort by age); NUL-separated so a
+  # root with spaces stays one path.
+  find "$root/releases" -mindepth 1 -maxdepth 1 -print0 | sort -z | head -z -n -5 |
+    xargs -0 -r rm -rf --
   exit 0
 fi
 

@@ -19,5 +19,7 @@ mv "$log" "$rotated"
 # Give running processes time to reopen (they check every second) before compressing.
 sleep 2
 gzip -9 "$rotated"
-ls -1t "$dir"/mini-crm-*.log.gz 2>/dev/null | tail -n +"$((keep + 1))" | xargs -r rm --
+# Newest first by modification time; NUL-separated so a path with spaces stays one path.
+find "$dir" -maxdepth 1 -name 'mini-crm-*.log.gz' -printf '%T@ %p\0' | sort -z -n -r |
+  tail -z -n +"$((keep + 1))" | cut -z -d ' ' -f 2- | xargs -0 -r rm --
 echo "rotate_logs: $rotated.gz (keeping the newest $keep)"

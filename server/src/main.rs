@@ -3,6 +3,9 @@
 use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
+    // Every file mini-crm creates (the database, backups, logs) holds patients' data: owner-only,
+    // whoever starts it (systemd's unit says the same).
+    rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o077));
     // A missing .env is normal (production sets real variables); a broken one is not.
     if let Err(err) = dotenvy::dotenv() {
         if !err.not_found() {

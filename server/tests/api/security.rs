@@ -192,3 +192,41 @@ async fn a_flood_of_bad_signatures_is_logged_once_a_second() {
         "{log}"
     );
 }
+
+/// The database, its write-ahead log, the log file and backups are created owner-only,
+/// whatever the umask of whoever starts mini-crm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_with_patients_data_are_owner_only() {
+    use crate::binary::{deliver, whatsapp_delivery, Server};
+    use std::os::unix::fs::PermissionsExt;
+    let client = reqwest::Client::new();
+    let (dir, server) = Server::start_fresh(&client).await;
+    assert!(deliver(&client, &server.base, &whatsapp_delivery(1, 0))
+        .await
+        .acknowledged());
+    let backups = dir.path().join("backups");
+    let backup = std::process::Command::new(env!("CARGO_BIN_EXE_mini-crm"))
+        .args(["backup", "--out"])
+        .arg(&backups)
+        .env("DATABASE_URL", &server.database)
+        .env("LOG_DIR", dir.path().join("logs"))
+        .output()
+        .unwrap();
+    assert!(backup.status.success(), "{backup:?}");
+    let mut files = vec![
+        dir.path().join("db.sqlite"),
+        dir.path().join("db.sqlite-wal"),
+        dir.path().join("logs/mini-crm.log"),
+        backups.clone(),
+    ];
+    files.extend(
+        std::fs::read_dir(&backups)
+            .unwrap()
+            .map(|e| e.unwrap().path()),
+    );
+    assert!(files.len() > 4, "a backup was written");
+    for file in files {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{} is {mode:o}", file.display());
+    }
+}
