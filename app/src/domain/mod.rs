@@ -33,5 +33,5 @@ pub use money::Cents;
 pub use phone::{Phone, PhoneError};
 pub use queue::{Provider, Queue};
 pub use source::{Source, UnknownSource};
-pub use timestamp::{InstantError, Timestamp, TIMESTAMP_FORMAT};
+pub use timestamp::{Timestamp, TIMESTAMP_FORMAT};
 pub use user::{CurrentUser, Role};

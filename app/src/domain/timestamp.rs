@@ -28,17 +28,6 @@ impl Timestamp {
         DateTime::parse_from_rfc3339(text.trim()).map(|t| Self::from(t.with_timezone(&Utc)))
     }
 
-    /// An instant given by a client (`as_of`): RFC 3339 in whole seconds, the one precision of
-    /// every time in mini-crm. A fraction is refused rather than dropped: dropping it would move
-    /// a window's edge by up to a second without saying so.
-    pub fn parse_whole_seconds(text: &str) -> Result<Self, InstantError> {
-        let instant = DateTime::parse_from_rfc3339(text.trim()).map_err(InstantError::Invalid)?;
-        if instant.timestamp_subsec_nanos() != 0 {
-            return Err(InstantError::Fraction);
-        }
-        Ok(Self::from(instant.with_timezone(&Utc)))
-    }
-
     pub fn as_datetime(self) -> DateTime<Utc> {
         self.0
     }
@@ -88,15 +77,6 @@ impl fmt::Display for Timestamp {
             t.second()
         )
     }
-}
-
-/// Why a client's instant was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InstantError {
-    #[error("an RFC 3339 instant such as 2025-01-07T10:00:00Z is expected ({0})")]
-    Invalid(chrono::ParseError),
-    #[error("instants are in whole seconds: a fraction such as .500 is not accepted")]
-    Fraction,
 }
 
 impl From<Timestamp> for String {
@@ -177,20 +157,6 @@ mod tests {
             );
             assert_eq!(t.to_string(), text);
         }
-    }
-
-    #[test]
-    fn a_clients_instant_is_in_whole_seconds() {
-        let whole = Timestamp::parse_whole_seconds("2026-03-31T08:30:00.000Z").unwrap();
-        assert_eq!(whole.to_string(), "2026-03-31T08:30:00Z");
-        assert_eq!(
-            Timestamp::parse_whole_seconds("2026-03-31T08:30:00.500Z"),
-            Err(InstantError::Fraction)
-        );
-        assert!(matches!(
-            Timestamp::parse_whole_seconds("yesterday"),
-            Err(InstantError::Invalid(_))
-        ));
     }
 
     #[test]

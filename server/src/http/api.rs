@@ -102,8 +102,7 @@ pub struct KpiParams {
     /// Only leads of this source (and the rows of those leads); absent or empty: every source.
     #[param(schema_with = source_filter_schema, example = "meta")]
     source: Option<String>,
-    /// Compute the report as of this RFC 3339 instant instead of now, in whole seconds (like
-    /// every time in mini-crm): a fraction (`08:30:00.500Z`) is refused with 422, not dropped.
+    /// Compute the report as of this RFC 3339 instant instead of now.
     #[param(value_type = Option<String>, format = DateTime, example = "2025-01-07T10:00:00Z")]
     as_of: Option<String>,
 }
@@ -142,13 +141,13 @@ async fn get_kpis(
         })?;
     let as_of = match params.as_of.as_deref() {
         None => Timestamp::now(),
-        Some(text) => {
-            Timestamp::parse_whole_seconds(text).map_err(|e| ApiError::InvalidParameter {
-                parameter: "as_of",
-                message: format!("as_of: {e}"),
-                allowed: None,
-            })?
-        }
+        Some(text) => Timestamp::parse_rfc3339(text).map_err(|e| ApiError::InvalidParameter {
+            parameter: "as_of",
+            message: format!(
+                "as_of must be an RFC 3339 instant such as 2025-01-07T10:00:00Z ({e})"
+            ),
+            allowed: None,
+        })?,
     };
     let report = kpi::get_kpi_report(&state.db, state.config.timezone, source, as_of)
         .await
