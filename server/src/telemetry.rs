@@ -3,7 +3,8 @@
 //! (default `storage/logs`), so `tail -n 200 storage/logs/mini-crm.log | grep -i whatsapp`
 //! works. `scripts/rotate_logs.sh` moves the file aside; within a second the process notices and
 //! reopens a fresh one, so lines written meanwhile land in the rotated file and none is lost.
-//! Level from `RUST_LOG` (default `info,sqlx=warn`). Secrets and leads' phone numbers are never
+//! Level from `RUST_LOG` (default `info,sqlx=warn,tower_sessions=error`: tower-sessions warns
+//! on every junk session cookie, which anyone can send). Secrets and leads' phone numbers are never
 //! logged (ids instead).
 
 use std::fs::{File, OpenOptions};
@@ -18,9 +19,12 @@ use tracing_subscriber::{fmt, EnvFilter};
 
 pub const LOG_FILE: &str = "mini-crm.log";
 
+/// The log filter without `RUST_LOG`.
+pub const DEFAULT_FILTER: &str = "info,sqlx=warn,tower_sessions=error";
+
 pub fn init() {
     let filter =
-        || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+        || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let stderr = fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());

@@ -3,6 +3,7 @@
 
 use super::error::ApiError;
 use app::backend::auth::{session_user, ClientIp};
+use app::backend::log_every::LogEvery;
 use app::backend::state::AppState;
 use app::{safe_next, HOME_PATH};
 use axum::extract::{ConnectInfo, Request, State};
@@ -59,7 +60,11 @@ pub async fn refuse_cross_site(
     {
         return next.run(request).await;
     }
-    tracing::warn!(path = %request.uri().path(), "cross-site request refused");
+    // Anyone can send these: one line a second at most, with the count.
+    static REFUSED: LogEvery = LogEvery::new(std::time::Duration::from_secs(1));
+    if let Some(refused) = REFUSED.tick() {
+        tracing::warn!(path = %request.uri().path(), refused, "cross-site requests refused");
+    }
     ApiError::Forbidden("Petición rechazada: procede de otro sitio web.").into_response()
 }
 

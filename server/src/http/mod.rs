@@ -26,7 +26,7 @@ use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tower_sessions::{
     cookie::SameSite, session_store::ExpiredDeletion, Expiry, SessionManagerLayer,
 };
@@ -101,7 +101,9 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), guards::client_ip))
         .layer(middleware::from_fn(metrics::record))
         .layer(Extension(metrics::Metrics::default()))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &HttpRequest<Body>| {
+        // A 5xx is logged where it arises (once per state change or per second); tower-http's own
+        // line for each one would let a flood of refused deliveries fill the disk.
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)).make_span_with(|request: &HttpRequest<Body>| {
             // The path only: query strings can carry tokens (the WhatsApp handshake does).
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
         }))

@@ -263,11 +263,14 @@ fn stored_headers(headers: &HeaderMap) -> String {
 
 /// One line a second at most per provider about rejected deliveries: a flood of bad signatures
 /// must not fill the disk that holds the database.
-static REJECTED_LOG: [LogEvery; 3] = [
-    LogEvery::new(std::time::Duration::from_secs(1)),
-    LogEvery::new(std::time::Duration::from_secs(1)),
-    LogEvery::new(std::time::Duration::from_secs(1)),
-];
+static REJECTED_LOG: PerProvider = per_provider();
+
+/// One [`LogEvery`] a second per provider, indexed by `Provider as usize`.
+type PerProvider = [LogEvery; Provider::ALL.len()];
+
+const fn per_provider() -> PerProvider {
+    [const { LogEvery::new(std::time::Duration::from_secs(1)) }; Provider::ALL.len()]
+}
 
 fn reject(state: &AppState, provider: Provider, rejection: verify::Rejection) -> Response {
     let rejected_total = state.rejected_webhooks.record(provider);
@@ -283,10 +286,15 @@ fn reject(state: &AppState, provider: Provider, rejection: verify::Rejection) ->
 
 /// A provider whose secret is unset is refused rather than accepted unverified.
 fn unconfigured(provider: Provider, variable: &str) -> Response {
-    tracing::error!(
-        provider = provider.as_str(),
-        "webhook refused: {variable} is not set"
-    );
+    // Each delivery would say it again: one line a second at most per provider.
+    static SAID: PerProvider = per_provider();
+    if let Some(refused) = SAID[provider as usize].tick() {
+        tracing::error!(
+            provider = provider.as_str(),
+            refused,
+            "webhook refused: {variable} is not set"
+        );
+    }
     let message = format!("{variable} is not configured on this server");
     (
         StatusCode::SERVICE_UNAVAILABLE,

@@ -209,7 +209,8 @@ fn spawn_child(cwd: &Path, database: &str, addr: &str, logs: &Path) -> Child {
         .env("LOG_DIR", logs)
         .env("LEPTOS_SITE_ADDR", addr)
         .env("WHATSAPP_APP_SECRET", SECRET)
-        .env("RUST_LOG", "info,sqlx=warn")
+        // The default filter, as an installation without RUST_LOG has it.
+        .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

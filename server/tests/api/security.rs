@@ -230,3 +230,53 @@ async fn files_with_patients_data_are_owner_only() {
         assert_eq!(mode & 0o077, 0, "{} is {mode:o}", file.display());
     }
 }
+
+/// What strangers can send many times a second — junk session cookies, cross-site posts,
+/// deliveries for a provider left unconfigured — writes a line a second at most, never one each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_strangers_send_does_not_write_a_log_line_each() {
+    use crate::binary::Server;
+    let client = reqwest::Client::new();
+    let (dir, server) = Server::start_fresh(&client).await;
+    let started = std::time::Instant::now();
+    for _ in 0..200 {
+        let junk = client
+            .get(format!("{}/login", server.base))
+            .header("cookie", "mini_crm_session=junk")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(junk.status().as_u16(), 200);
+        let cross_site = client
+            .post(format!("{}/sfn/login", server.base))
+            .header("origin", "https://evil.example")
+            .form(&[("email", "a@b.c"), ("password", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cross_site.status().as_u16(), 403);
+        // Aircall's token is not set on this server: refused with 503.
+        let unconfigured = client
+            .post(format!("{}/webhooks/aircall", server.base))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unconfigured.status().as_u16(), 503);
+    }
+    let seconds = started.elapsed().as_secs() + 2;
+    let log = std::fs::read_to_string(dir.path().join("logs/mini-crm.log")).unwrap();
+    let lines = |needle: &str| log.lines().filter(|l| l.contains(needle)).count() as u64;
+    assert_eq!(lines("malformed session id"), 0, "{log}");
+    assert_eq!(lines("response failed"), 0, "{log}");
+    for needle in [
+        "cross-site requests refused",
+        "AIRCALL_WEBHOOK_TOKEN is not set",
+    ] {
+        let said = lines(needle);
+        assert!(
+            (1..=seconds).contains(&said),
+            "{said} lines of {needle:?} in {seconds} s"
+        );
+    }
+}
