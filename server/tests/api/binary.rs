@@ -217,6 +217,15 @@ fn spawn_child(cwd: &Path, database: &str, addr: &str, logs: &Path) -> Child {
         .expect("the mini-crm binary starts")
 }
 
+/// Lines of `mini-crm.log` in `logs` that say `needle`.
+pub fn log_lines(logs: &Path, needle: &str) -> usize {
+    std::fs::read_to_string(logs.join("mini-crm.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .count()
+}
+
 /// What the server answered to one delivery (`status` is `None` when the connection failed).
 #[derive(Debug, Clone)]
 pub struct Delivery {

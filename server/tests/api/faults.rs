@@ -5,7 +5,7 @@
 //! `MINI_CRM_SKIP_TMPFS_TESTS=1` says to skip them.
 
 use super::binary::{
-    deliver, health, select, stored_keys, whatsapp_delivery, Delivery, Server, PASSWORD,
+    deliver, health, log_lines, select, stored_keys, whatsapp_delivery, Delivery, Server, PASSWORD,
 };
 use super::helpers::TestApp;
 use super::webhooks::{post_whatsapp, providers_app};
@@ -112,40 +112,24 @@ const LEAD_FORM: [(&str, &str); 4] = [
 
 const SIGN_IN: [(&str, &str); 2] = [("email", "ana@clinica.example"), ("password", PASSWORD)];
 
-/// Lines of the log file that say `needle`.
-fn log_lines(logs: &Path, needle: &str) -> usize {
-    std::fs::read_to_string(logs.join("mini-crm.log"))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains(needle))
-        .count()
-}
-
-/// Waits until `/healthz` answers 200 again (`ok`, or `degraded` where the machine's own disk
-/// is low: not this test's business), or panics after `limit`.
-async fn wait_until_writable(client: &reqwest::Client, base: &str, limit: Duration) {
-    let started = Instant::now();
-    while health(client, base).await.0 != 200 {
-        assert!(
-            started.elapsed() < limit,
-            "/healthz still down after {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Waits until `/healthz` says `want`, or panics after `limit`.
-async fn wait_for_health(client: &reqwest::Client, base: &str, want: &str, limit: Duration) {
+/// Waits until `/healthz` answers as `wanted` (its status code and `status`) says, or panics
+/// after `limit` with what it answers instead.
+async fn wait_for_health(
+    client: &reqwest::Client,
+    base: &str,
+    wanted: impl Fn(u16, &str) -> bool,
+    limit: Duration,
+) {
     let started = Instant::now();
     loop {
         let (code, status) = health(client, base).await;
-        if status == want {
+        if wanted(code, &status) {
             return;
         }
         if started.elapsed() > limit {
             let body = client.get(format!("{base}/healthz")).send().await.unwrap();
             panic!(
-                "/healthz still {code} {status:?}, not {want:?}, after {limit:?}: {}",
+                "/healthz still {code} {status:?} after {limit:?}: {}",
                 body.text().await.unwrap()
             );
         }
@@ -256,7 +240,8 @@ async fn a_full_disk_acknowledges_nothing_it_did_not_store_and_recovers_by_itsel
 
     // Space returns (the volume grows): intake resumes without a restart.
     disk.remount("size=64m");
-    wait_for_health(&client, &server.base, "ok", Duration::from_secs(15)).await;
+    let ok = |_: u16, status: &str| status == "ok";
+    wait_for_health(&client, &server.base, ok, Duration::from_secs(15)).await;
     for _ in 0..50 {
         n += 1;
         let delivery = deliver(&client, &server.base, &whatsapp_delivery(n, 700)).await;
@@ -483,7 +468,9 @@ async fn a_database_locked_by_another_process_refuses_in_time_and_loses_nothing(
             "intake resumed"
         );
     }
-    wait_until_writable(&client, &server.base, Duration::from_secs(5)).await;
+    // 200: `ok`, or `degraded` where the machine's own disk is low (not this test's business).
+    let writable = |code: u16, _: &str| code == 200;
+    wait_for_health(&client, &server.base, writable, Duration::from_secs(5)).await;
     eprintln!(
         "locked for 8 s: {} deliveries refused with 503, slowest answer {slowest:?}",
         sent.len() - 1
