@@ -33,12 +33,6 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
         .insert(auth::SESSION_USER_ID, user.id)
         .await
         .map_err(|e| auth::internal("writing the session", e))?;
-    // Saved here rather than by the session layer after the answer, whose failure would be a
-    // bare 500: a database that cannot take the session is a Spanish 503 like any other write.
-    session
-        .save()
-        .await
-        .map_err(|e| auth::session_unavailable("saving the session", e))?;
     tracing::info!(user_id = user.id, "signed in");
     leptos_axum::redirect(&crate::safe_next(next.as_deref()));
     Ok(())

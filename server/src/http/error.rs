@@ -1,8 +1,11 @@
 //! Errors as HTTP responses: JSON with a machine-readable `error` and a Spanish `message`.
 
+use app::api::SFN_PREFIX;
 use app::error::AppError;
-use axum::body::{to_bytes, Body};
+use axum::body::{to_bytes, Body, HttpBody};
+use axum::extract::Request;
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -70,6 +73,24 @@ impl From<AppError> for ApiError {
             other => ApiError::Internal(anyhow::anyhow!("{other:?}")),
         }
     }
+}
+
+/// tower-sessions answers a bare 500 (no body) when its store — our database — cannot save a
+/// changed session after the handler ran (a sign-in on a full disk): for server functions that
+/// is the Spanish 503 of a database that cannot take the change, like any other write. Nothing
+/// else answers 500 without a body.
+pub async fn session_not_saved(request: Request, next: Next) -> Response {
+    let server_function = request.uri().path().starts_with(SFN_PREFIX);
+    let response = next.run(request).await;
+    if server_function
+        && response.status() == StatusCode::INTERNAL_SERVER_ERROR
+        && response.body().size_hint().exact() == Some(0)
+    {
+        let err = AppError::Unavailable;
+        let status = StatusCode::from_u16(err.status()).expect("a valid status");
+        return (status, Json(err)).into_response();
+    }
+    response
 }
 
 /// Server function errors arrive as 500 with the serialized [`AppError`]; give them the status

@@ -91,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", api::router())
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(sessions)
+        .layer(middleware::from_fn(error::session_not_saved))
         .layer(middleware::from_fn_with_state(state.clone(), maintenance::refuse_while_down))
         // Providers' servers and health checks have no sessions, and keep working in
         // maintenance: their routes stand outside those layers.

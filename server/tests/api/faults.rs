@@ -94,6 +94,17 @@ async fn refused_as_unavailable(response: reqwest::Response) -> bool {
     }
 }
 
+/// Bytes free for this user on the file system of `path` (`df`).
+fn free_bytes(path: &Path) -> usize {
+    let df = Command::new("df")
+        .args(["-B1", "--output=avail"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(df.stdout).unwrap();
+    text.lines().nth(1).unwrap().trim().parse().unwrap()
+}
+
 /// Writes zeros to `path` until the file system has no byte left.
 fn fill_up(path: &Path) {
     use std::io::Write;
@@ -184,9 +195,18 @@ async fn a_full_disk_acknowledges_nothing_it_did_not_store_and_recovers_by_itsel
     server.wait_until_up(&client).await;
     let cookie = server.signed_in(&client, "ana@clinica.example").await;
 
+    // Nearly full (under 5 % free): degraded, while deliveries are still stored.
+    let ballast = disk.path().join("ballast");
+    std::fs::write(&ballast, vec![0u8; free_bytes(disk.path()) - 150 * 1024]).unwrap();
+    assert_eq!(
+        health(&client, &server.base).await,
+        (200, "degraded".into())
+    );
+    let mut sent = vec![deliver(&client, &server.base, &whatsapp_delivery(0, 700)).await];
+    assert!(sent[0].acknowledged(), "still stored while nearly full");
+    std::fs::remove_file(&ballast).unwrap();
+
     // ~1 KB deliveries until the disk has refused 300 of them.
-    let mut warned = false;
-    let mut sent = Vec::new();
     let mut n = 0;
     while sent
         .iter()
@@ -197,14 +217,7 @@ async fn a_full_disk_acknowledges_nothing_it_did_not_store_and_recovers_by_itsel
         n += 1;
         assert!(n < 20_000, "the disk never filled");
         sent.push(deliver(&client, &server.base, &whatsapp_delivery(n, 700)).await);
-        if !warned && sent.iter().all(Delivery::acknowledged) {
-            warned |= health(&client, &server.base).await == (200, "degraded".into());
-        }
     }
-    assert!(
-        warned,
-        "/healthz said degraded while the disk was nearly full, before it refused"
-    );
     // The last few kilobytes a small write could still get, gone too: nothing fits now.
     fill_up(&disk.path().join("last-bytes"));
     let (code, status) = health(&client, &server.base).await;
@@ -835,4 +848,28 @@ async fn a_body_that_trickles_is_cut_off_with_a_503() {
         "HTTP/1.1 503",
         "a 503, which every provider retries"
     );
+}
+
+/// The session store is the database: a sign-in whose session cannot be saved (here its table
+/// is gone) is the Spanish 503 of any refused change, not the session layer's bare 500.
+#[tokio::test]
+async fn a_sign_in_whose_session_cannot_be_saved_is_a_spanish_503() {
+    let app = providers_app().await;
+    app.create_user("ana@clinica.example", app::domain::Role::Staff)
+        .await;
+    sqlx::query("DROP TABLE sessions")
+        .execute(&app.state.db.writer)
+        .await
+        .unwrap();
+    let login = app
+        .login("ana@clinica.example", super::helpers::PASSWORD)
+        .await;
+    assert_eq!(
+        login.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        login.body
+    );
+    assert_eq!(login.json()["error"], "unavailable");
+    assert_eq!(login.session_cookie(), None);
 }
