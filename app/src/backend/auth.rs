@@ -2,8 +2,9 @@
 
 use super::db::Db;
 use super::jobs::JobError;
+use super::log_every::LogEvery;
+use super::sign_in_throttle::{self, Admission};
 use super::state::AppState;
-use super::store::login_failures::{self, Scope};
 use super::store::users;
 use super::write_health::{caused_by_unavailability, is_unavailable};
 use crate::domain::{CurrentUser, Email, Timestamp};
@@ -21,11 +22,6 @@ pub struct ClientIp(pub String);
 
 /// Session key holding the signed-in user's id.
 pub const SESSION_USER_ID: &str = "user_id";
-
-/// Failed sign-ins tolerated per window before the account, or the client address, must wait.
-const ACCOUNT_FAILURE_LIMIT: i64 = 5;
-const IP_FAILURE_LIMIT: i64 = 20;
-const FAILURE_WINDOW_SECONDS: i64 = 15 * 60;
 
 /// argon2id with the crate's defaults (OWASP's m=19 MiB, t=2, p=1).
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
@@ -90,8 +86,8 @@ pub fn session_unavailable(context: &str, err: tower_sessions::session::Error) -
     AppError::Unavailable
 }
 
-/// Checks the credentials, throttling per account and per client address. Unknown e-mail and
-/// wrong password give the same answer.
+/// Checks the credentials, throttling per (account, client address) and per address (see
+/// [`sign_in_throttle`]). Unknown e-mail and wrong password give the same answer and cost the same.
 pub async fn sign_in(
     db: &Db,
     email: &str,
@@ -106,29 +102,23 @@ pub async fn sign_in(
     if password.is_empty() {
         return Err(AppError::invalid("password", "Escribe tu contraseña."));
     }
-    let window_start = now.plus_seconds(-FAILURE_WINDOW_SECONDS);
-    for (scope, subject, limit) in [
-        (Scope::Account, account.as_str(), ACCOUNT_FAILURE_LIMIT),
-        (Scope::Ip, client_ip, IP_FAILURE_LIMIT),
-    ] {
-        let (failures, oldest) =
-            login_failures::count_since(&db.reader, scope, subject, window_start)
-                .await
-                .map_err(|e| internal("reading login failures", e))?;
-        if failures >= limit {
-            let retry_after_seconds = oldest
-                .map_or(FAILURE_WINDOW_SECONDS, |t| {
-                    t.unix() + FAILURE_WINDOW_SECONDS - now.unix()
-                })
-                .max(1);
-            let minutes = (retry_after_seconds + 59) / 60;
-            tracing::warn!(scope = ?scope, "sign-in throttled");
+    match sign_in_throttle::admit(db, &account, client_ip, now)
+        .await
+        .map_err(|e| internal("recording a sign-in attempt", e))?
+    {
+        Admission::Admitted => {}
+        Admission::Wait { seconds } => {
+            // Anyone can trigger this: one line a second at most.
+            static THROTTLED: LogEvery = LogEvery::new(std::time::Duration::from_secs(1));
+            if let Some(throttled) = THROTTLED.tick() {
+                tracing::warn!(throttled, "sign-in attempts throttled");
+            }
             return Err(AppError::TooManyAttempts {
                 message: format!(
-                    "Demasiados intentos fallidos. Espera {minutes} {} antes de volver a intentarlo.",
-                    if minutes == 1 { "minuto" } else { "minutos" }
+                    "Demasiados intentos fallidos. Espera {} antes de volver a intentarlo.",
+                    spanish_duration(seconds)
                 ),
-                retry_after_seconds,
+                retry_after_seconds: seconds,
             });
         }
     }
@@ -141,35 +131,48 @@ pub async fn sign_in(
     };
     let hash = user
         .as_ref()
-        .map_or(decoy_hash(), |u| u.password_hash.as_str());
-    let password_ok = verify_password(password, hash);
+        .map_or_else(|| decoy_hash().to_string(), |u| u.password_hash.clone());
+    let password_ok = verify_password_off_runtime(password.to_string(), hash).await?;
     match user {
         Some(user) if password_ok => {
-            login_failures::clear(&db.writer, Scope::Account, &account)
+            sign_in_throttle::forgive(db, &account, client_ip)
                 .await
-                .map_err(|e| internal("clearing login failures", e))?;
+                .map_err(|e| internal("forgiving earlier sign-in failures", e))?;
             user.into_current_user()
                 .map_err(|e| internal("reading the signed-in user", e))
         }
         _ => {
-            let mut tx = db
-                .begin_write()
-                .await
-                .map_err(|e| internal("recording a login failure", e))?;
-            for (scope, subject) in [(Scope::Account, account.as_str()), (Scope::Ip, client_ip)] {
-                login_failures::record(&mut *tx, scope, subject, now)
-                    .await
-                    .map_err(|e| internal("recording a login failure", e))?;
+            static REFUSED: LogEvery = LogEvery::new(std::time::Duration::from_secs(1));
+            if let Some(refused) = REFUSED.tick() {
+                tracing::info!(refused, "sign-in refused: wrong e-mail or password");
             }
-            login_failures::prune_before(&mut *tx, window_start)
-                .await
-                .map_err(|e| internal("pruning login failures", e))?;
-            tx.commit()
-                .await
-                .map_err(|e| internal("recording a login failure", e))?;
-            tracing::info!("sign-in refused: wrong e-mail or password");
             Err(AppError::InvalidCredentials)
         }
+    }
+}
+
+/// argon2 takes tens of milliseconds of one core by design: it runs on the blocking pool, a few at
+/// a time, so a burst of sign-ins never stalls the threads that serve everything else.
+async fn verify_password_off_runtime(password: String, hash: String) -> Result<bool, AppError> {
+    static CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let _permit = CHECKS
+        .acquire()
+        .await
+        .map_err(|e| internal("waiting to check a password", e))?;
+    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(|e| internal("checking a password", e))
+}
+
+/// "30 segundos", "1 minuto", "15 minutos": waits are shown rounded up to the minute above one.
+fn spanish_duration(seconds: i64) -> String {
+    match seconds {
+        ..=1 => "1 segundo".to_string(),
+        2..=59 => format!("{seconds} segundos"),
+        _ => match (seconds + 59) / 60 {
+            1 => "1 minuto".to_string(),
+            minutes => format!("{minutes} minutos"),
+        },
     }
 }
 
@@ -226,5 +229,14 @@ mod tests {
         assert!(verify_password("correct horse", &hash));
         assert!(!verify_password("wrong horse", &hash));
         assert!(!verify_password("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn waits_read_in_spanish() {
+        assert_eq!(spanish_duration(1), "1 segundo");
+        assert_eq!(spanish_duration(30), "30 segundos");
+        assert_eq!(spanish_duration(60), "1 minuto");
+        assert_eq!(spanish_duration(61), "2 minutos");
+        assert_eq!(spanish_duration(900), "15 minutos");
     }
 }

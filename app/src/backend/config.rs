@@ -7,6 +7,9 @@ use std::net::SocketAddr;
 /// than anyone would, and date arithmetic could overflow).
 const MAX_JOB_LOCK_TIMEOUT: i64 = 7 * 24 * 3600;
 
+/// More proxies than this in front of one app is a mistake in the setting, not a set-up.
+const MAX_PROXY_HOPS: usize = 5;
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub database_url: String,
@@ -18,6 +21,9 @@ pub struct Config {
     pub timezone: chrono_tz::Tz,
     /// Believe `X-Forwarded-For` / `X-Forwarded-Host` (only behind a proxy that sets them).
     pub trust_proxy_headers: bool,
+    /// How many proxies in front of the app append to `X-Forwarded-For` (`TRUSTED_PROXY_HOPS`):
+    /// the client is the entry the outermost of them appended, counted from the right.
+    pub trusted_proxy_hops: usize,
     /// Webhook secrets; a provider whose secret is unset refuses its webhooks.
     pub whatsapp_app_secret: Option<Secret>,
     pub whatsapp_verify_token: Option<Secret>,
@@ -98,6 +104,14 @@ impl Config {
             "0" | "false" | "no" | "off" => false,
             other => bail!("TRUST_PROXY_HEADERS={other:?} must be true or false"),
         };
+        let hops = get("TRUSTED_PROXY_HOPS", "1");
+        let trusted_proxy_hops = hops
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PROXY_HOPS).contains(n))
+            .with_context(|| {
+                format!("TRUSTED_PROXY_HOPS={hops:?} must be a number from 1 to {MAX_PROXY_HOPS}")
+            })?;
         let secret = |name: &str| lookup(name).filter(|v| !v.trim().is_empty()).map(Secret);
         let job_lock_timeout = get("JOB_LOCK_TIMEOUT", "300");
         let job_lock_timeout_seconds = job_lock_timeout
@@ -136,6 +150,7 @@ impl Config {
             app_url,
             timezone,
             trust_proxy_headers,
+            trusted_proxy_hops,
         })
     }
 
@@ -216,6 +231,21 @@ mod tests {
                 err.contains("JOB_LOCK_TIMEOUT") && err.contains("from 1 to 604800"),
                 "{err}"
             );
+        }
+    }
+
+    #[test]
+    fn proxy_hops_are_one_to_five() {
+        assert_eq!(config(&[]).unwrap().trusted_proxy_hops, 1);
+        assert_eq!(
+            config(&[("TRUSTED_PROXY_HOPS", "2")])
+                .unwrap()
+                .trusted_proxy_hops,
+            2
+        );
+        for bad in ["0", "6", "-1", "two"] {
+            let err = config(&[("TRUSTED_PROXY_HOPS", bad)]).unwrap_err();
+            assert!(err.to_string().contains("from 1 to 5"), "{err}");
         }
     }
 

@@ -4,7 +4,7 @@ use app::api::SFN_PREFIX;
 use app::error::AppError;
 use axum::body::{to_bytes, Body, HttpBody};
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -94,7 +94,7 @@ pub async fn session_not_saved(request: Request, next: Next) -> Response {
 }
 
 /// Server function errors arrive as 500 with the serialized [`AppError`]; give them the status
-/// the error itself names (401, 403, 422, 429…). Other responses pass through untouched.
+/// the error itself names (401, 403, 422, 429 with `Retry-After`…). Other responses pass through untouched.
 pub async fn with_app_error_status(response: Response) -> Response {
     if response.status() != StatusCode::INTERNAL_SERVER_ERROR {
         return response;
@@ -106,6 +106,15 @@ pub async fn with_app_error_status(response: Response) -> Response {
     if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
         parts.status =
             StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if let AppError::TooManyAttempts {
+            retry_after_seconds,
+            ..
+        } = err
+        {
+            parts
+                .headers
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+        }
     }
     Response::from_parts(parts, Body::from(bytes))
 }

@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use tower_sessions::Session;
 
 /// Records who is calling, for throttling and logs. `X-Forwarded-For` is believed only behind a
@@ -20,26 +20,47 @@ pub async fn client_ip(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let forwarded = state
-        .config
-        .trust_proxy_headers
-        .then(|| {
-            request
-                .headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-        })
-        .flatten()
-        .and_then(|list| list.split(',').next())
-        .map(|ip| ip.trim().to_string())
-        .filter(|ip| !ip.is_empty());
+    let forwarded = if state.config.trust_proxy_headers {
+        forwarded_client(request.headers(), state.config.trusted_proxy_hops)
+    } else {
+        if request.headers().contains_key("x-forwarded-for") {
+            static SEEN: std::sync::Once = std::sync::Once::new();
+            SEEN.call_once(|| tracing::warn!("{SHARED_ADDRESS_WARNING}"));
+        }
+        None
+    };
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
-    let ip = forwarded.or(peer).unwrap_or_else(|| "unknown".to_string());
+        .map(|c| c.0.ip());
+    let ip = forwarded
+        .or(peer)
+        .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
     request.extensions_mut().insert(ClientIp(ip));
     next.run(request).await
+}
+
+/// Said at start (listening on loopback, the usual place behind a proxy) and at the first request
+/// that arrives through a proxy, while `TRUST_PROXY_HEADERS` is off.
+pub const SHARED_ADDRESS_WARNING: &str =
+    "TRUST_PROXY_HEADERS is off: behind a reverse proxy every \
+     client has the proxy's address, so the sign-in throttle counts all clients together; set \
+     TRUST_PROXY_HEADERS=true (and TRUSTED_PROXY_HOPS) when a proxy you run sets X-Forwarded-For";
+
+/// The address the outermost trusted proxy appended to `X-Forwarded-For`: the `hops`-th entry
+/// from the right. Entries to its left were sent by the client and prove nothing. A list shorter
+/// than `hops` means the request met fewer proxies than configured: its leftmost entry is then
+/// the nearest to the client that a proxy wrote. Several headers count as one list (RFC 7239 §7.1).
+fn forwarded_client(headers: &axum::http::HeaderMap, hops: usize) -> Option<IpAddr> {
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|list| list.split(','))
+        .map(str::trim)
+        .collect();
+    let index = entries.len().saturating_sub(hops);
+    entries.get(index)?.parse().ok()
 }
 
 /// Refuses state-changing requests sent by another site (CSRF): browsers mark them with
@@ -128,5 +149,52 @@ pub async fn require_page_user(
             let query = serde_urlencoded::to_string([("next", wanted)]).unwrap_or_default();
             Redirect::to(&format!("/login?{query}")).into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderMap;
+
+    fn forwarded(values: &[&str], hops: usize) -> Option<String> {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append("x-forwarded-for", value.parse().unwrap());
+        }
+        forwarded_client(&headers, hops).map(|ip| ip.to_string())
+    }
+
+    #[test]
+    fn the_client_is_what_the_trusted_proxy_appended() {
+        // The client sent "1.2.3.4"; the proxy appended the address it saw.
+        assert_eq!(
+            forwarded(&["1.2.3.4, 203.0.113.7"], 1).as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(
+            forwarded(&["1.2.3.4", "203.0.113.7"], 1).as_deref(),
+            Some("203.0.113.7")
+        );
+        // Two proxies: the outer one appended the client, the inner one the outer one.
+        assert_eq!(
+            forwarded(&["1.2.3.4, 203.0.113.7, 10.0.0.2"], 2).as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(
+            forwarded(&["203.0.113.7"], 2).as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(
+            forwarded(&["2001:db8::1"], 1).as_deref(),
+            Some("2001:db8::1")
+        );
+    }
+
+    #[test]
+    fn junk_or_no_header_gives_no_address() {
+        assert_eq!(forwarded(&[], 1), None);
+        assert_eq!(forwarded(&["1.2.3.4, not-an-ip"], 1), None);
+        assert_eq!(forwarded(&[""], 1), None);
     }
 }

@@ -133,6 +133,9 @@ async fn server_fn(State(state): State<AppState>, request: Request) -> impl Into
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = config.site_addr;
+    if !config.trust_proxy_headers && addr.ip().is_loopback() {
+        tracing::warn!("{}", guards::SHARED_ADDRESS_WARNING);
+    }
     let state = app_state(config).await?;
     // Expired sessions are only ignored by the store; this keeps the table from growing forever.
     // The store's loop ends at its first error (a full disk): start it again a minute later.

@@ -1,7 +1,9 @@
 //! Sign-in, sign-out, throttling and who may see what.
 
 use crate::helpers::{TestApp, PASSWORD};
-use app::domain::Role;
+use app::backend::auth::sign_in;
+use app::domain::{Role, Timestamp};
+use app::error::AppError;
 use axum::http::StatusCode;
 
 #[tokio::test]
@@ -117,7 +119,7 @@ async fn missing_arguments_are_a_422_not_a_500() {
 }
 
 #[tokio::test]
-async fn an_account_is_throttled_after_five_failures_even_with_the_right_password() {
+async fn five_failures_make_that_address_wait_even_with_the_right_password() {
     let app = TestApp::spawn().await;
     app.create_user("ana@clinica.es", Role::Staff).await;
     for attempt in 1..=5 {
@@ -132,10 +134,12 @@ async fn an_account_is_throttled_after_five_failures_even_with_the_right_passwor
     assert_eq!(response.status, StatusCode::TOO_MANY_REQUESTS);
     let json = response.json();
     assert_eq!(json["error"], "too_many_attempts");
-    assert!(json["message"]
-        .as_str()
-        .unwrap()
-        .starts_with("Demasiados intentos fallidos. Espera 15 minutos"));
+    assert_eq!(
+        json["message"],
+        "Demasiados intentos fallidos. Espera 30 segundos antes de volver a intentarlo."
+    );
+    let retry_after: i64 = response.header("retry-after").unwrap().parse().unwrap();
+    assert!((29..=30).contains(&retry_after), "{retry_after}");
     assert!(response.session_cookie().is_none());
 
     // Another account from the same address is not affected.
@@ -144,6 +148,116 @@ async fn an_account_is_throttled_after_five_failures_even_with_the_right_passwor
         app.login("luis@clinica.es", PASSWORD).await.status,
         StatusCode::OK
     );
+}
+
+/// Hole 4 of issue 11: a hundred wrong passwords from a stranger used to lock the owner out for
+/// fifteen minutes, renewed for as long as the stranger went on.
+#[tokio::test]
+async fn a_strangers_failures_never_lock_the_owner_out() {
+    let app = TestApp::spawn_with(&[("TRUST_PROXY_HEADERS", "true")]).await;
+    app.create_user("admin@clinica.es", Role::Admin).await;
+    let from = |ip: &'static str| [("x-forwarded-for", ip)];
+    let mut checked = 0;
+    for _ in 0..100 {
+        let wrong = [("email", "admin@clinica.es"), ("password", "guess")];
+        let response = app
+            .post_form_with("/sfn/login", &wrong, None, &from("203.0.113.7"))
+            .await;
+        match response.status {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("{other}: {}", response.body),
+        }
+    }
+    assert_eq!(
+        checked, 5,
+        "only the free attempts reach the password check"
+    );
+    let right = [("email", "admin@clinica.es"), ("password", PASSWORD)];
+    let stranger = app
+        .post_form_with("/sfn/login", &right, None, &from("203.0.113.7"))
+        .await;
+    assert_eq!(stranger.status, StatusCode::TOO_MANY_REQUESTS);
+    let owner = app
+        .post_form_with("/sfn/login", &right, None, &from("198.51.100.2"))
+        .await;
+    assert_eq!(owner.status, StatusCode::OK, "{}", owner.body);
+}
+
+/// The waits grow with each failure made after the previous wait ran out: 30 s, 1, 2, 4, 8 and
+/// then 15 minutes, and a failure older than an hour is forgotten.
+#[tokio::test]
+async fn waits_grow_with_each_failure_then_are_forgotten() {
+    let app = TestApp::spawn().await;
+    app.create_user("ana@clinica.es", Role::Staff).await;
+    let db = &app.state.db;
+    let start = Timestamp::parse_rfc3339("2026-03-31T08:00:00Z").unwrap();
+    let attempt = |password: &'static str, at: i64| {
+        sign_in(
+            db,
+            "ana@clinica.es",
+            password,
+            "203.0.113.7",
+            start.plus_seconds(at),
+        )
+    };
+    for second in 0..5 {
+        assert_eq!(
+            attempt("wrong", second).await.unwrap_err(),
+            AppError::InvalidCredentials
+        );
+    }
+    let mut at = 4;
+    for wait in [30, 60, 120, 240, 480, 900, 900] {
+        match attempt("wrong", at + wait - 1).await.unwrap_err() {
+            AppError::TooManyAttempts {
+                retry_after_seconds,
+                ..
+            } => assert_eq!(retry_after_seconds, 1, "one second early (wait {wait})"),
+            other => panic!("{other:?}"),
+        }
+        at += wait;
+        assert_eq!(
+            attempt("wrong", at).await.unwrap_err(),
+            AppError::InvalidCredentials,
+            "after {wait} s the password is checked again"
+        );
+    }
+    // Still waiting with the right password; an hour after the last failure, all is forgotten.
+    assert!(matches!(
+        attempt(PASSWORD, at + 60).await,
+        Err(AppError::TooManyAttempts { .. })
+    ));
+    assert!(attempt(PASSWORD, at + 3601).await.is_ok());
+}
+
+/// Hole 5 of issue 11: the failure count was read before the argon2 check and written after it,
+/// so parallel attempts all passed (30 of 100 reached the check), and argon2 ran on the threads
+/// that serve every request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_wrong_logins_get_only_the_free_checks_and_the_server_keeps_answering() {
+    let app = std::sync::Arc::new(TestApp::spawn().await);
+    app.create_user("admin@clinica.es", Role::Admin).await;
+    let attempts: Vec<_> = (0..200)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { app.login("admin@clinica.es", "guess").await.status })
+        })
+        .collect();
+    // While they run, the health check answers.
+    let health = tokio::time::timeout(std::time::Duration::from_secs(5), app.get("/healthz", None))
+        .await
+        .expect("/healthz answers while 200 sign-ins run");
+    assert_eq!(health.status, StatusCode::OK);
+    let mut checked = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(checked, 5, "only the free attempts reached argon2");
 }
 
 #[tokio::test]
@@ -249,4 +363,55 @@ async fn logout_is_not_a_get() {
         app.get("/api/me", Some(&cookie)).await.status,
         StatusCode::OK
     );
+}
+
+/// Hole 3 of issue 11: the leftmost `X-Forwarded-For` entry, which the client writes, was taken
+/// as its address, so a new value per attempt escaped the throttle. The proxy appends the address
+/// it saw: that one counts.
+#[tokio::test]
+async fn a_forged_forwarded_for_entry_does_not_escape_the_throttle() {
+    let app = TestApp::spawn_with(&[("TRUST_PROXY_HEADERS", "true")]).await;
+    app.create_user("admin@clinica.es", Role::Admin).await;
+    let wrong = [("email", "admin@clinica.es"), ("password", "guess")];
+    let mut checked = 0;
+    for i in 0..30 {
+        let forged = format!("10.9.{}.{}, 203.0.113.7", i / 250, i % 250);
+        let response = app
+            .post_form_with("/sfn/login", &wrong, None, &[("x-forwarded-for", &forged)])
+            .await;
+        if response.status == StatusCode::UNAUTHORIZED {
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 5);
+
+    // Behind two proxies (TRUSTED_PROXY_HOPS=2) the client is the second entry from the right.
+    let app =
+        TestApp::spawn_with(&[("TRUST_PROXY_HEADERS", "true"), ("TRUSTED_PROXY_HOPS", "2")]).await;
+    app.create_user("admin@clinica.es", Role::Admin).await;
+    for i in 0..6 {
+        let forged = format!("10.9.0.{i}, 203.0.113.7, 10.0.0.{i}");
+        app.post_form_with("/sfn/login", &wrong, None, &[("x-forwarded-for", &forged)])
+            .await;
+    }
+    let right = [("email", "admin@clinica.es"), ("password", PASSWORD)];
+    let via = |xff: &'static str| [("x-forwarded-for", xff)];
+    let stranger = app
+        .post_form_with(
+            "/sfn/login",
+            &right,
+            None,
+            &via("1.1.1.1, 203.0.113.7, 10.0.0.1"),
+        )
+        .await;
+    assert_eq!(stranger.status, StatusCode::TOO_MANY_REQUESTS);
+    let owner = app
+        .post_form_with(
+            "/sfn/login",
+            &right,
+            None,
+            &via("203.0.113.7, 198.51.100.2, 10.0.0.1"),
+        )
+        .await;
+    assert_eq!(owner.status, StatusCode::OK, "{}", owner.body);
 }

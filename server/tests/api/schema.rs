@@ -20,7 +20,7 @@ const TABLES: [&str; 24] = [
     "leads_search_data",
     "leads_search_docsize",
     "leads_search_idx",
-    "login_failures",
+    "login_attempts",
     "messages",
     "provider_breakers",
     "sessions",

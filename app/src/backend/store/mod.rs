@@ -9,7 +9,7 @@ pub mod heartbeats;
 pub mod jobs;
 pub mod lead_activities;
 pub mod leads;
-pub mod login_failures;
+pub mod login_attempts;
 pub mod messages;
 pub mod settings;
 pub mod treatments;
