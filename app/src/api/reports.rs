@@ -17,7 +17,7 @@ pub struct KpiDashboard {
 pub async fn get_kpi_dashboard(source: Option<String>) -> Result<KpiDashboard, AppError> {
     use crate::backend::{auth, kpi};
     use crate::components::charts::chart_options;
-    use crate::domain::{Source, Timestamp};
+    use crate::domain::Source;
     let (state, _) = auth::require_user().await?;
     let source = Source::parse_filter(source.as_deref()).map_err(|_| {
         AppError::invalid(
@@ -25,7 +25,7 @@ pub async fn get_kpi_dashboard(source: Option<String>) -> Result<KpiDashboard, A
             "Origen desconocido: elige Google, Meta u Orgánico.",
         )
     })?;
-    let report = kpi::get_kpi_report(&state.db, state.config.timezone, source, Timestamp::now())
+    let report = kpi::get_kpi_report(&state.db, state.config.timezone, source, chrono::Utc::now())
         .await
         .map_err(|e| auth::internal("computing the KPI report", format!("{e:#}")))?;
     let chart_options = chart_options(&report.series_7d);

@@ -9,15 +9,17 @@
 use super::db::Db;
 use crate::domain::{rate, KpiCounts, KpiDay, KpiFilters, KpiReport, KpiTotals, Source, Timestamp};
 use anyhow::Context;
-use chrono::{Days, NaiveDate, TimeZone};
+use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use sqlx::Row;
 
 /// The instants that bound a report.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Window {
+    /// The last whole second at or before the report's instant (rows carry whole seconds).
     pub now: Timestamp,
-    /// now − 24 h.
+    /// The first whole second at or after the instant − 24 h: with `now`, the rows of exactly the
+    /// 24 hours before an `as_of` that has a fraction of a second.
     pub day_ago: Timestamp,
     /// The local calendar days of the series, oldest first; the last one contains `now`.
     pub dates: [NaiveDate; 7],
@@ -26,8 +28,8 @@ pub struct Window {
 }
 
 impl Window {
-    pub fn new(now: Timestamp, tz: Tz) -> Self {
-        let today = now.as_datetime().with_timezone(&tz).date_naive();
+    pub fn new(as_of: DateTime<Utc>, tz: Tz) -> Self {
+        let today = as_of.with_timezone(&tz).date_naive();
         let dates: [NaiveDate; 7] = std::array::from_fn(|i| {
             today
                 .checked_sub_days(Days::new(6 - i as u64))
@@ -35,8 +37,8 @@ impl Window {
         });
         let day_starts = dates.map(|date| local_midnight(date, tz));
         Self {
-            now,
-            day_ago: now.plus_seconds(-24 * 3600),
+            now: Timestamp::from(as_of),
+            day_ago: Timestamp::at_or_after(as_of - chrono::TimeDelta::hours(24)),
             dates,
             day_starts,
         }
@@ -121,14 +123,15 @@ fn report_sql(filtered: bool) -> String {
     format!("SELECT {}", counts.join(",\n"))
 }
 
-/// The report as of `now` for `source` (every source when `None`).
+/// The report as of `as_of` (a fraction of a second included) for `source` (every source when
+/// `None`).
 pub async fn get_kpi_report(
     db: &Db,
     tz: Tz,
     source: Option<Source>,
-    now: Timestamp,
+    as_of: DateTime<Utc>,
 ) -> anyhow::Result<KpiReport> {
-    let window = Window::new(now, tz);
+    let window = Window::new(as_of, tz);
     static ALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| report_sql(false));
     static FILTERED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| report_sql(true));
     let mut query = sqlx::query(if source.is_some() { &FILTERED } else { &ALL });
@@ -189,7 +192,10 @@ pub async fn get_kpi_report(
         sessions_completed_7d: completed.iter().sum(),
     };
     Ok(KpiReport {
-        filters: KpiFilters { source, as_of: now },
+        filters: KpiFilters {
+            source,
+            as_of: window.now,
+        },
         generated_at: Timestamp::now(),
         timezone: tz.name().to_string(),
         totals,
@@ -207,9 +213,13 @@ mod tests {
         Timestamp::parse_rfc3339(text).unwrap()
     }
 
+    fn instant(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+    }
+
     #[test]
     fn the_window_starts_at_local_midnight_six_days_ago() {
-        let window = Window::new(ts("2025-01-07T10:00:00Z"), Madrid);
+        let window = Window::new(instant("2025-01-07T10:00:00Z"), Madrid);
         assert_eq!(
             window.start(),
             ts("2024-12-31T23:00:00Z"),
@@ -221,9 +231,17 @@ mod tests {
     }
 
     #[test]
+    fn a_fraction_of_a_second_moves_both_ends_of_the_day_exactly() {
+        let window = Window::new(instant("2026-03-31T08:30:00.500Z"), Madrid);
+        // 08:30:00 the day before is half a second too early; 08:30:00 today is within.
+        assert_eq!(window.day_ago, ts("2026-03-30T08:30:01Z"));
+        assert_eq!(window.now, ts("2026-03-31T08:30:00Z"));
+    }
+
+    #[test]
     fn days_follow_daylight_saving_changes() {
         // Spring forward on Sunday 30 March 2025: that day lasts 23 hours.
-        let window = Window::new(ts("2025-04-01T12:00:00Z"), Madrid);
+        let window = Window::new(instant("2025-04-01T12:00:00Z"), Madrid);
         assert_eq!(window.dates[0].to_string(), "2025-03-26");
         assert_eq!(
             window.day_starts[4],
@@ -236,7 +254,7 @@ mod tests {
             "31 March starts at UTC+2"
         );
         // Fall back on Sunday 26 October 2025: that day lasts 25 hours.
-        let window = Window::new(ts("2025-10-27T12:00:00Z"), Madrid);
+        let window = Window::new(instant("2025-10-27T12:00:00Z"), Madrid);
         assert_eq!(window.day_starts[5], ts("2025-10-25T22:00:00Z"));
         assert_eq!(window.day_starts[6], ts("2025-10-26T23:00:00Z"));
     }

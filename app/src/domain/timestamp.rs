@@ -28,6 +28,16 @@ impl Timestamp {
         DateTime::parse_from_rfc3339(text.trim()).map(|t| Self::from(t.with_timezone(&Utc)))
     }
 
+    /// The first whole second at or after `instant` (`from` truncates to the one at or before).
+    pub fn at_or_after(instant: DateTime<Utc>) -> Self {
+        let floor = Self::from(instant);
+        if floor.0 == instant {
+            floor
+        } else {
+            floor.plus_seconds(1)
+        }
+    }
+
     pub fn as_datetime(self) -> DateTime<Utc> {
         self.0
     }

@@ -5,7 +5,7 @@ use super::error::ApiError;
 use app::backend::auth::session_user;
 use app::backend::state::AppState;
 use app::backend::{kpi, tokens};
-use app::domain::{CurrentUser, KpiReport, Role, Source, Timestamp};
+use app::domain::{CurrentUser, KpiReport, Role, Source};
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::{header, request::Parts, HeaderValue};
 use axum::routing::get;
@@ -102,7 +102,10 @@ pub struct KpiParams {
     /// Only leads of this source (and the rows of those leads); absent or empty: every source.
     #[param(schema_with = source_filter_schema, example = "meta")]
     source: Option<String>,
-    /// Compute the report as of this RFC 3339 instant instead of now.
+    /// Compute the report as of this RFC 3339 instant instead of now. A fraction of a second is
+    /// kept: `leads_24h` counts exactly the 24 hours before it (rows are stored to the second, so
+    /// with `08:30:00.500Z` a lead created at 08:30:00 the day before is out, one at 08:30:01 in).
+    /// `filters.as_of` echoes the instant truncated to the second.
     #[param(value_type = Option<String>, format = DateTime, example = "2025-01-07T10:00:00Z")]
     as_of: Option<String>,
 }
@@ -140,14 +143,16 @@ async fn get_kpis(
             allowed: Some(Source::ALL.map(Source::as_str).to_vec()),
         })?;
     let as_of = match params.as_of.as_deref() {
-        None => Timestamp::now(),
-        Some(text) => Timestamp::parse_rfc3339(text).map_err(|e| ApiError::InvalidParameter {
-            parameter: "as_of",
-            message: format!(
-                "as_of must be an RFC 3339 instant such as 2025-01-07T10:00:00Z ({e})"
-            ),
-            allowed: None,
-        })?,
+        None => chrono::Utc::now(),
+        Some(text) => chrono::DateTime::parse_from_rfc3339(text.trim())
+            .map(|t| t.to_utc())
+            .map_err(|e| ApiError::InvalidParameter {
+                parameter: "as_of",
+                message: format!(
+                    "as_of must be an RFC 3339 instant such as 2025-01-07T10:00:00Z ({e})"
+                ),
+                allowed: None,
+            })?,
     };
     let report = kpi::get_kpi_report(&state.db, state.config.timezone, source, as_of)
         .await

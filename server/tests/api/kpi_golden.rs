@@ -13,7 +13,7 @@ async fn clinic() -> (TestApp, Clinic) {
 }
 
 async fn report(clinic: &Clinic, source: Option<Source>, as_of: &str) -> KpiReport {
-    get_kpi_report(&clinic.db, Madrid, source, ts(as_of))
+    get_kpi_report(&clinic.db, Madrid, source, ts(as_of).as_datetime())
         .await
         .unwrap()
 }

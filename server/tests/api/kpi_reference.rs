@@ -311,7 +311,7 @@ async fn compare_around(seed: u64, from: &str, as_ofs: &[&str]) {
             Some(Source::Meta),
             Some(Source::Organic),
         ] {
-            let report = get_kpi_report(&clinic.db, Madrid, source, now)
+            let report = get_kpi_report(&clinic.db, Madrid, source, now.as_datetime())
                 .await
                 .unwrap();
             let (totals, counts, series) = reference(&rows, Madrid, source, now);

@@ -348,3 +348,31 @@ async fn the_page_renders_the_cards_on_the_server_and_says_when_there_is_nothing
         .body
         .contains("href=\"/api/reports/kpis?source=organic\""));
 }
+
+/// Hole 14 of issue 11: the fraction of `as_of` was dropped, so a lead created at 08:30:00 the
+/// day before counted in `leads_24h` of `08:30:00.500`, half a second outside the 24 hours.
+#[tokio::test]
+async fn a_fraction_of_a_second_in_as_of_is_kept() {
+    let app = TestApp::spawn().await;
+    let mut clinic = Clinic::new(app.state.db.clone());
+    clinic.lead(Source::Meta, ts("2026-03-30T08:30:00Z")).await;
+    clinic.lead(Source::Meta, ts("2026-03-30T08:30:01Z")).await;
+    clinic.lead(Source::Meta, ts("2026-03-31T08:30:00Z")).await;
+    clinic.lead(Source::Meta, ts("2026-03-31T08:30:01Z")).await;
+    let cookie = app.signed_in("ana@clinica.es").await;
+    let leads_24h = |as_of: &'static str| {
+        let (app, cookie) = (&app, &cookie);
+        async move {
+            let response = app
+                .get(&format!("/api/reports/kpis?as_of={as_of}"), Some(cookie))
+                .await;
+            assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+            response.json()["totals"]["leads_24h"].as_i64().unwrap()
+        }
+    };
+    // Whole seconds: both ends included, as before.
+    assert_eq!(leads_24h("2026-03-31T08:30:00Z").await, 3);
+    // Half a second later the first lead is out, and the one at 08:30:01 is still in the future.
+    assert_eq!(leads_24h("2026-03-31T08:30:00.500Z").await, 2);
+    assert_eq!(leads_24h("2026-03-31T08:30:01Z").await, 3);
+}
