@@ -4,8 +4,10 @@ mod api;
 mod error;
 mod guards;
 mod health;
+mod listen;
 mod maintenance;
 mod metrics;
+mod overload;
 mod webhooks;
 
 use anyhow::Context;
@@ -24,7 +26,6 @@ use axum::{middleware, Extension, Router};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tower_sessions::{
@@ -84,22 +85,35 @@ pub fn router(state: AppState) -> Router {
             guards::require_page_user,
         ));
 
-    Router::new()
+    let router = Router::new()
         .route("/", get(|| async { Redirect::to(HOME_PATH) }))
         .merge(pages)
-        .route(&format!("{SFN_PREFIX}/{{*name}}"), get(server_fn).post(server_fn))
+        .route(
+            &format!("{SFN_PREFIX}/{{*name}}"),
+            get(server_fn).post(server_fn),
+        )
         .nest("/api", api::router())
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(sessions)
         .layer(middleware::from_fn(error::session_not_saved))
-        .layer(middleware::from_fn_with_state(state.clone(), maintenance::refuse_while_down))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            maintenance::refuse_while_down,
+        ))
         // Providers' servers and health checks have no sessions, and keep working in
         // maintenance: their routes stand outside those layers.
         .nest("/webhooks", webhooks::router())
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::metrics))
-        .layer(middleware::from_fn_with_state(state.clone(), guards::refuse_cross_site))
-        .layer(middleware::from_fn_with_state(state.clone(), guards::client_ip))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guards::refuse_cross_site,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guards::client_ip,
+        ));
+    overload::limit(router)
         .layer(middleware::from_fn(metrics::record))
         .layer(Extension(metrics::Metrics::default()))
         // A 5xx is logged where it arises (once per state change or per second); tower-http's own
@@ -162,16 +176,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         workers_stopped,
     ));
     tracing::info!(%addr, "mini-crm listening on http://{addr}");
-    let served = axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("the HTTP server stopped");
+    listen::serve(listener, router(state), shutdown_signal()).await;
     let _ = stop_workers.send(true);
-    workers.await.context("the queue worker panicked")?;
-    served
+    workers.await.context("the queue worker panicked")
 }
 
 async fn shutdown_signal() {

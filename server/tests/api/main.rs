@@ -14,6 +14,7 @@ mod helpers;
 mod kpi_golden;
 mod kpi_reference;
 mod leads;
+mod limits;
 mod logs;
 mod metrics;
 mod outbound;
