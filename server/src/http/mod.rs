@@ -8,6 +8,7 @@ mod listen;
 mod maintenance;
 mod metrics;
 mod overload;
+mod url_errors;
 mod webhooks;
 
 use anyhow::Context;
@@ -83,7 +84,8 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             guards::require_page_user,
-        ));
+        ))
+        .route_layer(middleware::from_fn(url_errors::refuse_unsigned));
 
     let router = Router::new()
         .route("/", get(|| async { Redirect::to(HOME_PATH) }))
@@ -138,11 +140,15 @@ async fn page(State(state): State<AppState>, request: Request) -> Response {
 }
 
 /// Runs a server function with the app state in its context, then gives its error the HTTP status
-/// the error names (the framework would answer every error with 500).
+/// the error names (the framework would answer every error with 500), or signs the error a
+/// plain form's redirect carries.
 async fn server_fn(State(state): State<AppState>, request: Request) -> impl IntoResponse {
-    let response =
-        handle_server_fns_with_context(move || provide_context(state.clone()), request).await;
-    error::with_app_error_status(response.into_response()).await
+    let mut response =
+        handle_server_fns_with_context(move || provide_context(state.clone()), request)
+            .await
+            .into_response();
+    url_errors::sign_redirect(&mut response);
+    error::with_app_error_status(response).await
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {

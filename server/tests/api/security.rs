@@ -277,3 +277,61 @@ async fn what_strangers_send_does_not_write_a_log_line_each() {
         );
     }
 }
+
+/// Hole 7 of issue 11: `?__path=…&__err=…` is how a form posted without JavaScript gets its
+/// error back, and Leptos shows whatever the URL carries. A link written by a stranger must not
+/// make the login page say the stranger's words.
+#[tokio::test]
+async fn an_error_written_into_the_url_by_a_stranger_is_not_shown() {
+    use base64::Engine;
+    let app = TestApp::spawn().await;
+    let forged = base64::engine::general_purpose::URL_SAFE.encode(
+        r#"{"error":"invalid_input","field":null,"message":"Cuenta bloqueada: llama al 600 000 000."}"#,
+    );
+    let page = app
+        .get(
+            &format!("/login?next=%2Fleads&__path=%2Fsfn%2Flogin&__err={forged}"),
+            None,
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.header("location"), Some("/login?next=%2Fleads"));
+
+    // The server's own error, from a form posted without JavaScript, is signed and shown.
+    app.create_user("ana@clinica.es", app::domain::Role::Staff)
+        .await;
+    let posted = app
+        .post_form_with(
+            "/sfn/login",
+            &[("email", "ana@clinica.es"), ("password", "wrong")],
+            None,
+            &[
+                ("accept", "text/html"),
+                ("referer", "http://127.0.0.1:3000/login?next=%2Fleads"),
+            ],
+        )
+        .await;
+    let location = posted.header("location").expect("a redirect").to_string();
+    assert!(location.contains("__sig="), "{location}");
+    let path = location.trim_start_matches("http://127.0.0.1:3000");
+    let page = app.get(path, None).await;
+    assert_eq!(page.status, StatusCode::OK, "{path}");
+    assert!(
+        page.body
+            .contains("El correo o la contraseña no son correctos."),
+        "the genuine error is shown"
+    );
+
+    // The same link with other words, or with the signature of other words, is refused.
+    let tampered = path.replacen("__err=", &format!("__err={forged}&__x="), 1);
+    assert_eq!(app.get(&tampered, None).await.status, StatusCode::SEE_OTHER);
+    let swapped = with_parameter(path, "__err=", &forged);
+    assert_eq!(app.get(&swapped, None).await.status, StatusCode::SEE_OTHER);
+}
+
+/// `path` with the value of `name` replaced by `value`.
+fn with_parameter(path: &str, name: &str, value: &str) -> String {
+    let start = path.find(name).unwrap() + name.len();
+    let end = path[start..].find('&').map_or(path.len(), |i| start + i);
+    format!("{}{value}{}", &path[..start], &path[end..])
+}
