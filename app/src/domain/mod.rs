@@ -30,7 +30,7 @@ pub use lead_views::{
 };
 pub use message::{window_open, OutboundDraft, SERVICE_WINDOW_SECONDS};
 pub use money::Cents;
-pub use phone::{Phone, PhoneError};
+pub use phone::{mask_phone_numbers, Phone, PhoneError};
 pub use queue::{Provider, Queue};
 pub use source::{Source, UnknownSource};
 pub use timestamp::{Timestamp, TIMESTAMP_FORMAT};

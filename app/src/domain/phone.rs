@@ -113,3 +113,75 @@ mod tests {
         assert_eq!(Phone::parse("+0611223344"), Err(PhoneError::InvalidLength));
     }
 }
+
+/// `text` with every phone-like number (an optional `+`, then 8 to 15 digits, single spaces
+/// allowed between groups) cut to its last three digits: `+34 600 111 222` → `•••222`. Provider
+/// errors quote the recipient ("recipient 34600111222 is not a WhatsApp user"), and those texts
+/// are logged and shown on the health check and Integraciones, where a patient's number has no
+/// place.
+pub fn mask_phone_numbers(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let starts_number = chars[i].is_ascii_digit()
+            || (chars[i] == '+' && chars.get(i + 1).is_some_and(char::is_ascii_digit));
+        let inside_word = i > 0 && chars[i - 1].is_alphanumeric();
+        if !starts_number || inside_word {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        // The run: digits, with single spaces between digit groups.
+        let mut end = i + usize::from(chars[i] == '+');
+        let mut digits = String::new();
+        while end < chars.len() {
+            if chars[end].is_ascii_digit() {
+                digits.push(chars[end]);
+                end += 1;
+            } else if chars[end] == ' ' && chars.get(end + 1).is_some_and(char::is_ascii_digit) {
+                end += 1;
+            } else {
+                break;
+            }
+        }
+        let followed_by_word = chars.get(end).is_some_and(|c| c.is_alphanumeric());
+        if (8..=15).contains(&digits.len()) && !followed_by_word {
+            out.push_str("•••");
+            out.push_str(&digits[digits.len() - 3..]);
+        } else {
+            out.extend(&chars[i..end]);
+        }
+        i = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod masking_tests {
+    use super::mask_phone_numbers;
+
+    #[test]
+    fn phone_numbers_keep_only_their_last_three_digits() {
+        assert_eq!(
+            mask_phone_numbers("(#131030) Recipient phone number 34600111222 not in allowed list"),
+            "(#131030) Recipient phone number •••222 not in allowed list"
+        );
+        assert_eq!(mask_phone_numbers("to +34 600 111 222."), "to •••222.");
+        assert_eq!(mask_phone_numbers("+34600111222"), "•••222");
+    }
+
+    #[test]
+    fn other_numbers_and_words_are_left_alone() {
+        for text in [
+            "HTTP 503 after 15 s",
+            "job 1234567 failed",
+            "at 2026-03-31T08:30:00Z",
+            "wamid.HBgLMzQ2MDAxMTEyMjIVAgA",
+            "id abc34600111222",
+            "a 1234567890123456 long number",
+        ] {
+            assert_eq!(mask_phone_numbers(text), text);
+        }
+    }
+}

@@ -11,6 +11,7 @@ use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use std::net::{IpAddr, SocketAddr};
+use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
 /// Records who is calling, for throttling and logs. `X-Forwarded-For` is believed only behind a
@@ -61,6 +62,20 @@ fn forwarded_client(headers: &axum::http::HeaderMap, hops: usize) -> Option<IpAd
         .collect();
     let index = entries.len().saturating_sub(hops);
     entries.get(index)?.parse().ok()
+}
+
+/// Whether the request carries `Authorization: Bearer $METRICS_TOKEN` (compared in constant time);
+/// never when no token is configured.
+pub fn presents_metrics_token(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
+    let Some(token) = &state.config.metrics_token else {
+        return false;
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    bool::from(presented.as_bytes().ct_eq(token.expose().as_bytes()))
 }
 
 /// Refuses state-changing requests sent by another site (CSRF): browsers mark them with

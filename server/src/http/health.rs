@@ -1,26 +1,54 @@
-//! `GET /healthz` (no session): the database, each queue's depth, failures and oldest wait,
-//! the providers' breakers, maintenance, the webhooks refused since start, the version. 503
-//! only when the database fails (it does not answer, or it cannot commit): an open breaker, a
-//! backlog or a disk nearly full is `"status": "degraded"` with 200, because a provider's outage
-//! must not make a deploy roll back. No secrets.
+//! `GET /healthz`: `{"status": "ok" | "degraded" | "down"}` for anyone (load balancers, the deploy
+//! script); with `Authorization: Bearer $METRICS_TOKEN` or an admin's session, also the details:
+//! the database, each queue's depth, failures and oldest wait, the providers' breakers,
+//! maintenance, the webhooks refused since start, the version. Details tell a stranger what to
+//! attack and when (a provider down, a backlog), so they are not public. 503 only when the
+//! database fails (it does not answer, or it cannot commit): an open breaker, a backlog or a disk
+//! nearly full is `"status": "degraded"` with 200, because a provider's outage must not make a
+//! deploy roll back. No secrets, and provider errors are stored with phone numbers masked.
 
+use super::guards::presents_metrics_token;
+use app::backend::auth::session_user;
 use app::backend::breakers;
 use app::backend::flags::Flags;
 use app::backend::jobs::runner::hold_reason;
 use app::backend::state::AppState;
 use app::backend::store::jobs;
-use app::domain::{Provider, Queue, Timestamp};
+use app::domain::{Provider, Queue, Role, Timestamp};
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 use std::time::Instant;
+use tower_sessions::Session;
 
 /// A queue whose oldest due job has waited longer than this is a backlog.
 pub const BACKLOG_SECONDS: i64 = 300;
 
-pub async fn healthz(State(state): State<AppState>) -> Response {
+pub async fn healthz(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+) -> Response {
+    let (status, body) = report(&state).await;
+    let detailed = presents_metrics_token(&state, &headers)
+        || matches!(session_user(&state.db, &session).await, Ok(Some(user)) if user.role == Role::Admin);
+    let body = if detailed {
+        body
+    } else {
+        json!({ "status": body["status"] })
+    };
+    let mut response = (status, Json(body)).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+/// The status code and the detailed answer.
+async fn report(state: &AppState) -> (StatusCode, Value) {
     let started = Instant::now();
     let now = Timestamp::now();
     let read = async {
@@ -33,7 +61,7 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
         Ok(read) => read,
         Err(err) => {
             tracing::error!(error = %err, "health check: the database failed");
-            return answer(
+            return (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({ "status": "down", "version": env!("CARGO_PKG_VERSION"),
                         "database": { "ok": false, "error": "the database did not answer" } }),
@@ -48,7 +76,7 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
         state.db.write_health.failed("healthz", &gone);
     }
     if let Some(fault) = state.db.write_health.fault() {
-        return answer(
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
             json!({ "status": "down", "version": env!("CARGO_PKG_VERSION"), "checked_at": now,
                     "database": { "ok": false, "writable": false, "failing_since": fault.since,
@@ -108,7 +136,7 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     } else {
         "ok"
     };
-    answer(
+    (
         StatusCode::OK,
         json!({
             "status": status,
@@ -122,13 +150,4 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
             "webhooks_rejected_since_start": rejected,
         }),
     )
-}
-
-fn answer(status: StatusCode, body: Value) -> Response {
-    let mut response = (status, Json(body)).into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    response
 }

@@ -3,6 +3,7 @@
 //! refused per provider (since the process started), jobs per queue and state, breaker states,
 //! and the latency of every request by kind of route.
 
+use super::guards::presents_metrics_token;
 use app::backend::breakers;
 use app::backend::state::AppState;
 use app::domain::Provider;
@@ -19,7 +20,6 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use std::time::Instant;
-use subtle::ConstantTimeEq;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
@@ -130,16 +130,10 @@ pub async fn metrics(
     Extension(metrics): Extension<Metrics>,
     request: Request,
 ) -> Response {
-    let Some(token) = &state.config.metrics_token else {
+    if state.config.metrics_token.is_none() {
         return StatusCode::NOT_FOUND.into_response();
-    };
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if !bool::from(presented.as_bytes().ct_eq(token.expose().as_bytes())) {
+    }
+    if !presents_metrics_token(&state, request.headers()) {
         return StatusCode::UNAUTHORIZED.into_response();
     }
     for provider in Provider::ALL {

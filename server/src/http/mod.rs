@@ -96,7 +96,7 @@ pub fn router(state: AppState) -> Router {
         )
         .nest("/api", api::router())
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(sessions)
+        .layer(sessions.clone())
         .layer(middleware::from_fn(error::session_not_saved))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -105,7 +105,8 @@ pub fn router(state: AppState) -> Router {
         // Providers' servers and health checks have no sessions, and keep working in
         // maintenance: their routes stand outside those layers.
         .nest("/webhooks", webhooks::router())
-        .route("/healthz", get(health::healthz))
+        // Its own session layer, to know an admin: the details are theirs (or the token's).
+        .route("/healthz", get(health::healthz).layer(sessions.clone()))
         .route("/metrics", get(metrics::metrics))
         .layer(middleware::from_fn_with_state(
             state.clone(),

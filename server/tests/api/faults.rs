@@ -357,7 +357,7 @@ async fn a_full_database_holds_the_queue_without_spending_attempts() {
         refused.body
     );
     assert_eq!(refused.header("retry-after"), Some("30"));
-    let health = app.get("/healthz", None).await;
+    let health = app.health_details().await;
     assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(health.json()["status"], "down");
     assert_eq!(health.json()["database"]["writable"], false);
@@ -783,7 +783,7 @@ async fn a_commit_that_hangs_turns_healthz_down_until_it_returns() {
     );
     let started = Instant::now();
     loop {
-        let health = app.get("/healthz", None).await;
+        let health = app.health_details().await;
         if health.status == StatusCode::SERVICE_UNAVAILABLE {
             assert_eq!(health.json()["database"]["writable"], false);
             break;

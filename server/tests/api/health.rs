@@ -4,6 +4,8 @@ use crate::helpers::TestApp;
 use axum::http::StatusCode;
 use std::process::Command;
 
+const TOKEN: &str = "monitor-token";
+
 async fn serve(app: &TestApp) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/healthz", listener.local_addr().unwrap());
@@ -22,6 +24,7 @@ async fn health_check(url: &str) -> (i32, String) {
                 "/../scripts/health_check.sh"
             ))
             .arg(&url)
+            .env("METRICS_TOKEN", TOKEN)
             .output()
             .unwrap();
         (
@@ -38,9 +41,10 @@ async fn healthz_is_ok_then_degraded_by_an_open_breaker_or_a_backlog_and_never_l
     let app = TestApp::spawn_with(&[
         ("WHATSAPP_APP_SECRET", "very-secret-value"),
         ("HUBSPOT_ACCESS_TOKEN", "hs-secret"),
+        ("METRICS_TOKEN", TOKEN),
     ])
     .await;
-    let health = app.get("/healthz", None).await;
+    let health = app.health_details().await;
     assert_eq!(health.status, StatusCode::OK);
     let body = health.json();
     assert_eq!(body["status"], "ok");
@@ -59,7 +63,7 @@ async fn healthz_is_ok_then_degraded_by_an_open_breaker_or_a_backlog_and_never_l
         .execute(&app.state.db.writer)
         .await
         .unwrap();
-    let health = app.get("/healthz", None).await;
+    let health = app.health_details().await;
     assert_eq!(
         (health.status, health.json()["status"].as_str()),
         (StatusCode::OK, Some("degraded"))
@@ -81,7 +85,7 @@ async fn healthz_is_ok_then_degraded_by_an_open_breaker_or_a_backlog_and_never_l
     .execute(&app.state.db.writer)
     .await
     .unwrap();
-    let body = app.get("/healthz", None).await.json();
+    let body = app.health_details().await.json();
     assert_eq!(body["status"], "degraded");
     assert!(
         body["queues"]["hubspot"]["oldest_pending_seconds"]
@@ -94,14 +98,14 @@ async fn healthz_is_ok_then_degraded_by_an_open_breaker_or_a_backlog_and_never_l
     app::backend::flags::set_maintenance(&app.state.db, Some("x"), app::domain::Timestamp::now())
         .await
         .unwrap();
-    let health = app.get("/healthz", None).await;
+    let health = app.health_details().await;
     assert_eq!(health.status, StatusCode::OK);
     assert_eq!(health.json()["maintenance"], true);
 }
 
 #[tokio::test]
 async fn healthz_is_503_when_the_database_is_gone_and_the_script_says_down() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(&[("METRICS_TOKEN", TOKEN)]).await;
     let url = serve(&app).await;
     app.state.db.reader.close().await;
     app.state.db.writer.close().await;
@@ -135,4 +139,62 @@ async fn db_check_passes_on_a_migrated_database_and_fails_on_a_missing_one() {
         !dir.path().join("nothing.sqlite").exists(),
         "a check never creates a database"
     );
+}
+
+/// Hole 8 of issue 11: `/healthz` is public, and it told anyone the version, the queues, which
+/// provider was down and its last error (a recipient's phone number in it).
+#[tokio::test]
+async fn strangers_get_the_status_alone_and_phone_numbers_are_masked_for_everyone() {
+    let app = TestApp::spawn_with(&[("METRICS_TOKEN", TOKEN)]).await;
+    app::backend::breakers::record_failure(
+        &app.state.db,
+        app::domain::Provider::Whatsapp,
+        "HTTP 400: (#131030) Recipient phone number 34600111222 not in allowed list",
+        app::domain::Timestamp::now(),
+    )
+    .await
+    .unwrap();
+
+    let public = app.get("/healthz", None).await;
+    assert_eq!(public.status, StatusCode::OK);
+    assert_eq!(public.json(), serde_json::json!({ "status": "ok" }));
+    assert_eq!(public.header("cache-control"), Some("no-store"));
+    let wrong_token = app
+        .send(
+            axum::http::Request::get("/healthz")
+                .header("authorization", "Bearer not-the-token")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(wrong_token.json(), serde_json::json!({ "status": "ok" }));
+    let staff = app.signed_in("ana@clinica.es").await;
+    let as_staff = app.get("/healthz", Some(&staff)).await;
+    assert_eq!(as_staff.json(), serde_json::json!({ "status": "ok" }));
+
+    app.create_user("admin@clinica.es", app::domain::Role::Admin)
+        .await;
+    let admin = app
+        .login("admin@clinica.es", crate::helpers::PASSWORD)
+        .await
+        .session_cookie()
+        .unwrap();
+    for detailed in [
+        app.get("/healthz", Some(&admin)).await,
+        app.health_details().await,
+    ] {
+        let body = detailed.json();
+        assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(
+            body["breakers"]["whatsapp"]["last_error"],
+            "HTTP 400: (#131030) Recipient phone number •••222 not in allowed list"
+        );
+        assert!(!detailed.body.contains("600111"), "{}", detailed.body);
+    }
+
+    // Down: still the status alone for strangers, with the 503.
+    app.state.db.reader.close().await;
+    let down = app.get("/healthz", None).await;
+    assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(down.json(), serde_json::json!({ "status": "down" }));
 }

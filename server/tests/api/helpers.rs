@@ -126,6 +126,19 @@ impl TestApp {
         self.send(request).await
     }
 
+    /// `/healthz` with its details, as a monitor holding `METRICS_TOKEN` asks for it.
+    pub async fn health_details(&self) -> TestResponse {
+        let token = self
+            .state
+            .config
+            .metrics_token
+            .as_ref()
+            .expect("the details need METRICS_TOKEN in this app's configuration");
+        let request = Request::get("/healthz")
+            .header(header::AUTHORIZATION, format!("Bearer {}", token.expose()));
+        self.send(request.body(Body::empty()).unwrap()).await
+    }
+
     pub async fn create_user(&self, email: &str, role: Role) -> i64 {
         server::cli::create_user(&self.state.db, email, "Ana Pérez", role, PASSWORD)
             .await

@@ -19,6 +19,7 @@ pub async fn providers_app() -> TestApp {
         ("AIRCALL_WEBHOOK_TOKEN", "AIRCALL_TOKEN"),
         ("HUBSPOT_CLIENT_SECRET", HS_SECRET),
         ("APP_URL", APP_URL),
+        ("METRICS_TOKEN", "monitor-token"),
     ])
     .await
 }

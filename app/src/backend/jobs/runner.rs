@@ -6,7 +6,7 @@ use crate::backend::breakers::{self, Breaker};
 use crate::backend::flags::{Flags, HubspotMode};
 use crate::backend::store::jobs;
 use crate::backend::write_health::{self, caused_by_unavailability};
-use crate::domain::{Queue, Timestamp};
+use crate::domain::{mask_phone_numbers, Queue, Timestamp};
 use rand::Rng;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -112,7 +112,7 @@ pub async fn run_one(ctx: &JobContext, wanted: &[Queue], worker: &str) -> anyhow
         if caused_by_unavailability(err) {
             write_health::probe(&ctx.db, "queue").await;
             if ctx.db.write_health.is_failing() {
-                let error = format!("{err:#}");
+                let error = mask_phone_numbers(&format!("{err:#}"));
                 return Ok(Outcome::Interrupted { id, kind, error });
             }
         }
@@ -125,14 +125,14 @@ pub async fn run_one(ctx: &JobContext, wanted: &[Queue], worker: &str) -> anyhow
         Err(JobError::Retryable(err) | JobError::RetryAfter(err, _))
             if job.attempts < job.max_attempts =>
         {
-            let error = format!("{err:#}");
+            let error = mask_phone_numbers(&format!("{err:#}"));
             let run_at = now.plus_seconds(delay);
             jobs::postpone(&ctx.db.writer, id, worker, &error, run_at, now).await?;
             tracing::warn!(job_id = id, queue = %job.queue, kind, error, delay, "job will be retried");
             Outcome::Retrying { id, kind, error }
         }
         Err(err) => {
-            let error = format!("{err}");
+            let error = mask_phone_numbers(&format!("{err}"));
             jobs::fail(&ctx.db.writer, id, worker, &error, now).await?;
             tracing::error!(job_id = id, queue = %job.queue, kind, error, "job failed");
             Outcome::Failed { id, kind, error }

@@ -1,6 +1,6 @@
 //! `call_requests`: click-to-call requests from a lead's page, sent to Aircall by the queue.
 
-use crate::domain::Timestamp;
+use crate::domain::{mask_phone_numbers, Timestamp};
 use sqlx::SqliteExecutor;
 
 pub async fn insert(
@@ -77,7 +77,8 @@ pub async fn begin_send(
     Ok(result.rows_affected() == 1)
 }
 
-/// The outcome: `dialed`, `failed` with a reason, or back to `queued` (Aircall said "later").
+/// The outcome: `dialed`, `failed` with a reason (phone numbers masked), or back to `queued`
+/// (Aircall said "later").
 pub async fn finish(
     db: impl SqliteExecutor<'_>,
     id: i64,
@@ -92,7 +93,7 @@ pub async fn finish(
     )
     .bind(id)
     .bind(status)
-    .bind(error)
+    .bind(error.map(mask_phone_numbers))
     .bind(now)
     .execute(db)
     .await?;

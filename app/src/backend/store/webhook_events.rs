@@ -1,7 +1,7 @@
 //! `webhook_events` and `webhook_items`: every accepted delivery as received, and the item keys
 //! already applied.
 
-use crate::domain::{Provider, Timestamp};
+use crate::domain::{mask_phone_numbers, Provider, Timestamp};
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, SqliteExecutor};
 
@@ -62,7 +62,8 @@ pub async fn find(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<Option<W
     .await
 }
 
-/// Records a processing attempt's outcome (`processed` or `failed` with the error).
+/// Records a processing attempt's outcome (`processed` or `failed` with the error, phone numbers
+/// masked: it is shown on Integraciones).
 pub async fn finish(
     db: impl SqliteExecutor<'_>,
     id: i64,
@@ -78,7 +79,7 @@ pub async fn finish(
     )
     .bind(id)
     .bind(event_type)
-    .bind(error)
+    .bind(error.map(mask_phone_numbers))
     .bind(now)
     .execute(db)
     .await?;

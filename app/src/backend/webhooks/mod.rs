@@ -123,7 +123,7 @@ pub async fn process_event(ctx: &JobContext, event_id: i64) -> Result<Processed,
         Err(err) => {
             // Undo any partial effect, then record the failure on its own.
             drop(tx);
-            let message = format!("{err:#}");
+            let message = crate::domain::mask_phone_numbers(&format!("{err:#}"));
             webhook_events::finish(
                 &ctx.db.writer,
                 event_id,
