@@ -131,7 +131,8 @@ pub async fn list_webhook_events(
 #[server(prefix = "/sfn", endpoint = "webhook_payload")]
 pub async fn get_webhook_payload(id: i64) -> Result<WebhookPayload, AppError> {
     use crate::backend::{auth, store::webhook_events};
-    let (state, _) = auth::require_user().await?;
+    // Patients' messages whole, headers included: admins only.
+    let (state, _) = auth::require_admin().await?;
     let event = webhook_events::find(&state.db.reader, id)
         .await
         .map_err(|e| auth::internal("reading a webhook event", e))?

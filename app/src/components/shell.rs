@@ -1,6 +1,8 @@
 //! The frame of every signed-in page: brand, menu, the user and "Salir".
 
 use crate::api::session::{get_current_user, Logout};
+use crate::domain::CurrentUser;
+use crate::error::AppError;
 use leptos::prelude::*;
 use leptos_router::components::Outlet;
 use leptos_router::hooks::use_location;
@@ -12,9 +14,14 @@ const MENU: [(&str, &str); 4] = [
     ("/ajustes", "Ajustes"),
 ];
 
+/// The signed-in user, provided to every page of the shell (pages show admins' controls by it;
+/// the server functions check the role themselves).
+pub type SignedInUser = Resource<Result<CurrentUser, AppError>>;
+
 #[component]
 pub fn Shell() -> impl IntoView {
-    let user = Resource::new_blocking(|| (), |_| get_current_user());
+    let user: SignedInUser = Resource::new_blocking(|| (), |_| get_current_user());
+    provide_context(user);
     // Rendered on the server only: a plain form, so "Salir" works before and without wasm.
     let logout = ServerAction::<Logout>::new();
     let path = use_location().pathname.get_untracked();

@@ -9,7 +9,8 @@ use crate::api::integrations::{
     get_webhook_payload, list_breakers, list_failed_jobs, list_queues, list_webhook_events,
     ReplayWebhook, RetryJobs,
 };
-use crate::domain::{BreakerView, FailedJobView, QueueView, WebhookEventView};
+use crate::components::shell::SignedInUser;
+use crate::domain::{BreakerView, FailedJobView, QueueView, Role, WebhookEventView};
 use crate::error::AppError;
 use leptos::either::{Either, EitherOf3};
 use leptos::prelude::*;
@@ -294,8 +295,14 @@ fn WebhookEvents(replay: ServerAction<ReplayWebhook>) -> impl IntoView {
                 {move || {
                     let filter_href = filter_href.clone();
                     Suspend::new(async move {
+                        // Raw payloads and replays are admins' (their server functions say so
+                        // too): staff do not get buttons that can only refuse.
+                        let admin = match use_context::<SignedInUser>() {
+                            Some(user) => user.await.is_ok_and(|u| u.role == Role::Admin),
+                            None => false,
+                        };
                         match events.await {
-                            Ok(events) => Either::Left(view! { <EventTable events replay filter_href /> }),
+                            Ok(events) => Either::Left(view! { <EventTable events replay filter_href admin /> }),
                             Err(err) => Either::Right(error_view(err)),
                         }
                     })
@@ -328,6 +335,8 @@ fn EventTable(
     replay: ServerAction<ReplayWebhook>,
     /// This page with the current filter, to which "Ver" adds the delivery.
     filter_href: String,
+    /// Whether to offer "Ver" and "Reprocesar".
+    admin: bool,
 ) -> impl IntoView {
     if events.is_empty() {
         return Either::Left(
@@ -365,23 +374,25 @@ fn EventTable(
                                     <td>{e.attempts}</td>
                                     <td class="wrap">{e.last_error.unwrap_or_default()}</td>
                                     <td class="actions">
-                                        <a
-                                            class="button secondary"
-                                            href=format!("{filter_href}&ver={id}")
-                                            aria-label=format!("Ver el webhook {id}")
-                                        >
-                                            "Ver"
-                                        </a>
-                                        <ActionForm action=replay>
-                                            <input type="hidden" name="id" value=id />
-                                            <button
-                                                type="submit"
+                                        {admin.then(|| view! {
+                                            <a
                                                 class="button secondary"
-                                                aria-label=format!("Reprocesar el webhook {id}")
+                                                href=format!("{filter_href}&ver={id}")
+                                                aria-label=format!("Ver el webhook {id}")
                                             >
-                                                "Reprocesar"
-                                            </button>
-                                        </ActionForm>
+                                                "Ver"
+                                            </a>
+                                            <ActionForm action=replay>
+                                                <input type="hidden" name="id" value=id />
+                                                <button
+                                                    type="submit"
+                                                    class="button secondary"
+                                                    aria-label=format!("Reprocesar el webhook {id}")
+                                                >
+                                                    "Reprocesar"
+                                                </button>
+                                            </ActionForm>
+                                        })}
                                     </td>
                                 </tr>
                             }

@@ -117,10 +117,10 @@ async fn receive_aircall(
     let Some(token) = &state.config.aircall_webhook_token else {
         return unconfigured(Provider::Aircall, "AIRCALL_WEBHOOK_TOKEN");
     };
-    if let Err(rejection) = verify::aircall(token.expose(), &body) {
-        return reject(&state, Provider::Aircall, rejection);
+    match verify::aircall(token.expose(), &body) {
+        Ok(redacted) => accept(&state, Provider::Aircall, &headers, Bytes::from(redacted)).await,
+        Err(rejection) => reject(&state, Provider::Aircall, rejection),
     }
-    accept(&state, Provider::Aircall, &headers, body).await
 }
 
 async fn receive_hubspot(
@@ -246,16 +246,18 @@ const RETRY_AFTER_SECONDS: &str = "30";
 /// One log line a second at most about refused deliveries, with how many there were.
 static REFUSED_LOG: LogEvery = LogEvery::new(std::time::Duration::from_secs(1));
 
-/// The request headers as a JSON object, minus credentials.
+/// The request headers as a JSON object, minus credentials, with signatures redacted.
 fn stored_headers(headers: &HeaderMap) -> String {
     let map: serde_json::Map<String, serde_json::Value> = headers
         .iter()
         .filter(|(name, _)| !matches!(name.as_str(), "authorization" | "cookie"))
         .map(|(name, value)| {
-            (
-                name.to_string(),
-                String::from_utf8_lossy(value.as_bytes()).into(),
-            )
+            let value = if verify::SIGNATURE_HEADERS.contains(&name.as_str()) {
+                verify::REDACTED.into()
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into()
+            };
+            (name.to_string(), value)
         })
         .collect();
     serde_json::Value::Object(map).to_string()

@@ -244,3 +244,78 @@ async fn a_treatment_completes_at_its_last_needed_attended_session() {
             .unwrap();
     assert_eq!(completed.as_deref(), Some("2025-01-04T10:00:00Z"));
 }
+
+/// Deliveries stored before `0005` held Aircall's token and the providers' signatures: the
+/// migration redacts them in place and leaves everything else as it was.
+#[tokio::test]
+async fn migration_0005_redacts_secrets_stored_before_it() {
+    use sqlx::migrate::Migrator;
+    use sqlx::sqlite::SqliteConnectOptions;
+    use std::str::FromStr;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/old.sqlite", dir.path().display());
+    let pool = sqlx::SqlitePool::connect_with(
+        SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .create_if_missing(true),
+    )
+    .await
+    .unwrap();
+    let before: Vec<_> = app::backend::db::MIGRATOR
+        .iter()
+        .filter(|m| m.version < 5)
+        .cloned()
+        .collect();
+    let old = Migrator {
+        migrations: before.into(),
+        ..Migrator::DEFAULT
+    };
+    old.run(&pool).await.unwrap();
+    let insert =
+        "INSERT INTO webhook_events (provider, delivery_key, headers, body, received_at, status)
+                  VALUES ($1, $2, $3, $4, '2026-01-01T00:00:00Z', 'processed')";
+    for (provider, key, headers, body) in [
+        (
+            "aircall",
+            "k1",
+            r#"{"content-type":"application/json"}"#,
+            r#"{"resource":"call","token":"SECRET-TOKEN","data":{"id":7}}"#,
+        ),
+        (
+            "whatsapp",
+            "k2",
+            r#"{"x-hub-signature-256":"sha256=abcdef","user-agent":"facebookexternalua"}"#,
+            r#"{"object":"whatsapp_business_account","entry":[]}"#,
+        ),
+    ] {
+        sqlx::query(insert)
+            .bind(provider)
+            .bind(key)
+            .bind(headers)
+            .bind(body.as_bytes())
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+
+    let db = app::backend::db::Db::connect(&url).await.unwrap();
+    let rows: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT headers, body FROM webhook_events ORDER BY id")
+            .fetch_all(&db.reader)
+            .await
+            .unwrap();
+    let json = |text: &[u8]| serde_json::from_slice::<serde_json::Value>(text).unwrap();
+    assert_eq!(
+        json(&rows[0].1),
+        serde_json::json!({"resource": "call", "token": "[redacted]", "data": {"id": 7}})
+    );
+    assert_eq!(
+        json(rows[1].0.as_bytes()),
+        serde_json::json!({"x-hub-signature-256": "[redacted]", "user-agent": "facebookexternalua"})
+    );
+    assert_eq!(
+        json(&rows[1].1),
+        serde_json::json!({"object": "whatsapp_business_account", "entry": []})
+    );
+}

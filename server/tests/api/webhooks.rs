@@ -641,15 +641,17 @@ async fn the_integrations_page_functions_show_and_act_for_admins_only() {
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
 
-    let payload = app
-        .post_form("/sfn/webhook_payload", &[("id", &failed_id)], Some(&staff))
-        .await
-        .json();
-    assert_eq!(payload["body"], "{ broken");
-    assert!(payload["headers"]
-        .as_str()
-        .unwrap()
-        .contains("x-hub-signature-256"));
+    // Raw payloads (patients' messages whole) are for admins; staff are refused, and their page
+    // offers neither "Ver" nor "Reprocesar".
+    let page = app.get("/integraciones", Some(&staff)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Webhooks recibidos") && !page.body.contains("Ver el webhook"));
+    assert_eq!(
+        app.post_form("/sfn/webhook_payload", &[("id", &failed_id)], Some(&staff))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
 
     let queues = app.post_form("/sfn/queues", &[], Some(&staff)).await.json();
     let inbound = queues
@@ -689,6 +691,18 @@ async fn the_integrations_page_functions_show_and_act_for_admins_only() {
         .await
         .session_cookie()
         .unwrap();
+    let page = app.get("/integraciones", Some(&admin)).await;
+    assert!(page.body.contains(&format!("Ver el webhook {failed_id}")));
+    let payload = app
+        .post_form("/sfn/webhook_payload", &[("id", &failed_id)], Some(&admin))
+        .await
+        .json();
+    assert_eq!(payload["body"], "{ broken");
+    let headers = payload["headers"].as_str().unwrap();
+    assert!(
+        headers.contains(r#""x-hub-signature-256": "[redacted]""#),
+        "{headers}"
+    );
     let replayed = app
         .post_form("/sfn/replay_webhook", &[("id", &failed_id)], Some(&admin))
         .await;
@@ -769,5 +783,45 @@ async fn deliveries_are_listed_by_provider_status_and_time() {
         list(db, &Filter::default(), 1).await.unwrap().len(),
         1,
         "limit"
+    );
+}
+
+/// Hole 6 of issue 11: Aircall's webhook token (the secret itself) was stored in the body and
+/// shown with the payload to every signed-in user; signatures were stored in the headers.
+#[tokio::test]
+async fn no_webhook_secret_or_signature_is_stored() {
+    let app = providers_app().await;
+    let delivery = fixture("aircall_created.json");
+    assert!(String::from_utf8_lossy(&delivery).contains("AIRCALL_TOKEN"));
+    assert_eq!(post_aircall(&app, &delivery).await.status, StatusCode::OK);
+    assert_eq!(
+        post_aircall(&app, &delivery).await.json()["status"],
+        "duplicate",
+        "a redelivery is still recognised"
+    );
+    post_whatsapp(&app, &fixture("whatsapp_message.json")).await;
+    drain(&app).await;
+    let stored: Vec<(String, Vec<u8>, String)> =
+        sqlx::query_as("SELECT headers, body, status FROM webhook_events ORDER BY id")
+            .fetch_all(&app.state.db.reader)
+            .await
+            .unwrap();
+    assert_eq!(stored.len(), 2);
+    for (headers, body, status) in &stored {
+        let body = String::from_utf8_lossy(body);
+        assert!(
+            !body.contains("AIRCALL_TOKEN") && !headers.contains("sha256="),
+            "{headers} {body}"
+        );
+        assert_eq!(
+            status, "processed",
+            "the redacted delivery is processed as before"
+        );
+    }
+    assert!(String::from_utf8_lossy(&stored[0].1).contains(r#""token":"[redacted]""#));
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM calls").await,
+        1,
+        "the call was recorded from the redacted body"
     );
 }

@@ -39,19 +39,34 @@ pub fn whatsapp(app_secret: &str, header: Option<&str>, body: &[u8]) -> Result<(
         .map_err(|_| Rejection::BadSignature)
 }
 
-/// Aircall: the body's `token` equals the configured one. Returns the parsed body.
-pub fn aircall(webhook_token: &str, body: &[u8]) -> Result<serde_json::Value, Rejection> {
+/// What replaces a secret in what is stored of a verified delivery.
+pub const REDACTED: &str = "[redacted]";
+
+/// Headers that carry a delivery's proof of origin. Checked once at intake; what is stored (and
+/// shown to admins, and copied into backups) has [`REDACTED`] in their place.
+pub const SIGNATURE_HEADERS: [&str; 4] = [
+    "x-hub-signature",
+    "x-hub-signature-256",
+    "x-hubspot-signature",
+    "x-hubspot-signature-v3",
+];
+
+/// Aircall: the body's `token` equals the configured one. Returns the body to store: the same
+/// JSON with the token [`REDACTED`] (it is the webhook secret itself; once verified, nothing
+/// needs it, and stored it would be read by whoever reads payloads or backups).
+pub fn aircall(webhook_token: &str, body: &[u8]) -> Result<Vec<u8>, Rejection> {
     let json: serde_json::Value =
         serde_json::from_slice(body).map_err(|_| Rejection::Unparsable)?;
     let token = json
         .get("token")
         .and_then(|t| t.as_str())
         .ok_or(Rejection::Unparsable)?;
-    if bool::from(token.as_bytes().ct_eq(webhook_token.as_bytes())) {
-        Ok(json)
-    } else {
-        Err(Rejection::BadToken)
+    if !bool::from(token.as_bytes().ct_eq(webhook_token.as_bytes())) {
+        return Err(Rejection::BadToken);
     }
+    let mut json = json;
+    json["token"] = serde_json::Value::from(REDACTED);
+    Ok(serde_json::to_vec(&json).expect("a JSON value serialises"))
 }
 
 /// HubSpot v3: `X-HubSpot-Signature-v3 = base64(HMAC-SHA256(client secret, method + uri + body +
@@ -160,7 +175,13 @@ mod tests {
     #[test]
     fn aircall_token_vectors() {
         let body = br#"{"resource":"call","event":"call.created","token":"t0k3n","data":{"id":1}}"#;
-        assert!(aircall("t0k3n", body).is_ok());
+        let stored: serde_json::Value =
+            serde_json::from_slice(&aircall("t0k3n", body).unwrap()).unwrap();
+        assert_eq!(
+            stored,
+            serde_json::json!({"resource": "call", "event": "call.created", "token": "[redacted]", "data": {"id": 1}}),
+            "what is stored keeps everything but the secret"
+        );
         assert_eq!(aircall("other", body).unwrap_err(), Rejection::BadToken);
         assert_eq!(
             aircall("t0k3n", b"not json").unwrap_err(),
