@@ -406,7 +406,20 @@ pub async fn queue(config: Config, command: QueueCommand) -> anyhow::Result<()> 
                 println!("{:?}", runner::run_one(&ctx, &queues, &worker).await?);
             } else {
                 let (stop, stopped) = tokio::sync::watch::channel(false);
-                let work = tokio::spawn(runner::work(ctx, queues, worker, stopped));
+                // Supervised as in `serve`; nothing reads the heartbeat of a CLI worker.
+                let beat = app::backend::supervise::Heartbeat::default();
+                let work = tokio::spawn(app::backend::supervise::supervise(
+                    "queue worker",
+                    move || {
+                        runner::work(
+                            ctx.clone(),
+                            queues.clone(),
+                            runner::worker_name("cli"),
+                            stopped.clone(),
+                            beat.clone(),
+                        )
+                    },
+                ));
                 tokio::signal::ctrl_c().await?;
                 stop.send(true)?;
                 work.await?;

@@ -19,6 +19,7 @@ pub mod seed;
 pub mod sign_in_throttle;
 pub mod state;
 pub mod store;
+pub mod supervise;
 pub mod tokens;
 pub mod webhooks;
 pub mod write_health;

@@ -1,6 +1,7 @@
 //! What every handler and server function can reach.
 
 use super::jobs::JobContext;
+use super::supervise::Heartbeat;
 use super::webhooks::ingest::Ingestor;
 use super::{config::Config, db::Db};
 use crate::domain::Provider;
@@ -22,6 +23,15 @@ pub struct AppState {
     pub received_webhooks: Arc<ProviderCounter>,
     /// The providers' HTTP client (connection pools are shared by clones).
     pub http: reqwest::Client,
+    /// The background tasks' heartbeats, read by `/healthz`.
+    pub heartbeats: Arc<Heartbeats>,
+}
+
+/// One heartbeat per supervised background task of `serve`.
+#[derive(Debug, Default)]
+pub struct Heartbeats {
+    pub queue: Heartbeat,
+    pub intake: Heartbeat,
 }
 
 impl AppState {

@@ -1,11 +1,12 @@
-//! `GET /healthz`: `{"status": "ok" | "degraded" | "down"}` for anyone (load balancers, the deploy
-//! script); with `Authorization: Bearer $METRICS_TOKEN` or an admin's session, also the details:
-//! the database, each queue's depth, failures and oldest wait, the providers' breakers,
-//! maintenance, the webhooks refused since start, the version. Details tell a stranger what to
-//! attack and when (a provider down, a backlog), so they are not public. 503 only when the
-//! database fails (it does not answer, or it cannot commit): an open breaker, a backlog or a disk
-//! nearly full is `"status": "degraded"` with 200, because a provider's outage must not make a
-//! deploy roll back. No secrets, and provider errors are stored with phone numbers masked.
+//! `GET /healthz`: `{"status": "ok" | "degraded" | "down"}` for anyone (load balancers, the
+//! deploy script); with `Authorization: Bearer $METRICS_TOKEN` or an admin's session, also the
+//! details: the database, each queue's depth, failures and oldest wait, the providers' breakers,
+//! maintenance, the webhooks refused since start, the background tasks' heartbeats, the version.
+//! Details tell a stranger what to attack and when (a provider down, a backlog), so they are not
+//! public. 503 only when the database fails (it does not answer, or it cannot commit): an open
+//! breaker, a backlog, a disk nearly full or a background task silent for 30 s is `"status":
+//! "degraded"` with 200, because a provider's outage must not make a deploy roll back. No
+//! secrets, and provider errors are stored with phone numbers masked.
 
 use super::guards::presents_metrics_token;
 use app::backend::auth::session_user;
@@ -25,6 +26,8 @@ use tower_sessions::Session;
 
 /// A queue whose oldest due job has waited longer than this is a backlog.
 pub const BACKLOG_SECONDS: i64 = 300;
+/// A background task silent for longer than this is stuck or dead (they beat every 2 s).
+pub const SILENT_SECONDS: u64 = 30;
 
 pub async fn healthz(
     State(state): State<AppState>,
@@ -131,7 +134,18 @@ async fn report(state: &AppState) -> (StatusCode, Value) {
     // A disk about to fill is a warning before intake has to refuse deliveries.
     let disk = state.db.disk_space();
     let disk_nearly_full = disk.is_some_and(|d| d.nearly_full());
-    let status = if open || backlog || disk_nearly_full {
+    // The queue worker and the intake writer beat while they run; `null`: not run by this process.
+    let mut stalled = false;
+    let mut workers = Map::new();
+    for (name, heartbeat) in [
+        ("queue", &state.heartbeats.queue),
+        ("intake", &state.heartbeats.intake),
+    ] {
+        let silent = heartbeat.silent_for().map(|d| d.as_secs());
+        stalled |= silent.is_some_and(|s| s > SILENT_SECONDS);
+        workers.insert(name.into(), json!({ "silent_seconds": silent }));
+    }
+    let status = if open || backlog || disk_nearly_full || stalled {
         "degraded"
     } else {
         "ok"
@@ -148,6 +162,7 @@ async fn report(state: &AppState) -> (StatusCode, Value) {
             "queues": queues,
             "breakers": providers,
             "webhooks_rejected_since_start": rejected,
+            "workers": workers,
         }),
     )
 }

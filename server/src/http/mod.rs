@@ -14,8 +14,10 @@ mod webhooks;
 use anyhow::Context;
 use app::api::SFN_PREFIX;
 use app::backend::jobs::runner;
+use app::backend::state::{AppState, Heartbeats};
+use app::backend::supervise::supervise;
 use app::backend::webhooks::ingest::Ingestor;
-use app::backend::{config::Config, db::Db, state::AppState};
+use app::backend::{config::Config, db::Db};
 use app::domain::Queue;
 use app::{shell, App, HOME_PATH};
 use axum::body::Body;
@@ -51,8 +53,10 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
 pub async fn app_state(config: Config) -> anyhow::Result<AppState> {
     let db = Db::connect(&config.database_url).await?;
     let leptos_options = leptos_options(&config);
+    let heartbeats = Arc::new(Heartbeats::default());
     Ok(AppState {
-        ingestor: Ingestor::start(db.clone()),
+        ingestor: Ingestor::start(db.clone(), heartbeats.intake.clone()),
+        heartbeats,
         db,
         config: Arc::new(config),
         leptos_options,
@@ -175,13 +179,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {addr}"))?;
     // The queue runs in-process; on shutdown it finishes the job in hand after HTTP stops.
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
-    let worker_name = runner::worker_name("serve");
-    let workers = tokio::spawn(runner::work(
-        state.jobs(),
-        Queue::ALL.to_vec(),
-        worker_name,
-        workers_stopped,
-    ));
+    // Supervised: a worker that panics is started again (with a new name: the jobs the old one
+    // held are taken back by the lock timeout).
+    let (jobs, beat) = (state.jobs(), state.heartbeats.queue.clone());
+    let workers = tokio::spawn(supervise("queue worker", move || {
+        runner::work(
+            jobs.clone(),
+            Queue::ALL.to_vec(),
+            runner::worker_name("serve"),
+            workers_stopped.clone(),
+            beat.clone(),
+        )
+    }));
     tracing::info!(%addr, "mini-crm listening on http://{addr}");
     listen::serve(listener, router(state), shutdown_signal()).await;
     let _ = stop_workers.send(true);

@@ -335,6 +335,7 @@ async fn a_full_database_holds_the_queue_without_spending_attempts() {
         vec![Queue::Inbound],
         "w".into(),
         stopped,
+        Default::default(),
     ));
     let job = "SELECT status || ' ' || attempts FROM jobs WHERE kind = 'process_webhook'
                ORDER BY id LIMIT 1";

@@ -198,3 +198,38 @@ async fn strangers_get_the_status_alone_and_phone_numbers_are_masked_for_everyon
     assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(down.json(), serde_json::json!({ "status": "down" }));
 }
+
+/// Hole 9 of issue 11: the queue worker and the intake writer ran unwatched. Each beats a
+/// heartbeat now; one silent for more than 30 s makes the health check `degraded`.
+#[tokio::test]
+async fn a_background_task_that_stops_beating_makes_health_degraded() {
+    let app = TestApp::spawn_with(&[("METRICS_TOKEN", TOKEN)]).await;
+    // The intake writer of this app beats on its own; no queue worker runs in a test app.
+    let details = app.health_details().await.json();
+    assert_eq!(details["status"], "ok");
+    assert!(
+        details["workers"]["intake"]["silent_seconds"]
+            .as_u64()
+            .unwrap()
+            < 5
+    );
+    assert_eq!(
+        details["workers"]["queue"]["silent_seconds"],
+        serde_json::Value::Null
+    );
+
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(31);
+    app.state.heartbeats.queue.beat_at(long_ago);
+    let health = app.health_details().await;
+    assert_eq!(health.status, StatusCode::OK);
+    assert_eq!(health.json()["status"], "degraded");
+    assert!(
+        health.json()["workers"]["queue"]["silent_seconds"]
+            .as_u64()
+            .unwrap()
+            >= 31
+    );
+    assert_eq!(app.get("/healthz", None).await.json()["status"], "degraded");
+    app.state.heartbeats.queue.beat();
+    assert_eq!(app.health_details().await.json()["status"], "ok");
+}

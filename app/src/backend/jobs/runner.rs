@@ -5,6 +5,7 @@ use super::{backoff_seconds, dispatch, JobContext, JobError};
 use crate::backend::breakers::{self, Breaker};
 use crate::backend::flags::{Flags, HubspotMode};
 use crate::backend::store::jobs;
+use crate::backend::supervise::{caught, Heartbeat};
 use crate::backend::write_health::{self, caused_by_unavailability};
 use crate::domain::{mask_phone_numbers, Queue, Timestamp};
 use rand::Rng;
@@ -97,7 +98,17 @@ pub async fn run_one(ctx: &JobContext, wanted: &[Queue], worker: &str) -> anyhow
     let Some(job) = jobs::claim(&ctx.db.writer, &queues, worker, now).await? else {
         return Ok(Outcome::Idle);
     };
-    let result = dispatch(ctx, &job.kind, &job.payload).await;
+    // Its own task: a job that panics fails with the panic's message, and the worker goes on.
+    let result = caught({
+        let (ctx, kind, payload) = (ctx.clone(), job.kind.clone(), job.payload.clone());
+        async move { dispatch(&ctx, &kind, &payload).await }
+    })
+    .await
+    .unwrap_or_else(|panic| {
+        Err(JobError::Permanent(anyhow::anyhow!(
+            "the job panicked: {panic}"
+        )))
+    });
     let delay = match &result {
         // The provider said when.
         Err(JobError::RetryAfter(_, seconds)) => (*seconds).max(1),
@@ -152,12 +163,14 @@ pub fn worker_name(kind: &str) -> String {
 
 /// Runs jobs until `shutdown` turns true; a job in progress finishes first. While the database
 /// cannot take writes the worker claims nothing (a claim, or the record of a job's outcome, would
-/// fail half-way): it probes every few seconds and resumes when a write goes through.
+/// fail half-way): it probes every few seconds and resumes when a write goes through. It beats
+/// `heartbeat` before each claim or probe (at least every two seconds while idle).
 pub async fn work(
     ctx: JobContext,
     wanted: Vec<Queue>,
     worker: String,
     mut shutdown: watch::Receiver<bool>,
+    heartbeat: Heartbeat,
 ) {
     const IDLE_POLL: Duration = Duration::from_millis(500);
     const PROBE_EVERY: Duration = Duration::from_secs(2);
@@ -166,6 +179,7 @@ pub async fn work(
     // its run: one that stopped meanwhile leaves its jobs to `reclaim_stale`.)
     let mut interrupted = false;
     while !*shutdown.borrow() {
+        heartbeat.beat();
         // A claim on a file deleted under the process would vanish with it.
         if let Err(gone) = ctx.db.check_file() {
             ctx.db.write_health.failed("queue", &gone);

@@ -13,6 +13,7 @@ use crate::backend::db::Db;
 use crate::backend::jobs::enqueue_all;
 use crate::backend::log_every::LogEvery;
 use crate::backend::store::webhook_events::{self, NewDelivery};
+use crate::backend::supervise::{caught, supervise, Heartbeat};
 use crate::backend::write_health::{self, is_unavailable};
 use crate::domain::Timestamp;
 use sha2::{Digest, Sha256};
@@ -78,10 +79,15 @@ pub fn delivery_key(body: &[u8]) -> String {
 }
 
 impl Ingestor {
-    /// Starts the writer task on the current runtime.
-    pub fn start(db: Db) -> Self {
+    /// Starts the writer task on the current runtime, supervised (restarted after a panic) and
+    /// beating `heartbeat`.
+    pub fn start(db: Db, heartbeat: Heartbeat) -> Self {
         let (sender, receiver) = mpsc::channel(MAX_WAITING);
-        tokio::spawn(write_groups(db, receiver));
+        // Shared, so a writer started after a panic takes over the waiting requests.
+        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+        tokio::spawn(supervise("intake writer", move || {
+            write_groups(db.clone(), receiver.clone(), heartbeat.clone())
+        }));
         Self {
             sender,
             budget: Arc::new(Semaphore::new(MAX_WAITING_KIB)),
@@ -114,19 +120,24 @@ impl Ingestor {
     }
 }
 
-async fn write_groups(db: Db, mut receiver: mpsc::Receiver<Request>) {
+async fn write_groups(
+    db: Db,
+    receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Request>>>,
+    heartbeat: Heartbeat,
+) {
+    let mut receiver = receiver.lock().await;
     let mut group = Vec::with_capacity(MAX_GROUP);
     loop {
-        let received = if db.write_health.is_failing() {
-            tokio::select! {
-                received = receiver.recv_many(&mut group, MAX_GROUP) => received,
-                () = tokio::time::sleep(PROBE_EVERY) => {
+        heartbeat.beat();
+        // Idle, it still beats (and, while writes fail, probes) every PROBE_EVERY.
+        let received = tokio::select! {
+            received = receiver.recv_many(&mut group, MAX_GROUP) => received,
+            () = tokio::time::sleep(PROBE_EVERY) => {
+                if db.write_health.is_failing() {
                     write_health::probe(&db, "intake").await;
-                    continue;
                 }
+                continue;
             }
-        } else {
-            receiver.recv_many(&mut group, MAX_GROUP).await
         };
         if received == 0 {
             return;
@@ -136,11 +147,12 @@ async fn write_groups(db: Db, mut receiver: mpsc::Receiver<Request>) {
             .map(|r| (r.delivery, (r.reply, r.budget)))
             .unzip();
         // Its own task: a panic fails this group (503s), not every delivery after it.
-        let task = tokio::spawn({
+        let written = caught({
             let db = db.clone();
             async move { write(&db, &deliveries).await }
-        });
-        let written = task.await.unwrap_or_else(|panic| {
+        })
+        .await
+        .unwrap_or_else(|panic| {
             Err(GroupFailed {
                 reason: format!("the intake writer panicked: {panic}"),
                 database_unavailable: false,
