@@ -21,6 +21,9 @@ pub enum AppError {
         field: Option<String>,
         message: String,
     },
+    /// The password was right, but an admin disabled the account.
+    #[error("Esta cuenta está desactivada. Pide a un administrador que la vuelva a activar.")]
+    AccountDisabled,
     #[error("{message}")]
     TooManyAttempts {
         message: String,
@@ -52,7 +55,7 @@ impl AppError {
     pub fn status(&self) -> u16 {
         match self {
             AppError::Unauthorized | AppError::InvalidCredentials => 401,
-            AppError::Forbidden => 403,
+            AppError::Forbidden | AppError::AccountDisabled => 403,
             AppError::NotFound => 404,
             AppError::PhoneTaken { .. } => 409,
             AppError::InvalidInput { .. } => 422,

@@ -246,6 +246,26 @@ pub enum UserCommand {
         #[arg(long)]
         line: Option<i64>,
     },
+    /// List the users: e-mail, name, role, whether they are active.
+    List,
+    /// Set a user's password (from standard input with `--password-stdin`, else generated and
+    /// printed once); the user's sessions end.
+    Password {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable a user: their sessions end and they cannot sign in.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// `20261127-230707`: the current instant in file names.
@@ -266,49 +286,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => crate::http::serve(config).await,
         Command::Migrate { fresh, seed, now } => migrate(&config, fresh, seed, now).await,
-        Command::User(UserCommand::Aircall { email, line }) => {
-            let db = Db::connect(&config.database_url).await?;
-            let email = Email::parse(&email)
-                .map_err(|_| anyhow::anyhow!("{email:?} is not an e-mail address"))?;
-            if !app::backend::store::users::set_aircall_user_id(&db.writer, &email, line).await? {
-                anyhow::bail!("no user has the e-mail {email}");
-            }
-            match line {
-                Some(line) => println!("{email} calls from Aircall user {line}"),
-                None => println!("{email} has no Aircall line now"),
-            }
-            Ok(())
-        }
-        Command::User(UserCommand::Create {
-            email,
-            name,
-            role,
-            password_stdin,
-        }) => {
-            let db = Db::connect(&config.database_url).await?;
-            let password = if password_stdin {
-                let mut line = String::new();
-                std::io::stdin()
-                    .lock()
-                    .read_line(&mut line)
-                    .context("cannot read the password from stdin")?;
-                line.trim_end_matches(['\r', '\n']).to_string()
-            } else {
-                let password = auth::random_hex(12);
-                println!("Generated password (shown once): {password}");
-                password
-            };
-            create_user(
-                &db,
-                &email,
-                &name,
-                role.parse().map_err(anyhow::Error::msg)?,
-                &password,
-            )
-            .await?;
-            println!("User {email} saved with role {role}.");
-            Ok(())
-        }
+        Command::User(command) => user(&config, command).await,
         Command::Token(command) => token(&config, command).await,
         Command::Queue(command) => queue(config, command).await,
         Command::Webhooks(command) => webhooks(config, command).await,
@@ -581,6 +559,104 @@ async fn migrate(
     Ok(())
 }
 
+/// `user …`.
+async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
+    let db = Db::connect(&config.database_url).await?;
+    let email_of = |email: &str| {
+        Email::parse(email).map_err(|_| anyhow::anyhow!("{email:?} is not an e-mail address"))
+    };
+    let unknown = |email: &Email| anyhow::anyhow!("no user has the e-mail {email}");
+    match command {
+        UserCommand::Aircall { email, line } => {
+            let email = email_of(&email)?;
+            if !users::set_aircall_user_id(&db.writer, &email, line).await? {
+                return Err(unknown(&email));
+            }
+            match line {
+                Some(line) => println!("{email} calls from Aircall user {line}"),
+                None => println!("{email} has no Aircall line now"),
+            }
+        }
+        UserCommand::Create {
+            email,
+            name,
+            role,
+            password_stdin,
+        } => {
+            let password = new_password(password_stdin)?;
+            create_user(
+                &db,
+                &email,
+                &name,
+                role.parse().map_err(anyhow::Error::msg)?,
+                &password,
+            )
+            .await?;
+            println!("User {email} saved with role {role}.");
+        }
+        UserCommand::List => {
+            for user in users::all(&db.reader).await? {
+                let state = match user.disabled_at {
+                    Some(at) => format!("disabled since {at}"),
+                    None => "active".to_string(),
+                };
+                println!("{}\t{}\t{}\t{state}", user.email, user.name, user.role);
+            }
+        }
+        UserCommand::Password {
+            email,
+            password_stdin,
+        } => {
+            let email = email_of(&email)?;
+            let password = new_password(password_stdin)?;
+            check_password(&password)?;
+            let hash = auth::hash_password(&password)?;
+            if !users::set_password(&db.writer, &email, &hash).await? {
+                return Err(unknown(&email));
+            }
+            println!("Password of {email} changed; their sessions have ended.");
+        }
+        UserCommand::Disable { email } => {
+            let email = email_of(&email)?;
+            if !users::set_disabled(&db.writer, &email, Some(Timestamp::now())).await? {
+                return Err(unknown(&email));
+            }
+            println!("{email} is disabled: their sessions have ended and they cannot sign in.");
+        }
+        UserCommand::Enable { email } => {
+            let email = email_of(&email)?;
+            if !users::set_disabled(&db.writer, &email, None).await? {
+                return Err(unknown(&email));
+            }
+            println!("{email} can sign in again.");
+        }
+    }
+    Ok(())
+}
+
+/// A password from the first line of standard input, or a generated one printed once.
+fn new_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from stdin")?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_string())
+    } else {
+        let password = auth::random_hex(12);
+        println!("Generated password (shown once): {password}");
+        Ok(password)
+    }
+}
+
+fn check_password(password: &str) -> anyhow::Result<()> {
+    if password.chars().count() < 8 {
+        bail!("the password must have at least 8 characters");
+    }
+    Ok(())
+}
+
 pub async fn create_user(
     db: &Db,
     email: &str,
@@ -593,9 +669,7 @@ pub async fn create_user(
     if name.trim().is_empty() {
         bail!("the name cannot be empty");
     }
-    if password.chars().count() < 8 {
-        bail!("the password must have at least 8 characters");
-    }
+    check_password(password)?;
     let hash = auth::hash_password(password)?;
     let user = users::NewUser {
         email: &email,

@@ -24,16 +24,10 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
     let axum::Extension(client_ip): axum::Extension<auth::ClientIp> = leptos_axum::extract()
         .await
         .map_err(|e| auth::internal("the client address is missing", e))?;
-    let user = auth::sign_in(&state.db, &email, &password, &client_ip.0, Timestamp::now()).await?;
-    session
-        .cycle_id()
-        .await
-        .map_err(|e| auth::session_unavailable("cycling the session id", e))?;
-    session
-        .insert(auth::SESSION_USER_ID, user.id)
-        .await
-        .map_err(|e| auth::internal("writing the session", e))?;
-    tracing::info!(user_id = user.id, "signed in");
+    let signed_in =
+        auth::sign_in(&state.db, &email, &password, &client_ip.0, Timestamp::now()).await?;
+    auth::start_session(&session, &signed_in).await?;
+    tracing::info!(user_id = signed_in.user.id, "signed in");
     leptos_axum::redirect(&crate::safe_next(next.as_deref()));
     Ok(())
 }

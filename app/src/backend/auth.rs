@@ -22,6 +22,14 @@ pub struct ClientIp(pub String);
 
 /// Session key holding the signed-in user's id.
 pub const SESSION_USER_ID: &str = "user_id";
+/// Session key holding the user's `session_epoch` at sign-in: a password change or a disable
+/// moves the user's epoch on, and the session is over.
+const SESSION_EPOCH: &str = "session_epoch";
+/// Session key holding when the session was last used (unix seconds). tower-sessions saves a
+/// session, and so pushes its expiry 12 h on, only when it changes: this key changes at most
+/// once a minute, which makes the expiry roll with use without a write per request.
+const SESSION_SEEN_AT: &str = "seen_at";
+const SEEN_EVERY_SECONDS: i64 = 60;
 
 /// argon2id with the crate's defaults (OWASP's m=19 MiB, t=2, p=1).
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
@@ -94,7 +102,7 @@ pub async fn sign_in(
     password: &str,
     client_ip: &str,
     now: Timestamp,
-) -> Result<CurrentUser, AppError> {
+) -> Result<SignedIn, AppError> {
     let account = email.trim().to_lowercase();
     if account.is_empty() {
         return Err(AppError::invalid("email", "Escribe tu correo electrónico."));
@@ -138,8 +146,18 @@ pub async fn sign_in(
             sign_in_throttle::forgive(db, &account, client_ip)
                 .await
                 .map_err(|e| internal("forgiving earlier sign-in failures", e))?;
-            user.into_current_user()
-                .map_err(|e| internal("reading the signed-in user", e))
+            // Said only to whoever knows the password.
+            if user.disabled_at.is_some() {
+                return Err(AppError::AccountDisabled);
+            }
+            let session_epoch = user.session_epoch;
+            let user = user
+                .into_current_user()
+                .map_err(|e| internal("reading the signed-in user", e))?;
+            Ok(SignedIn {
+                user,
+                session_epoch,
+            })
         }
         _ => {
             static REFUSED: LogEvery = LogEvery::new(std::time::Duration::from_secs(1));
@@ -176,23 +194,66 @@ fn spanish_duration(seconds: i64) -> String {
     }
 }
 
-/// The user of this session, if it is signed in and the account still exists.
-pub async fn session_user(db: &Db, session: &Session) -> Result<Option<CurrentUser>, AppError> {
-    let Some(user_id) = session
-        .get::<i64>(SESSION_USER_ID)
+/// Who signed in, and the session epoch their session belongs to.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub user: CurrentUser,
+    pub session_epoch: i64,
+}
+
+/// Starts the signed-in session (the id is cycled first: no fixation).
+pub async fn start_session(session: &Session, signed_in: &SignedIn) -> Result<(), AppError> {
+    session
+        .cycle_id()
         .await
-        .map_err(|e| internal("reading the session", e))?
-    else {
+        .map_err(|e| session_unavailable("cycling the session id", e))?;
+    let write = async {
+        session.insert(SESSION_USER_ID, signed_in.user.id).await?;
+        session
+            .insert(SESSION_EPOCH, signed_in.session_epoch)
+            .await?;
+        session
+            .insert(SESSION_SEEN_AT, Timestamp::now().unix())
+            .await
+    };
+    write.await.map_err(|e| internal("writing the session", e))
+}
+
+/// The user of this session, if it is signed in, the account still exists and is enabled, and
+/// its password has not changed since. A session that no longer qualifies is ended.
+pub async fn session_user(db: &Db, session: &Session) -> Result<Option<CurrentUser>, AppError> {
+    let read = async {
+        let user_id = session.get::<i64>(SESSION_USER_ID).await?;
+        let epoch = session.get::<i64>(SESSION_EPOCH).await?;
+        let seen_at = session.get::<i64>(SESSION_SEEN_AT).await?;
+        Ok::<_, tower_sessions::session::Error>((user_id, epoch, seen_at))
+    };
+    let (user_id, epoch, seen_at) = read.await.map_err(|e| internal("reading the session", e))?;
+    let Some(user_id) = user_id else {
         return Ok(None);
     };
     let row = users::find_by_id(&db.reader, user_id)
         .await
         .map_err(|e| internal("reading users", e))?;
-    row.map(|r| {
-        r.into_current_user()
-            .map_err(|e| internal("reading the signed-in user", e))
-    })
-    .transpose()
+    let current = row.filter(|r| r.disabled_at.is_none() && Some(r.session_epoch) == epoch);
+    let Some(row) = current else {
+        session
+            .flush()
+            .await
+            .map_err(|e| session_unavailable("ending a session that is over", e))?;
+        return Ok(None);
+    };
+    let now = Timestamp::now().unix();
+    // While writes fail, the session is not touched (its save would fail the request).
+    if seen_at.is_none_or(|t| now - t >= SEEN_EVERY_SECONDS) && !db.write_health.is_failing() {
+        session
+            .insert(SESSION_SEEN_AT, now)
+            .await
+            .map_err(|e| internal("writing the session", e))?;
+    }
+    row.into_current_user()
+        .map(Some)
+        .map_err(|e| internal("reading the signed-in user", e))
 }
 
 /// For server functions: the state and the signed-in user, or 401. Every protected server

@@ -8,6 +8,7 @@ mod listen;
 mod maintenance;
 mod metrics;
 mod overload;
+pub mod session_store;
 mod url_errors;
 mod webhooks;
 
@@ -29,6 +30,7 @@ use axum::{middleware, Extension, Router};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use session_store::HashedIds;
 use std::sync::Arc;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tower_sessions::{
@@ -66,11 +68,13 @@ pub async fn app_state(config: Config) -> anyhow::Result<AppState> {
     })
 }
 
-/// tower-sessions' SQLite store on the `sessions` table of our own schema.
-fn session_store(db: &Db) -> SqliteStore {
-    SqliteStore::new(db.sessions.clone())
-        .with_table_name("sessions")
-        .expect("a valid table name")
+/// tower-sessions' SQLite store on the `sessions` table of our own schema, ids hashed.
+fn session_store(db: &Db) -> HashedIds {
+    HashedIds::new(
+        SqliteStore::new(db.sessions.clone())
+            .with_table_name("sessions")
+            .expect("a valid table name"),
+    )
 }
 
 pub fn router(state: AppState) -> Router {

@@ -54,7 +54,7 @@ fn is_error_parameter(name: &str) -> bool {
 }
 
 /// Signs the error a server function put in its redirect (the plain-form fallback). Earlier
-/// error parameters the page's URL carried are dropped; the new pair is the last one.
+/// error parameters the page's URL carried are dropped (all of them after a success).
 pub fn sign_redirect(response: &mut Response) {
     let Some(location) = response
         .headers()
@@ -71,20 +71,29 @@ pub fn sign_redirect(response: &mut Response) {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
     };
-    let (Some(path), Some(error)) = (last(PATH), last(ERROR)) else {
+    let new_error = last(PATH).zip(last(ERROR));
+    if new_error.is_none() && !pairs.iter().any(|(k, _)| is_error_parameter(k)) {
         return;
-    };
-    let expires = time::OffsetDateTime::now_utc().unix_timestamp() + LIFETIME_SECONDS;
+    }
     let mut kept: Vec<(String, String)> = pairs
         .into_iter()
         .filter(|(k, _)| !is_error_parameter(k))
         .collect();
-    kept.push((PATH.into(), path.clone()));
-    kept.push((ERROR.into(), error.clone()));
-    kept.push((EXPIRES.into(), expires.to_string()));
-    kept.push((SIGNATURE.into(), signature(&path, &error, expires)));
+    // A success: Leptos dropped the earlier error's `__path` and `__err`; its signature goes too.
+    if let Some((path, error)) = new_error {
+        let expires = time::OffsetDateTime::now_utc().unix_timestamp() + LIFETIME_SECONDS;
+        kept.push((EXPIRES.into(), expires.to_string()));
+        kept.push((SIGNATURE.into(), signature(&path, &error, expires)));
+        kept.push((PATH.into(), path));
+        kept.push((ERROR.into(), error));
+    }
     let query = serde_urlencoded::to_string(&kept).unwrap_or_default();
-    if let Ok(value) = HeaderValue::from_str(&format!("{base}?{query}")) {
+    let location = if query.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{query}")
+    };
+    if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
 }

@@ -24,5 +24,6 @@ mod runbooks;
 mod schema;
 mod security;
 mod seed;
+mod sessions;
 mod sync;
 mod webhooks;

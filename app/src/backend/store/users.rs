@@ -10,7 +10,12 @@ pub struct UserRow {
     pub name: String,
     pub password_hash: String,
     pub role: String,
+    /// Sessions signed in under another epoch are over (see `auth::session_user`).
+    pub session_epoch: i64,
+    pub disabled_at: Option<Timestamp>,
 }
+
+const COLUMNS: &str = "id, email, name, password_hash, role, session_epoch, disabled_at";
 
 impl UserRow {
     pub fn into_current_user(self) -> anyhow::Result<CurrentUser> {
@@ -34,20 +39,28 @@ pub async fn find_by_email(
     db: impl SqliteExecutor<'_>,
     email: &Email,
 ) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as("SELECT id, email, name, password_hash, role FROM users WHERE email = $1")
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"))
         .bind(email.as_str())
         .fetch_optional(db)
         .await
 }
 
 pub async fn find_by_id(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as("SELECT id, email, name, password_hash, role FROM users WHERE id = $1")
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await
 }
 
-/// Creates the user, or updates name, password and role when the e-mail already exists.
+/// Every user, by e-mail.
+pub async fn all(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<UserRow>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users ORDER BY email"))
+        .fetch_all(db)
+        .await
+}
+
+/// Creates the user, or updates name, password and role when the e-mail already exists (a new
+/// password ends the user's sessions).
 pub async fn upsert(
     db: impl SqliteExecutor<'_>,
     user: NewUser<'_>,
@@ -56,7 +69,8 @@ pub async fn upsert(
     sqlx::query_scalar(
         "INSERT INTO users (email, name, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (email) DO UPDATE SET name = excluded.name,
-             password_hash = excluded.password_hash, role = excluded.role
+             password_hash = excluded.password_hash, role = excluded.role,
+             session_epoch = users.session_epoch + 1
          RETURNING id",
     )
     .bind(user.email.as_str())
@@ -89,5 +103,40 @@ pub async fn set_aircall_user_id(
         .bind(aircall_user_id)
         .execute(db)
         .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Sets a user's password hash and ends their sessions; `false` when the e-mail is unknown.
+pub async fn set_password(
+    db: impl SqliteExecutor<'_>,
+    email: &Email,
+    password_hash: &str,
+) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE users SET password_hash = $2, session_epoch = session_epoch + 1 WHERE email = $1",
+    )
+    .bind(email.as_str())
+    .bind(password_hash)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Disables a user (`Some(when)`: their sessions end, sign-in and API tokens are refused) or
+/// enables them again (`None`); `false` when the e-mail is unknown.
+pub async fn set_disabled(
+    db: impl SqliteExecutor<'_>,
+    email: &Email,
+    disabled_at: Option<Timestamp>,
+) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE users SET disabled_at = $2,
+             session_epoch = session_epoch + CASE WHEN $2 IS NULL THEN 0 ELSE 1 END
+         WHERE email = $1",
+    )
+    .bind(email.as_str())
+    .bind(disabled_at)
+    .execute(db)
+    .await?;
     Ok(result.rows_affected() == 1)
 }
