@@ -1,4 +1,4 @@
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { hydrated, signIn } from "./helpers";
 
 test("an admin creates an API token, sees it once, uses it and revokes it", async ({ page }) => {

@@ -1,5 +1,6 @@
 import { createHmac } from "node:crypto";
-import { expect, test, type Page } from "@playwright/test";
+import { type Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { hydrated, signIn } from "./helpers";
 
 const SECRET = "e2e-whatsapp-secret"; // scripts/e2e-server.sh

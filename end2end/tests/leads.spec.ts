@@ -1,4 +1,5 @@
-import { expect, test, type Page } from "@playwright/test";
+import { type Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { hydrated, signIn } from "./helpers";
 
 /** A `datetime-local` value `minutes` from now in the clinic's zone (the server's default). */
@@ -119,4 +120,26 @@ test("the list searches, filters by stage and links to each lead", async ({ page
   await table.getByRole("rowheader").first().getByRole("link").click();
   await expect(page).toHaveURL(/\/leads\/\d+$/);
   await expect(page.getByRole("region", { name: "Historial" })).toBeVisible();
+});
+
+test("a lead named like markup is shown as text, and no script of it runs", async ({ page }) => {
+  // The `watched` fixture fails this test on any dialog or CSP violation.
+  const phone = `7${String(Date.now()).slice(-8)}`;
+  const name = `</title><script>alert(1)</script><img src=x onerror=alert(2)> ${phone}`;
+  await signIn(page, "/leads/nuevo");
+  await hydrated(page);
+  await page.getByLabel("Nombre").fill(name);
+  await page.getByLabel("Teléfono").fill(phone);
+  await page.getByLabel("Origen").selectOption("organic");
+  await page.getByRole("button", { name: "Guardar" }).click();
+  await expect(page).toHaveURL(/\/leads\/\d+$/);
+  await expect(page.getByRole("heading", { level: 1, name })).toBeVisible();
+  // Loaded afresh, server-rendered: the title holds the text, and no element came from it.
+  await page.reload();
+  await hydrated(page);
+  await expect(page).toHaveTitle(new RegExp(`alert\\(1\\).*${phone}`));
+  await expect(page.locator("img[src=x]")).toHaveCount(0);
+  await page.goto(`/leads?q=${phone}`);
+  await expect(page.getByRole("link", { name })).toBeVisible();
+  await expect(page.locator("img[src=x]")).toHaveCount(0);
 });

@@ -1,4 +1,4 @@
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./fixtures";
 import { ADMIN, hydrated, signIn } from "./helpers";
 
 const MENU = ["Informes", "Leads", "Integraciones", "Ajustes"] as const;

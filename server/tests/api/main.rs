@@ -20,6 +20,7 @@ mod metrics;
 mod outbound;
 mod queue;
 mod reports;
+mod route_security;
 mod runbooks;
 mod schema;
 mod security;
