@@ -56,7 +56,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 // ECharts must be loaded before hydration draws the charts; `defer` keeps it
                 // ahead of the (module) hydration script without blocking the first paint.
-                <script src="/echarts.min.js" defer></script>
+                <script src="/echarts.min.js" defer nonce=use_nonce()></script>
                 <HydrationScripts options islands=true />
                 <MetaTags />
             </head>

@@ -3,6 +3,7 @@
 mod api;
 mod error;
 mod guards;
+mod headers;
 mod health;
 mod listen;
 mod maintenance;
@@ -23,11 +24,12 @@ use app::domain::Queue;
 use app::{shell, App, HOME_PATH};
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::Request as HttpRequest;
+use axum::http::{Request as HttpRequest, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{middleware, Extension, Router};
 use leptos::config::LeptosOptions;
+use leptos::nonce::Nonce;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
 use session_store::HashedIds;
@@ -103,7 +105,7 @@ pub fn router(state: AppState) -> Router {
             get(server_fn).post(server_fn),
         )
         .nest("/api", api::router())
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .fallback(not_a_route)
         .layer(sessions.clone())
         .layer(middleware::from_fn(error::session_not_saved))
         .layer(middleware::from_fn_with_state(
@@ -125,6 +127,7 @@ pub fn router(state: AppState) -> Router {
             guards::client_ip,
         ));
     overload::limit(router)
+        .layer(middleware::from_fn(headers::security_headers))
         .layer(middleware::from_fn(metrics::record))
         .layer(Extension(metrics::Metrics::default()))
         // A 5xx is logged where it arises (once per state change or per second); tower-http's own
@@ -141,11 +144,34 @@ pub fn router(state: AppState) -> Router {
 /// reach the response's headers.
 async fn page(State(state): State<AppState>, request: Request) -> Response {
     let options = state.leptos_options.clone();
+    let nonce = this_requests_nonce(&request);
     let render = leptos_axum::render_app_async_with_context(
-        move || provide_context(state.clone()),
+        move || {
+            provide_context(state.clone());
+            provide_context(nonce.clone());
+        },
         move || shell(options.clone()),
     );
     render(request).await.into_response()
+}
+
+/// Static files, and the "not found" page (rendered with this request's nonce like any page).
+async fn not_a_route(state: State<AppState>, uri: Uri, request: Request) -> Response {
+    let nonce = this_requests_nonce(&request);
+    let handler = leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+        move || provide_context(nonce.clone()),
+        shell,
+    );
+    handler(uri, state, request).await
+}
+
+/// The nonce `headers::security_headers` made for this request's Content Security Policy.
+fn this_requests_nonce(request: &Request) -> Nonce {
+    request
+        .extensions()
+        .get::<Nonce>()
+        .cloned()
+        .unwrap_or_else(Nonce::new)
 }
 
 /// Runs a server function with the app state in its context, then gives its error the HTTP status

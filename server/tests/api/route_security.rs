@@ -82,7 +82,10 @@ fn registered_server_functions() -> BTreeSet<String> {
 
 #[tokio::test]
 async fn every_server_function_has_a_declared_audience() {
-    let declared: BTreeSet<String> = SERVER_FUNCTIONS.iter().map(|(p, _)| p.to_string()).collect();
+    let declared: BTreeSet<String> = SERVER_FUNCTIONS
+        .iter()
+        .map(|(p, _)| p.to_string())
+        .collect();
     assert_eq!(
         registered_server_functions(),
         declared,
@@ -98,7 +101,12 @@ async fn strangers_get_401_from_every_server_function_that_is_not_for_anyone() {
             continue;
         }
         let answer = app.post_form(path, EVERY_ARGUMENT, None).await;
-        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{path}: {}", answer.body);
+        assert_eq!(
+            answer.status,
+            StatusCode::UNAUTHORIZED,
+            "{path}: {}",
+            answer.body
+        );
         assert_eq!(answer.json()["error"], "unauthorized", "{path}");
     }
 }
@@ -114,7 +122,12 @@ async fn staff_get_403_from_every_admin_server_function_and_pass_the_others() {
         let answer = app.post_form(path, EVERY_ARGUMENT, Some(&staff)).await;
         match audience {
             Audience::Admins => {
-                assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path}: {}", answer.body);
+                assert_eq!(
+                    answer.status,
+                    StatusCode::FORBIDDEN,
+                    "{path}: {}",
+                    answer.body
+                );
             }
             // Past the role check: the function's own answer (done, not found, invalid…).
             Audience::Staff | Audience::Anyone => assert!(
@@ -146,10 +159,18 @@ async fn every_server_function_refuses_a_cross_site_post() {
                 &path,
                 EVERY_ARGUMENT,
                 Some(&staff),
-                &[("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")],
+                &[
+                    ("sec-fetch-site", "cross-site"),
+                    ("origin", "https://evil.example"),
+                ],
             )
             .await;
-        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path}: {}", answer.body);
+        assert_eq!(
+            answer.status,
+            StatusCode::FORBIDDEN,
+            "{path}: {}",
+            answer.body
+        );
     }
 }
 
@@ -163,7 +184,13 @@ async fn every_page_sends_strangers_to_the_login() {
         let path: String = page
             .path()
             .split('/')
-            .map(|part| if part.starts_with(':') || part.starts_with('{') { "1" } else { part })
+            .map(|part| {
+                if part.starts_with(':') || part.starts_with('{') {
+                    "1"
+                } else {
+                    part
+                }
+            })
             .collect::<Vec<_>>()
             .join("/");
         let answer = app.get(&path, None).await;
@@ -178,7 +205,10 @@ async fn every_page_sends_strangers_to_the_login() {
                 .is_some_and(|l| l.starts_with("/login?next=")),
             "{path}"
         );
-        assert!(!answer.body.contains("<main"), "{path}: no page for strangers");
+        assert!(
+            !answer.body.contains("<main"),
+            "{path}: no page for strangers"
+        );
     }
 }
 

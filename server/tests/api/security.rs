@@ -335,3 +335,49 @@ fn with_parameter(path: &str, name: &str, value: &str) -> String {
     let end = path[start..].find('&').map_or(path.len(), |i| start + i);
     format!("{}{value}{}", &path[..start], &path[end..])
 }
+
+/// Hole 2 of issue 11: HTML answers carry a Content Security Policy whose nonce is on every
+/// script of the page (and only there), and every answer forbids sniffing and framing.
+#[tokio::test]
+async fn html_answers_carry_a_nonce_policy_and_every_answer_the_safety_headers() {
+    let app = TestApp::spawn().await;
+    let cookie = app.signed_in("ana@clinica.es").await;
+    let mut nonces = std::collections::HashSet::new();
+    for (path, signed_in) in [
+        ("/login", false),
+        ("/informes", true),
+        ("/no-such-page", true),
+    ] {
+        let page = app.get(path, signed_in.then_some(cookie.as_str())).await;
+        let policy = page
+            .header("content-security-policy")
+            .unwrap_or_else(|| panic!("{path} has a CSP"));
+        assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+        assert!(policy.contains("object-src 'none'") && policy.contains("base-uri 'none'"));
+        assert!(
+            !policy.contains("script-src 'self' 'unsafe-inline'"),
+            "{policy}"
+        );
+        let nonce = policy
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .unwrap()
+            .to_string();
+        assert!(nonce.len() >= 22, "{nonce}");
+        let scripts = page.body.matches("<script").count();
+        assert!(scripts >= 2, "{path}: the hydration scripts");
+        assert_eq!(
+            page.body.matches(&format!("nonce=\"{nonce}\"")).count(),
+            scripts,
+            "{path}: every script carries this request's nonce"
+        );
+        assert!(nonces.insert(nonce), "a new nonce per request");
+        assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(page.header("referrer-policy"), Some("same-origin"));
+        assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    }
+    let json = app.get("/api/me", Some(&cookie)).await;
+    assert_eq!(json.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(json.header("content-security-policy"), None, "not HTML");
+}
