@@ -381,3 +381,80 @@ async fn html_answers_carry_a_nonce_policy_and_every_answer_the_safety_headers()
     assert_eq!(json.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(json.header("content-security-policy"), None, "not HTML");
 }
+
+/// Script in every text a user or a provider can set, then every page that shows it: the text
+/// is there, escaped, and no element or script of it is.
+#[tokio::test]
+async fn script_in_any_text_field_reaches_pages_as_text() {
+    use crate::webhooks::{drain, post_whatsapp, providers_app};
+    const SCRIPT: &str = r#"<script>alert("x")</script><img src=x onerror=alert(1)>"#;
+    let app = providers_app().await;
+    app.create_user("admin@clinica.es", app::domain::Role::Admin)
+        .await;
+    let admin = app
+        .login("admin@clinica.es", crate::helpers::PASSWORD)
+        .await
+        .session_cookie()
+        .unwrap();
+    // Staff: a lead's name, the reason it was lost.
+    let form = [
+        ("name", SCRIPT),
+        ("phone", "612 000 111"),
+        ("email", ""),
+        ("source", "google"),
+    ];
+    let created = app.post_form("/sfn/save_lead", &form, Some(&admin)).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let staff_lead = created.json().as_i64().unwrap();
+    let lost = app
+        .post_form(
+            "/sfn/mark_lead_lost",
+            &[("lead_id", &staff_lead.to_string()), ("reason", SCRIPT)],
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(lost.status, StatusCode::OK, "{}", lost.body);
+    // A patient on WhatsApp: their profile name and their message; and a delivery that fails
+    // with the script in its error text.
+    let delivery = String::from_utf8(crate::webhooks::fixture("whatsapp_message.json"))
+        .unwrap()
+        .replace("Sheena Nelson", &SCRIPT.replace('"', "\\\""))
+        .replace(
+            "Does it come in another color?",
+            &SCRIPT.replace('"', "\\\""),
+        );
+    post_whatsapp(&app, delivery.as_bytes()).await;
+    post_whatsapp(
+        &app,
+        format!("{{\"object\": \"{}\"", SCRIPT.replace('"', "'")).as_bytes(),
+    )
+    .await;
+    drain(&app).await;
+    let patient_lead: i64 = sqlx::query_scalar("SELECT id FROM leads WHERE phone = '+16505551234'")
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+
+    for path in [
+        "/leads".to_string(),
+        format!("/leads?q={}", "alert"),
+        format!("/leads/{staff_lead}"),
+        format!("/leads/{patient_lead}"),
+        "/integraciones".to_string(),
+        "/informes".to_string(),
+    ] {
+        let page = app.get(&path, Some(&admin)).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(
+            !page.body.contains("<script>alert") && !page.body.contains("<img src=x"),
+            "{path} holds markup from data"
+        );
+    }
+    let page = app
+        .get(&format!("/leads/{patient_lead}"), Some(&admin))
+        .await;
+    assert!(
+        page.body.contains("&lt;script&gt;alert"),
+        "the text is there, escaped"
+    );
+}

@@ -825,3 +825,42 @@ async fn no_webhook_secret_or_signature_is_stored() {
         "the call was recorded from the redacted body"
     );
 }
+
+/// Bodies a stranger with a stolen secret, or a broken provider, could send: not UTF-8, nested
+/// beyond any parser's recursion limit, cut short. Each is stored (signed) and fails its
+/// processing on its own, or is refused; nothing panics and the next delivery is processed.
+#[tokio::test]
+async fn hostile_bodies_fail_alone_and_never_take_processing_down() {
+    let app = providers_app().await;
+    let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let hostile: [Vec<u8>; 4] = [
+        vec![0xff, 0xfe, b'{', 0x80, b'}'],
+        nested.clone().into_bytes(),
+        b"{\"object\":\"whatsapp_business_account\",\"entry\":[{\"changes\":[{\"value\":{\"messages\":[{\"from\":\"3460011".to_vec(),
+        format!("{{\"object\":\"whatsapp_business_account\",\"entry\":{nested}}}").into_bytes(),
+    ];
+    for body in &hostile {
+        assert_eq!(post_whatsapp(&app, body).await.status, StatusCode::OK);
+        let timestamp = chrono::Utc::now().timestamp_millis();
+        assert_eq!(
+            post_hubspot(&app, body, timestamp).await.status,
+            StatusCode::OK
+        );
+        // Aircall's token is inside the JSON: what is not JSON with a token is refused.
+        assert_eq!(
+            post_aircall(&app, body).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let outcomes = drain(&app).await;
+    assert_eq!(outcomes.len(), 8, "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| matches!(o, Outcome::Failed { .. })),
+        "{outcomes:?}"
+    );
+    post_whatsapp(&app, &fixture("whatsapp_message.json")).await;
+    assert!(matches!(
+        drain(&app).await.as_slice(),
+        [Outcome::Done { .. }]
+    ));
+}
