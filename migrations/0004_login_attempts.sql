@@ -13,3 +13,5 @@ CREATE TABLE login_attempts (
 );
 CREATE INDEX login_attempts_pair ON login_attempts (account, client, attempted_at);
 CREATE INDEX login_attempts_client ON login_attempts (client, attempted_at);
+-- Old rows are pruned as attempts come, by time.
+CREATE INDEX login_attempts_time ON login_attempts (attempted_at);

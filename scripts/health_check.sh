@@ -7,11 +7,9 @@
 # environment); without it the line has the status alone.
 set -uo pipefail
 url=${1:?usage: scripts/health_check.sh URL (e.g. http://127.0.0.1:3000/healthz)}
-auth=()
-if [ -n "${METRICS_TOKEN:-}" ]; then
-  auth=(-H "Authorization: Bearer $METRICS_TOKEN")
-fi
-body=$(curl -sS --max-time 10 "${auth[@]}" -w '\n%{http_code}' "$url" 2>&1)
+# The token goes to curl on its standard input, not its command line (which `ps` shows).
+body=$(if [ -n "${METRICS_TOKEN:-}" ]; then printf 'header = "Authorization: Bearer %s"\n' "$METRICS_TOKEN"; fi |
+  curl -sS --max-time 10 --config - -w '\n%{http_code}' "$url" 2>&1)
 code=${body##*$'\n'}
 body=${body%$'\n'*}
 HEALTH_BODY=$body HEALTH_CODE=$code HEALTH_URL=$url python3 - <<'PY'

@@ -72,12 +72,13 @@ impl FromServerFnError for AppError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
-            ServerFnErrorErr::Args(detail) | ServerFnErrorErr::MissingArg(detail) => {
-                AppError::InvalidInput {
-                    field: None,
-                    message: format!("Los datos enviados no son válidos ({detail})."),
-                }
-            }
+            // The parser's detail can quote what the client sent: it is not said back (an error
+            // travels in a URL when a form posts without JavaScript, and would show the
+            // client's words as the server's).
+            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => AppError::InvalidInput {
+                field: None,
+                message: "Los datos enviados no son válidos.".to_string(),
+            },
             ServerFnErrorErr::Request(_)
             | ServerFnErrorErr::Deserialization(_)
             | ServerFnErrorErr::Serialization(_)

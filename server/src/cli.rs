@@ -266,6 +266,12 @@ pub enum UserCommand {
         #[arg(long)]
         email: String,
     },
+    /// Forget the failed sign-ins on an account, from every address: for an owner made to wait
+    /// by failures from their own address (a shared clinic connection).
+    Unlock {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// `20261127-230707`: the current instant in file names.
@@ -622,6 +628,11 @@ async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
                 return Err(unknown(&email));
             }
             println!("{email} is disabled: their sessions have ended and they cannot sign in.");
+        }
+        UserCommand::Unlock { email } => {
+            let email = email_of(&email)?;
+            let forgotten = app::backend::sign_in_throttle::unlock(&db, email.as_str()).await?;
+            println!("{forgotten} failed sign-in(s) on {email} forgotten.");
         }
         UserCommand::Enable { email } => {
             let email = email_of(&email)?;

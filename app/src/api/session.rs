@@ -25,7 +25,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
         .await
         .map_err(|e| auth::internal("the client address is missing", e))?;
     let signed_in =
-        auth::sign_in(&state.db, &email, &password, &client_ip.0, Timestamp::now()).await?;
+        auth::sign_in(&state.db, &email, &password, &client_ip, Timestamp::now()).await?;
     auth::start_session(&session, &signed_in).await?;
     tracing::info!(user_id = signed_in.user.id, "signed in");
     leptos_axum::redirect(&crate::safe_next(next.as_deref()));

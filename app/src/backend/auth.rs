@@ -13,12 +13,34 @@ use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::Argon2;
+use std::sync::Arc;
 use tower_sessions::Session;
 
 /// The client's address as the server's middleware determined it (proxy headers are believed
 /// only when `TRUST_PROXY_HEADERS` is set).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientIp(pub String);
+
+impl ClientIp {
+    /// Whom limits count this client as: its address, or for IPv6 its /64 network, since one
+    /// subscriber holds a whole /64 and could otherwise take a new address for every attempt.
+    pub fn bucket(&self) -> String {
+        match self.0.parse::<std::net::Ipv6Addr>() {
+            Ok(v6) if v6.to_ipv4_mapped().is_none() => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            Ok(v6) => v6
+                .to_ipv4_mapped()
+                .map_or_else(String::new, |v4| v4.to_string()),
+            Err(_) => self.0.clone(),
+        }
+    }
+}
+
+/// The longest e-mail address there is (RFC 5321): anything longer is no account, and is not
+/// recorded (a stranger's megabyte "e-mail" would otherwise be stored for an hour).
+const LONGEST_EMAIL: usize = 254;
 
 /// Session key holding the signed-in user's id.
 pub const SESSION_USER_ID: &str = "user_id";
@@ -100,7 +122,7 @@ pub async fn sign_in(
     db: &Db,
     email: &str,
     password: &str,
-    client_ip: &str,
+    client_ip: &ClientIp,
     now: Timestamp,
 ) -> Result<SignedIn, AppError> {
     let account = email.trim().to_lowercase();
@@ -110,7 +132,11 @@ pub async fn sign_in(
     if password.is_empty() {
         return Err(AppError::invalid("password", "Escribe tu contraseña."));
     }
-    match sign_in_throttle::admit(db, &account, client_ip, now)
+    if account.len() > LONGEST_EMAIL {
+        return Err(AppError::InvalidCredentials);
+    }
+    let client = client_ip.bucket();
+    match sign_in_throttle::admit(db, &account, &client, now)
         .await
         .map_err(|e| internal("recording a sign-in attempt", e))?
     {
@@ -137,13 +163,11 @@ pub async fn sign_in(
             .map_err(|e| internal("reading users", e))?,
         Err(_) => None,
     };
-    let hash = user
-        .as_ref()
-        .map_or_else(|| decoy_hash().to_string(), |u| u.password_hash.clone());
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
     let password_ok = verify_password_off_runtime(password.to_string(), hash).await?;
     match user {
         Some(user) if password_ok => {
-            sign_in_throttle::forgive(db, &account, client_ip)
+            sign_in_throttle::forgive(db, &account, &client)
                 .await
                 .map_err(|e| internal("forgiving earlier sign-in failures", e))?;
             // Said only to whoever knows the password.
@@ -169,17 +193,36 @@ pub async fn sign_in(
     }
 }
 
-/// argon2 takes tens of milliseconds of one core by design: it runs on the blocking pool, a few at
-/// a time, so a burst of sign-ins never stalls the threads that serve everything else.
-async fn verify_password_off_runtime(password: String, hash: String) -> Result<bool, AppError> {
-    static CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
-    let _permit = CHECKS
-        .acquire()
-        .await
-        .map_err(|e| internal("waiting to check a password", e))?;
-    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .map_err(|e| internal("checking a password", e))
+/// argon2 takes tens of milliseconds of one core by design: it runs on the blocking pool, two at
+/// a time, so a burst of sign-ins never stalls the threads that serve everything else. The
+/// permit travels with the computation: a request dropped while argon2 runs (its client gone)
+/// keeps its place until argon2 ends, so dropped requests cannot pile up computations. A check
+/// that cannot start within a few seconds is refused as "try again".
+async fn verify_password_off_runtime(
+    password: String,
+    hash: Option<String>,
+) -> Result<bool, AppError> {
+    static CHECKS: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
+        std::sync::LazyLock::new(|| Arc::new(tokio::sync::Semaphore::new(2)));
+    let permit = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        CHECKS.clone().acquire_owned(),
+    )
+    .await
+    .map_err(|_| AppError::TooManyAttempts {
+        message: "Hay demasiados inicios de sesión a la vez. Inténtalo de nuevo en unos segundos."
+            .to_string(),
+        retry_after_seconds: 5,
+    })?
+    .map_err(|e| internal("waiting to check a password", e))?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        // The decoy is made here the first time too: it is an argon2 hash.
+        let hash = hash.as_deref().unwrap_or_else(|| decoy_hash());
+        verify_password(&password, hash)
+    })
+    .await
+    .map_err(|e| internal("checking a password", e))
 }
 
 /// "30 segundos", "1 minuto", "15 minutos": waits are shown rounded up to the minute above one.
@@ -290,6 +333,16 @@ mod tests {
         assert!(verify_password("correct horse", &hash));
         assert!(!verify_password("wrong horse", &hash));
         assert!(!verify_password("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn an_ipv6_client_counts_as_its_network() {
+        let bucket = |ip: &str| ClientIp(ip.into()).bucket();
+        assert_eq!(bucket("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(bucket("2001:db8:1:2:ffff::9"), bucket("2001:db8:1:2::5"));
+        assert_eq!(bucket("203.0.113.7"), "203.0.113.7");
+        assert_eq!(bucket("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(bucket("unknown"), "unknown");
     }
 
     #[test]

@@ -146,7 +146,7 @@ pub async fn sync_batch(db: &Db, client: &HubspotClient) -> Result<SyncReport, C
                     let reason = if answer.errors.is_empty() {
                         "HubSpot no devolvió el contacto".to_string()
                     } else {
-                        answer.errors.join("; ")
+                        crate::domain::mask_phone_numbers(&answer.errors.join("; "))
                     };
                     leads::mark_hubspot_refused(&db.writer, lead.id, &reason)
                         .await

@@ -56,10 +56,22 @@ pub async fn admit(
     now: Timestamp,
 ) -> anyhow::Result<Admission> {
     let since = now.plus_seconds(-MEMORY_SECONDS);
+    let wait = |pair, from_client| {
+        remaining(pair, PAIR_FREE, now).max(remaining(from_client, CLIENT_FREE, now))
+    };
+    // A throttled client is answered from a read: a flood of throttled attempts must not queue
+    // on the one writer that intake and the queue need.
+    let pair = login_attempts::of_pair(&db.reader, account, client, since).await?;
+    let from_client = login_attempts::of_client(&db.reader, client, since).await?;
+    let seconds = wait(pair, from_client);
+    if seconds > 0 {
+        return Ok(Admission::Wait { seconds });
+    }
+    // Counted again where it counts: parallel attempts are serialised by the write lock.
     let mut tx = db.begin_write().await?;
     let pair = login_attempts::of_pair(&mut *tx, account, client, since).await?;
     let from_client = login_attempts::of_client(&mut *tx, client, since).await?;
-    let seconds = remaining(pair, PAIR_FREE, now).max(remaining(from_client, CLIENT_FREE, now));
+    let seconds = wait(pair, from_client);
     if seconds > 0 {
         return Ok(Admission::Wait { seconds });
     }
@@ -67,6 +79,12 @@ pub async fn admit(
     login_attempts::prune_before(&mut *tx, since).await?;
     tx.commit().await?;
     Ok(Admission::Admitted)
+}
+
+/// Forgets every attempt on `account` (`mini-crm user unlock`): for the owner locked out by
+/// failures from their own address. Returns how many were forgotten.
+pub async fn unlock(db: &Db, account: &str) -> sqlx::Result<u64> {
+    login_attempts::forget_account(&db.writer, account).await
 }
 
 /// The password was right: the pair's earlier failures, and this attempt, are forgiven.

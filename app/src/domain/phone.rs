@@ -114,47 +114,62 @@ mod tests {
     }
 }
 
-/// `text` with every phone-like number (an optional `+`, then 8 to 15 digits, single spaces
-/// allowed between groups) cut to its last three digits: `+34 600 111 222` → `•••222`. Provider
-/// errors quote the recipient ("recipient 34600111222 is not a WhatsApp user"), and those texts
-/// are logged and shown on the health check and Integraciones, where a patient's number has no
-/// place.
+/// `text` with every phone-like number (an optional `+` or `%2B`, then 8 digits or more, single
+/// spaces, dashes, dots or parentheses allowed between digit groups) cut to its last three
+/// digits: `+34 600-111-222` → `•••222`. Provider errors quote the recipient ("recipient
+/// 34600111222 is not a WhatsApp user"), and those texts are logged and shown on the health check
+/// and Integraciones, where a patient's number has no place. A date (`2026-03-31`) is not a
+/// phone number; a digit run glued to letters (an id) is left alone.
 pub fn mask_phone_numbers(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < chars.len() {
-        let starts_number = chars[i].is_ascii_digit()
-            || (chars[i] == '+' && chars.get(i + 1).is_some_and(char::is_ascii_digit));
+        let encoded_plus = chars[i] == '%'
+            && chars.get(i + 1) == Some(&'2')
+            && matches!(chars.get(i + 2), Some('B' | 'b'))
+            && chars.get(i + 3).is_some_and(char::is_ascii_digit);
+        let plus = chars[i] == '+' && chars.get(i + 1).is_some_and(char::is_ascii_digit);
         let inside_word = i > 0 && chars[i - 1].is_alphanumeric();
-        if !starts_number || inside_word {
+        if !(chars[i].is_ascii_digit() || plus || encoded_plus) || inside_word {
             out.push(chars[i]);
             i += 1;
             continue;
         }
-        // The run: digits, with single spaces between digit groups.
-        let mut end = i + usize::from(chars[i] == '+');
+        let mut end = i + if encoded_plus { 3 } else { usize::from(plus) };
         let mut digits = String::new();
         while end < chars.len() {
+            let next_is_digit = chars.get(end + 1).is_some_and(char::is_ascii_digit);
             if chars[end].is_ascii_digit() {
                 digits.push(chars[end]);
                 end += 1;
-            } else if chars[end] == ' ' && chars.get(end + 1).is_some_and(char::is_ascii_digit) {
+            } else if matches!(chars[end], ' ' | '-' | '.' | '(' | ')') && next_is_digit {
                 end += 1;
             } else {
                 break;
             }
         }
+        let run: String = chars[i..end].iter().collect();
         let followed_by_word = chars.get(end).is_some_and(|c| c.is_alphanumeric());
-        if (8..=15).contains(&digits.len()) && !followed_by_word {
+        if digits.len() >= 8 && !followed_by_word && !looks_like_a_date(&run) {
             out.push_str("•••");
             out.push_str(&digits[digits.len() - 3..]);
         } else {
-            out.extend(&chars[i..end]);
+            out.push_str(&run);
         }
         i = end;
     }
     out
+}
+
+/// `2026-03-31` or `31.03.2026` at the start of a run.
+fn looks_like_a_date(run: &str) -> bool {
+    let shape: String = run
+        .chars()
+        .take(10)
+        .map(|c| if c.is_ascii_digit() { 'd' } else { c })
+        .collect();
+    matches!(shape.as_str(), "dddd-dd-dd" | "dd.dd.dddd" | "dd-dd-dddd")
 }
 
 #[cfg(test)]
@@ -169,6 +184,16 @@ mod masking_tests {
         );
         assert_eq!(mask_phone_numbers("to +34 600 111 222."), "to •••222.");
         assert_eq!(mask_phone_numbers("+34600111222"), "•••222");
+        assert_eq!(
+            mask_phone_numbers("call 600-111-222 or 91 555.12.34"),
+            "call •••222 or •••234"
+        );
+        assert_eq!(mask_phone_numbers("to=%2B34600111222&x=1"), "to=•••222&x=1");
+        assert_eq!(
+            mask_phone_numbers("numbers 34600111222 34600333444"),
+            "numbers •••444",
+            "two numbers in a row are one run: both hidden"
+        );
     }
 
     #[test]
@@ -179,7 +204,8 @@ mod masking_tests {
             "at 2026-03-31T08:30:00Z",
             "wamid.HBgLMzQ2MDAxMTEyMjIVAgA",
             "id abc34600111222",
-            "a 1234567890123456 long number",
+            "on 2026-03-31 at 10:00",
+            "7 attempts",
         ] {
             assert_eq!(mask_phone_numbers(text), text);
         }

@@ -76,21 +76,24 @@ impl From<AppError> for ApiError {
 }
 
 /// tower-sessions answers a bare 500 (no body) when its store — our database — cannot save a
-/// changed session after the handler ran (a sign-in on a full disk): for server functions that
-/// is the Spanish 503 of a database that cannot take the change, like any other write. Nothing
-/// else answers 500 without a body.
+/// changed session after the handler ran (a sign-in on a full disk, a session's expiry moved on):
+/// that is the Spanish 503 of a database that cannot take the change, like any other write, in
+/// JSON for server functions and as text elsewhere. Nothing else answers 500 without a body.
 pub async fn session_not_saved(request: Request, next: Next) -> Response {
     let server_function = request.uri().path().starts_with(SFN_PREFIX);
     let response = next.run(request).await;
-    if server_function
-        && response.status() == StatusCode::INTERNAL_SERVER_ERROR
-        && response.body().size_hint().exact() == Some(0)
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || response.body().size_hint().exact() != Some(0)
     {
-        let err = AppError::Unavailable;
-        let status = StatusCode::from_u16(err.status()).expect("a valid status");
-        return (status, Json(err)).into_response();
+        return response;
     }
-    response
+    let err = AppError::Unavailable;
+    let status = StatusCode::from_u16(err.status()).expect("a valid status");
+    if server_function {
+        (status, Json(err)).into_response()
+    } else {
+        (status, [(header::RETRY_AFTER, "30")], err.to_string()).into_response()
+    }
 }
 
 /// Server function errors arrive as 500 with the serialized [`AppError`]; give them the status

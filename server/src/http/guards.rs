@@ -35,8 +35,8 @@ pub async fn client_ip(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let ip = forwarded
-        .or(peer)
-        .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+        .or(peer.map(|ip| ip.to_string()))
+        .unwrap_or_else(|| "unknown".to_string());
     request.extensions_mut().insert(ClientIp(ip));
     next.run(request).await
 }
@@ -52,7 +52,10 @@ pub const SHARED_ADDRESS_WARNING: &str =
 /// from the right. Entries to its left were sent by the client and prove nothing. A list shorter
 /// than `hops` means the request met fewer proxies than configured: its leftmost entry is then
 /// the nearest to the client that a proxy wrote. Several headers count as one list (RFC 7239 §7.1).
-fn forwarded_client(headers: &axum::http::HeaderMap, hops: usize) -> Option<IpAddr> {
+/// Some balancers write `address:port` or `[v6]:port`: the address is taken. An entry that is
+/// no address at all is kept as it is (cut to 64 characters), so such clients are counted apart
+/// from the proxy rather than all as one.
+fn forwarded_client(headers: &axum::http::HeaderMap, hops: usize) -> Option<String> {
     let entries: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
@@ -61,7 +64,19 @@ fn forwarded_client(headers: &axum::http::HeaderMap, hops: usize) -> Option<IpAd
         .map(str::trim)
         .collect();
     let index = entries.len().saturating_sub(hops);
-    entries.get(index)?.parse().ok()
+    let entry = *entries.get(index)?;
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(ip.to_string());
+    }
+    if let Ok(socket) = entry.parse::<SocketAddr>() {
+        return Some(socket.ip().to_string());
+    }
+    let raw: String = entry
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(64)
+        .collect();
+    (!raw.is_empty()).then_some(raw)
 }
 
 /// Whether the request carries `Authorization: Bearer $METRICS_TOKEN` (compared in constant time);
@@ -177,7 +192,7 @@ mod tests {
         for value in values {
             headers.append("x-forwarded-for", value.parse().unwrap());
         }
-        forwarded_client(&headers, hops).map(|ip| ip.to_string())
+        forwarded_client(&headers, hops)
     }
 
     #[test]
@@ -207,9 +222,20 @@ mod tests {
     }
 
     #[test]
-    fn junk_or_no_header_gives_no_address() {
+    fn ports_are_dropped_and_junk_is_its_own_client() {
+        assert_eq!(
+            forwarded(&["203.0.113.7:51234"], 1).as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(
+            forwarded(&["[2001:db8::1]:443"], 1).as_deref(),
+            Some("2001:db8::1")
+        );
+        assert_eq!(
+            forwarded(&["1.2.3.4, unknown"], 1).as_deref(),
+            Some("unknown")
+        );
         assert_eq!(forwarded(&[], 1), None);
-        assert_eq!(forwarded(&["1.2.3.4, not-an-ip"], 1), None);
         assert_eq!(forwarded(&[""], 1), None);
     }
 }

@@ -1,41 +1,48 @@
 //! The accept loop: what `axum::serve` does, plus the limits a server facing the internet needs.
-//! hyper closes a connection whose request headers take longer than [`HEADER_READ_TIMEOUT`] (or
-//! that sits idle that long between requests) only when it is given a timer, which
-//! `axum::serve` does not do: without it, a client sending headers a byte a minute holds its
-//! connection, and its memory, for ever.
+//!
+//! - HTTP/1.1 only. Browsers reach the app through a TLS proxy, which speaks HTTP/1.1 to it;
+//!   cleartext HTTP/2 would need a version sniff first, and no timer covers that sniff.
+//! - Request headers must arrive within [`HEADER_READ_TIMEOUT`], and a kept-alive connection may
+//!   sit idle no longer: hyper enforces it only when given a timer, which `axum::serve` does not
+//!   give it, so a client sending headers a byte a minute held its connection for ever.
+//! - At most [`MAX_CONNECTIONS`] connections at once: past them the loop stops accepting (the
+//!   kernel's backlog waits) instead of running out of file descriptors.
 
 use axum::extract::ConnectInfo;
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 /// Time a client has to send a request's headers, and the longest a kept-alive connection may
 /// sit idle. Bodies have their own limits (the request timeout, the webhooks' body deadline).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Open connections at most (each costs a file descriptor and a task).
+pub const MAX_CONNECTIONS: usize = 4096;
 /// After the stop signal, requests in flight get this long to finish.
 const DRAIN: Duration = Duration::from_secs(20);
 
 /// Serves `router` until `shutdown` completes, then lets requests in flight finish.
 pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(HEADER_READ_TIMEOUT)
-        .keep_alive_timeout(HEADER_READ_TIMEOUT);
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.expect("never closed"),
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -55,14 +62,14 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
                 request.extensions_mut().insert(ConnectInfo(peer));
                 router.clone().oneshot(request.map(axum::body::Body::new))
             });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
+        let connection =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::trace!(error = %err, "connection ended with an error");
             }
+            drop(permit);
         });
     }
     drop(listener);

@@ -97,26 +97,34 @@ pub fn router(state: AppState) -> Router {
         ))
         .route_layer(middleware::from_fn(url_errors::refuse_unsigned));
 
-    let router = Router::new()
-        .route("/", get(|| async { Redirect::to(HOME_PATH) }))
-        .merge(pages)
-        .route(
-            &format!("{SFN_PREFIX}/{{*name}}"),
-            get(server_fn).post(server_fn),
-        )
-        .nest("/api", api::router())
-        .fallback(not_a_route)
-        .layer(sessions.clone())
-        .layer(middleware::from_fn(error::session_not_saved))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            maintenance::refuse_while_down,
-        ))
-        // Providers' servers and health checks have no sessions, and keep working in
-        // maintenance: their routes stand outside those layers.
-        .nest("/webhooks", webhooks::router())
+    // Pages, server functions and the API: sessions, maintenance, and the server's limits.
+    let app = overload::limit(
+        Router::new()
+            .route("/", get(|| async { Redirect::to(HOME_PATH) }))
+            .merge(pages)
+            .route(
+                &format!("{SFN_PREFIX}/{{*name}}"),
+                get(server_fn).post(server_fn),
+            )
+            .nest("/api", api::router())
+            .fallback(not_a_route)
+            .layer(sessions.clone())
+            .layer(middleware::from_fn(error::session_not_saved))
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                maintenance::refuse_while_down,
+            )),
+    );
+    // Providers' servers and health checks have no sessions, keep working in maintenance, and
+    // have limits of their own: their routes stand outside those layers.
+    app.nest("/webhooks", webhooks::router())
         // Its own session layer, to know an admin: the details are theirs (or the token's).
-        .route("/healthz", get(health::healthz).layer(sessions.clone()))
+        .route(
+            "/healthz",
+            get(health::healthz)
+                .layer(sessions)
+                .layer(middleware::from_fn(error::session_not_saved)),
+        )
         .route("/metrics", get(metrics::metrics))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -125,8 +133,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             guards::client_ip,
-        ));
-    overload::limit(router)
+        ))
         .layer(middleware::from_fn(headers::security_headers))
         .layer(middleware::from_fn(metrics::record))
         .layer(Extension(metrics::Metrics::default()))

@@ -17,30 +17,46 @@ const ERROR: &str = "__err";
 const EXPIRES: &str = "__exp";
 const SIGNATURE: &str = "__sig";
 const LIFETIME_SECONDS: i64 = 600;
+/// The header server_fn puts on a failed function's answer, naming the function.
+const SERVER_FN_ERROR_HEADER: &str = "serverfnerror";
 
 fn key() -> &'static [u8] {
     static KEY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     KEY.get_or_init(|| hex::decode(app::backend::auth::random_hex(32)).expect("hex"))
 }
 
-fn mac(path: &str, error: &str, expires: i64) -> Hmac<Sha256> {
+/// The signature covers the page it is shown on, the server function that failed, its error
+/// and the expiry: none of them can be swapped for another.
+fn mac(page: &str, path: &str, error: &str, expires: i64) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key()).expect("any key length");
-    mac.update(format!("{path}\n{error}\n{expires}").as_bytes());
+    mac.update(format!("{page}\n{path}\n{error}\n{expires}").as_bytes());
     mac
 }
 
-fn signature(path: &str, error: &str, expires: i64) -> String {
-    hex::encode(mac(path, error, expires).finalize().into_bytes())
+fn signature(page: &str, path: &str, error: &str, expires: i64) -> String {
+    hex::encode(mac(page, path, error, expires).finalize().into_bytes())
 }
 
-fn verified(path: &str, error: &str, expires: &str, signature_hex: &str, now: i64) -> bool {
+fn verified(
+    page: &str,
+    (path, error, expires, signature_hex): (&str, &str, &str, &str),
+    now: i64,
+) -> bool {
     let Ok(expires) = expires.parse::<i64>() else {
         return false;
     };
     let Ok(given) = hex::decode(signature_hex) else {
         return false;
     };
-    now <= expires && mac(path, error, expires).verify_slice(&given).is_ok()
+    now <= expires && mac(page, path, error, expires).verify_slice(&given).is_ok()
+}
+
+/// The path of a redirect target, absolute (`http://host/leads/1`) or not (`/leads/1`).
+fn page_of(base: &str) -> &str {
+    match base.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |slash| &rest[slash..]),
+        None => base,
+    }
 }
 
 fn split(target: &str) -> (&str, Vec<(String, String)>) {
@@ -53,8 +69,10 @@ fn is_error_parameter(name: &str) -> bool {
     matches!(name, PATH | ERROR | EXPIRES | SIGNATURE)
 }
 
-/// Signs the error a server function put in its redirect (the plain-form fallback). Earlier
-/// error parameters the page's URL carried are dropped (all of them after a success).
+/// Signs the error a server function put in its redirect (the plain-form fallback): only when
+/// the function did fail (server_fn marks its error answers with the `serverfnerror` header,
+/// naming the function), and only that function's error. Error parameters that came from
+/// anywhere else (the page's earlier URL, a `next` written by a stranger) are dropped.
 pub fn sign_redirect(response: &mut Response) {
     let Some(location) = response
         .headers()
@@ -64,6 +82,13 @@ pub fn sign_redirect(response: &mut Response) {
         return;
     };
     let (base, pairs) = split(location);
+    if !pairs.iter().any(|(k, _)| is_error_parameter(k)) {
+        return;
+    }
+    let failed_function = response
+        .headers()
+        .get(SERVER_FN_ERROR_HEADER)
+        .and_then(|v| v.to_str().ok());
     let last = |name: &str| {
         pairs
             .iter()
@@ -71,19 +96,21 @@ pub fn sign_redirect(response: &mut Response) {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
     };
-    let new_error = last(PATH).zip(last(ERROR));
-    if new_error.is_none() && !pairs.iter().any(|(k, _)| is_error_parameter(k)) {
-        return;
-    }
+    let new_error = last(PATH)
+        .zip(last(ERROR))
+        .filter(|(path, _)| Some(path.as_str()) == failed_function);
     let mut kept: Vec<(String, String)> = pairs
-        .into_iter()
+        .iter()
         .filter(|(k, _)| !is_error_parameter(k))
+        .cloned()
         .collect();
-    // A success: Leptos dropped the earlier error's `__path` and `__err`; its signature goes too.
     if let Some((path, error)) = new_error {
         let expires = time::OffsetDateTime::now_utc().unix_timestamp() + LIFETIME_SECONDS;
         kept.push((EXPIRES.into(), expires.to_string()));
-        kept.push((SIGNATURE.into(), signature(&path, &error, expires)));
+        kept.push((
+            SIGNATURE.into(),
+            signature(page_of(base), &path, &error, expires),
+        ));
         kept.push((PATH.into(), path));
         kept.push((ERROR.into(), error));
     }
@@ -123,7 +150,7 @@ pub async fn refuse_unsigned(request: Request, next: Next) -> Response {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let genuine = match (one(PATH), one(ERROR), one(EXPIRES), one(SIGNATURE)) {
         (Some(path), Some(error), Some(expires), Some(sig)) => {
-            verified(path, error, expires, sig, now)
+            verified(uri.path(), (path, error, expires, sig), now)
         }
         _ => false,
     };
@@ -148,16 +175,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_signature_holds_for_its_own_words_until_it_expires() {
-        let sig = signature("/sfn/login", "abc", 1_000);
-        assert!(verified("/sfn/login", "abc", "1000", &sig, 1_000));
-        assert!(!verified("/sfn/login", "abd", "1000", &sig, 1_000));
-        assert!(!verified("/sfn/logout", "abc", "1000", &sig, 1_000));
-        assert!(!verified("/sfn/login", "abc", "1001", &sig, 1_000));
+    fn a_signature_holds_for_its_own_words_on_its_own_page_until_it_expires() {
+        let sig = signature("/login", "/sfn/login", "abc", 1_000);
+        let check = |page, path, error, expires, sig: &str, now| {
+            verified(page, (path, error, expires, sig), now)
+        };
+        assert!(check("/login", "/sfn/login", "abc", "1000", &sig, 1_000));
+        assert!(!check("/leads", "/sfn/login", "abc", "1000", &sig, 1_000));
+        assert!(!check("/login", "/sfn/login", "abd", "1000", &sig, 1_000));
+        assert!(!check("/login", "/sfn/logout", "abc", "1000", &sig, 1_000));
+        assert!(!check("/login", "/sfn/login", "abc", "1001", &sig, 1_000));
         assert!(
-            !verified("/sfn/login", "abc", "1000", &sig, 1_001),
+            !check("/login", "/sfn/login", "abc", "1000", &sig, 1_001),
             "expired"
         );
-        assert!(!verified("/sfn/login", "abc", "1000", "zz", 1_000));
+        assert!(!check("/login", "/sfn/login", "abc", "1000", "zz", 1_000));
+    }
+
+    #[test]
+    fn the_page_of_a_redirect() {
+        assert_eq!(page_of("http://127.0.0.1:3000/leads/1"), "/leads/1");
+        assert_eq!(page_of("https://crm.example"), "/");
+        assert_eq!(page_of("/login"), "/login");
     }
 }

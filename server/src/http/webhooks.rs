@@ -106,7 +106,14 @@ async fn receive_whatsapp(
     if let Err(rejection) = verify::whatsapp(secret.expose(), signature, &body) {
         return reject(&state, Provider::Whatsapp, rejection);
     }
-    accept(&state, Provider::Whatsapp, &headers, body).await
+    accept(
+        &state,
+        Provider::Whatsapp,
+        &headers,
+        delivery_key(&body),
+        body,
+    )
+    .await
 }
 
 async fn receive_aircall(
@@ -118,7 +125,19 @@ async fn receive_aircall(
         return unconfigured(Provider::Aircall, "AIRCALL_WEBHOOK_TOKEN");
     };
     match verify::aircall(token.expose(), &body) {
-        Ok(redacted) => accept(&state, Provider::Aircall, &headers, Bytes::from(redacted)).await,
+        // Recognised by the body Aircall sent (its redeliveries are the same bytes), stored
+        // without the token.
+        Ok(redacted) => {
+            let key = delivery_key(&body);
+            accept(
+                &state,
+                Provider::Aircall,
+                &headers,
+                key,
+                Bytes::from(redacted),
+            )
+            .await
+        }
         Err(rejection) => reject(&state, Provider::Aircall, rejection),
     }
 }
@@ -151,7 +170,14 @@ async fn receive_hubspot(
     if let Err(rejection) = verified {
         return reject(&state, Provider::Hubspot, rejection);
     }
-    accept(&state, Provider::Hubspot, &headers, body).await
+    accept(
+        &state,
+        Provider::Hubspot,
+        &headers,
+        delivery_key(&body),
+        body,
+    )
+    .await
 }
 
 /// A delivery's raw body, read whole within [`BODY_DEADLINE`] (not an idle timeout: a byte every
@@ -184,15 +210,17 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Stores the delivery (or recognises a redelivery) and answers once it is durable.
+/// Stores a verified delivery under `key` (the hash of the body as the provider sent it).
 async fn accept(
     state: &AppState,
     provider: Provider,
     headers: &HeaderMap,
+    key: String,
     body: Bytes,
 ) -> Response {
     let delivery = NewDelivery {
         provider,
-        delivery_key: delivery_key(&body),
+        delivery_key: key,
         headers: stored_headers(headers),
         body,
         received_at: Timestamp::now(),

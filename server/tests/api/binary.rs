@@ -19,6 +19,8 @@ pub struct Server {
     addr: String,
     /// The directory it runs in (a relative `DATABASE_URL` is relative to it).
     cwd: PathBuf,
+    /// Environment beyond the defaults, kept for restarts.
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -29,15 +31,32 @@ impl Server {
 
     /// On a new database in a temporary directory (kept while the returned one lives), up.
     pub async fn start_fresh(client: &reqwest::Client) -> (tempfile::TempDir, Self) {
+        Self::start_fresh_with(client, &[]).await
+    }
+
+    /// Likewise, with more environment variables.
+    pub async fn start_fresh_with(
+        client: &reqwest::Client,
+        env: &[(&str, &str)],
+    ) -> (tempfile::TempDir, Self) {
         let dir = tempfile::tempdir().unwrap();
         let database = format!("sqlite://{}/db.sqlite", dir.path().display());
-        let mut server = Self::spawn(&database, &dir.path().join("logs"));
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let cwd = std::env::current_dir().unwrap();
+        let mut server = Self::spawn_in_with(&cwd, &database, &dir.path().join("logs"), env);
         server.wait_until_up(client).await;
         (dir, server)
     }
 
     /// Likewise, running in `cwd`.
     pub fn spawn_in(cwd: &Path, database: &str, logs: &Path) -> Self {
+        Self::spawn_in_with(cwd, database, logs, Vec::new())
+    }
+
+    fn spawn_in_with(cwd: &Path, database: &str, logs: &Path, env: Vec<(String, String)>) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -45,12 +64,13 @@ impl Server {
             .port();
         let addr = format!("127.0.0.1:{port}");
         Self {
-            child: spawn_child(cwd, database, &addr, logs),
+            child: spawn_child(cwd, database, &addr, logs, &env),
             base: format!("http://{addr}"),
             database: database.to_string(),
             logs: logs.to_path_buf(),
             addr,
             cwd: cwd.to_path_buf(),
+            env,
         }
     }
 
@@ -76,7 +96,7 @@ impl Server {
     /// SIGKILL, then the same database and port again.
     pub async fn restart(&mut self, client: &reqwest::Client) {
         self.kill();
-        self.child = spawn_child(&self.cwd, &self.database, &self.addr, &self.logs);
+        self.child = spawn_child(&self.cwd, &self.database, &self.addr, &self.logs, &self.env);
         self.wait_until_up(client).await;
     }
 
@@ -201,8 +221,15 @@ pub async fn health(client: &reqwest::Client, base: &str) -> (u16, String) {
     )
 }
 
-fn spawn_child(cwd: &Path, database: &str, addr: &str, logs: &Path) -> Child {
+fn spawn_child(
+    cwd: &Path,
+    database: &str,
+    addr: &str,
+    logs: &Path,
+    env: &[(String, String)],
+) -> Child {
     Command::new(env!("CARGO_BIN_EXE_mini-crm"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .arg("serve")
         .current_dir(cwd)
         .env("DATABASE_URL", database)

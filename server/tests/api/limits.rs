@@ -60,6 +60,12 @@ async fn headers_sent_slowly_are_cut_off() {
     assert!(answer.is_some(), "the connection is still open after 25 s");
     assert!(waited >= Duration::from_secs(9), "closed after {waited:?}");
 
+    // A connection that sends nothing at all is closed as well.
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(25), silent.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "a silent connection is closed");
+
     // A kept-alive connection that goes quiet is closed as well.
     let mut idle = TcpStream::connect(addr).await.unwrap();
     idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -74,43 +80,74 @@ async fn headers_sent_slowly_are_cut_off() {
     assert!(closed.is_ok(), "an idle connection is closed");
 }
 
-#[tokio::test]
-async fn past_its_limit_the_server_refuses_at_once_and_a_request_ends_after_30_s() {
-    let client = reqwest::Client::new();
-    let (_dir, server) = Server::start_fresh(&client).await;
-    let addr = server.base.trim_start_matches("http://").to_string();
-    // 512 sign-ins whose bodies never finish: each holds a place until the request timeout.
+/// Sign-ins whose bodies never finish, from `client` (behind a trusted proxy): each holds a
+/// place until the request timeout.
+async fn held_requests(addr: &str, client: &str, count: usize) -> Vec<TcpStream> {
     let head = format!(
-        "POST /sfn/login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nemail=a"
+        "POST /sfn/login HTTP/1.1\r\nHost: {addr}\r\nX-Forwarded-For: {client}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nemail=a"
     );
     let mut held = Vec::new();
-    for _ in 0..512 {
-        let mut stream = TcpStream::connect(&addr).await.unwrap();
+    for _ in 0..count {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
         stream.write_all(head.as_bytes()).await.unwrap();
         held.push(stream);
     }
-    let started = Instant::now();
-    // Give the server a moment to take them all in, then one more is refused at once.
-    let mut refused = None;
+    held
+}
+
+/// Waits until a page request from `client` is refused with the server's 503.
+async fn refused_from(http: &reqwest::Client, base: &str, client: &str) -> reqwest::Response {
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let response = client
-            .get(format!("{}/healthz", server.base))
+        let response = http
+            .get(format!("{base}/login"))
+            .header("x-forwarded-for", client)
             .send()
             .await
             .unwrap();
         if response.status() == 503 {
-            refused = Some(response);
-            break;
+            return response;
         }
     }
-    let refused = refused.expect("the 513th request is refused");
+    panic!("requests from {client} are still taken")
+}
+
+#[tokio::test]
+async fn past_its_limits_the_server_refuses_at_once_and_a_request_ends_after_30_s() {
+    let http = reqwest::Client::new();
+    let (_dir, server) = Server::start_fresh_with(&http, &[("TRUST_PROXY_HEADERS", "true")]).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let started = Instant::now();
+
+    // One client holds 64 requests: its 65th is refused, another client is served.
+    let mut held = held_requests(&addr, "203.0.113.1", 64).await;
+    let refused = refused_from(&http, &server.base, "203.0.113.1").await;
     assert_eq!(refused.headers()["retry-after"], "5");
     assert!(refused
         .text()
         .await
         .unwrap()
         .contains("demasiadas peticiones"));
+    let other = http
+        .get(format!("{}/login", server.base))
+        .header("x-forwarded-for", "198.51.100.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200, "another client is served");
+
+    // Eight clients hold 512 in all: everyone's next page is refused, but the health check
+    // and the webhooks stand outside these limits.
+    for n in 2..=8 {
+        held.extend(held_requests(&addr, &format!("203.0.113.{n}"), 64).await);
+    }
+    refused_from(&http, &server.base, "198.51.100.1").await;
+    let (status, _) = crate::binary::health(&http, &server.base).await;
+    assert_eq!(status, 200, "/healthz answers");
+    let delivery =
+        crate::binary::deliver(&http, &server.base, &crate::binary::whatsapp_delivery(1, 0)).await;
+    assert!(delivery.acknowledged(), "a webhook is stored");
 
     // Each held request is answered 503 once its 30 s are up, and the server serves again.
     let mut answers = Vec::new();
@@ -124,6 +161,11 @@ async fn past_its_limit_the_server_refuses_at_once_and_a_request_ends_after_30_s
     }
     assert!(waited >= Duration::from_secs(25), "{waited:?}");
     drop(held);
-    let (status, _) = crate::binary::health(&client, &server.base).await;
-    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let page = http
+        .get(format!("{}/login", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
 }

@@ -329,6 +329,45 @@ async fn an_error_written_into_the_url_by_a_stranger_is_not_shown() {
     assert_eq!(app.get(&swapped, None).await.status, StatusCode::SEE_OTHER);
 }
 
+/// An outside review found the signing reachable through the sign-in's `next`: the login
+/// redirect carried a stranger's `__err`, and the server signed it. Only a failed function's own
+/// error is signed now.
+#[tokio::test]
+async fn a_strangers_error_riding_on_next_is_dropped_not_signed() {
+    use base64::Engine;
+    let app = TestApp::spawn().await;
+    app.create_user("ana@clinica.es", app::domain::Role::Staff)
+        .await;
+    let forged = base64::engine::general_purpose::URL_SAFE
+        .encode(r#"{"error":"invalid_input","field":null,"message":"Llama al 600 000 000."}"#);
+    let next = format!("/leads?__path=/sfn/leads&__err={forged}");
+    let signed_in = app
+        .post_form_with(
+            "/sfn/login",
+            &[
+                ("email", "ana@clinica.es"),
+                ("password", crate::helpers::PASSWORD),
+                ("next", &next),
+            ],
+            None,
+            &[
+                ("accept", "text/html"),
+                ("referer", "http://127.0.0.1:3000/login"),
+            ],
+        )
+        .await;
+    let location = signed_in.header("location").expect("a redirect");
+    assert!(
+        !location.contains("__err") && !location.contains("__sig"),
+        "{location}"
+    );
+    // What a parser says about the client's arguments is not said back.
+    let quoted = app
+        .post_form("/sfn/lead", &[("id", "Llama-al-600000000")], None)
+        .await;
+    assert!(!quoted.body.contains("600000000"), "{}", quoted.body);
+}
+
 /// `path` with the value of `name` replaced by `value`.
 fn with_parameter(path: &str, name: &str, value: &str) -> String {
     let start = path.find(name).unwrap() + name.len();

@@ -79,3 +79,12 @@ pub async fn prune_before(db: impl SqliteExecutor<'_>, before: Timestamp) -> sql
         .await?;
     Ok(())
 }
+
+/// Every attempt on `account`, from anywhere; how many there were.
+pub async fn forget_account(db: impl SqliteExecutor<'_>, account: &str) -> sqlx::Result<u64> {
+    let result = sqlx::query("DELETE FROM login_attempts WHERE account = $1")
+        .bind(account)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected())
+}

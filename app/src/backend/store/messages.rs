@@ -66,7 +66,8 @@ pub async fn set_status(
     .bind(id)
     .bind(status)
     .bind(error.map(|e| e.0))
-    .bind(error.map(|e| e.1))
+    // Meta's reasons quote the recipient; the number has no place in an error text.
+    .bind(error.map(|e| crate::domain::mask_phone_numbers(e.1)))
     .bind(at)
     .execute(db)
     .await?;

@@ -122,8 +122,9 @@ pub async fn set_password(
     Ok(result.rows_affected() == 1)
 }
 
-/// Disables a user (`Some(when)`: their sessions end, sign-in and API tokens are refused) or
-/// enables them again (`None`); `false` when the e-mail is unknown.
+/// Disables a user (`Some(when)`: their sessions end and sign-in is refused; API tokens they
+/// minted are the clinic's and stay until revoked) or enables them again (`None`); `false` when
+/// the e-mail is unknown.
 pub async fn set_disabled(
     db: impl SqliteExecutor<'_>,
     email: &Email,
