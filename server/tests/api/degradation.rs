@@ -8,7 +8,7 @@ use app::backend::breakers::{self, FAILURES_TO_OPEN};
 use app::backend::flags;
 use app::backend::jobs::runner::{self, Outcome};
 use app::backend::store::{messages, settings};
-use app::domain::{Queue, Role, Timestamp};
+use app::domain::{Queue, Timestamp};
 use axum::http::StatusCode;
 use serde_json::json;
 
@@ -351,12 +351,7 @@ async fn maintenance_mode_answers_503_but_keeps_webhooks_and_holds_outbound() {
 #[tokio::test]
 async fn admins_steer_the_flags_from_ajustes() {
     let app = TestApp::spawn().await;
-    app.create_user("admin@clinic.test", Role::Admin).await;
-    let admin = app
-        .login("admin@clinic.test", crate::helpers::PASSWORD)
-        .await
-        .session_cookie()
-        .unwrap();
+    let admin = app.signed_in_admin("admin@clinic.test").await;
     let staff = app.signed_in("ana@clinic.test").await;
     let form = [
         ("whatsapp_outbound", "off"),

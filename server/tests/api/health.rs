@@ -172,13 +172,7 @@ async fn strangers_get_the_status_alone_and_phone_numbers_are_masked_for_everyon
     let as_staff = app.get("/healthz", Some(&staff)).await;
     assert_eq!(as_staff.json(), serde_json::json!({ "status": "ok" }));
 
-    app.create_user("admin@clinica.es", app::domain::Role::Admin)
-        .await;
-    let admin = app
-        .login("admin@clinica.es", crate::helpers::PASSWORD)
-        .await
-        .session_cookie()
-        .unwrap();
+    let admin = app.signed_in_admin("admin@clinica.es").await;
     for detailed in [
         app.get("/healthz", Some(&admin)).await,
         app.health_details().await,

@@ -154,6 +154,14 @@ impl TestApp {
         .await
     }
 
+    /// Creates an admin, signs in and returns the session cookie.
+    pub async fn signed_in_admin(&self, email: &str) -> String {
+        self.create_user(email, Role::Admin).await;
+        let response = self.login(email, PASSWORD).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+        response.session_cookie().expect("a session cookie")
+    }
+
     /// Signs in and returns the session cookie.
     pub async fn signed_in(&self, email: &str) -> String {
         self.create_user(email, Role::Staff).await;

@@ -3,7 +3,7 @@
 use crate::clinic::{ts, Clinic};
 use crate::helpers::TestApp;
 use app::backend::tokens;
-use app::domain::{AppointmentStatus, Role, Source};
+use app::domain::{AppointmentStatus, Source};
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 
@@ -270,12 +270,7 @@ async fn only_admins_manage_tokens() {
         .await;
     assert_eq!(response.status, StatusCode::FORBIDDEN);
 
-    app.create_user("ana@clinica.es", Role::Admin).await;
-    let admin = app
-        .login("ana@clinica.es", crate::helpers::PASSWORD)
-        .await
-        .session_cookie()
-        .unwrap();
+    let admin = app.signed_in_admin("ana@clinica.es").await;
     let empty_name = app
         .post_form("/sfn/create_api_token", &[("name", "  ")], Some(&admin))
         .await;

@@ -428,13 +428,7 @@ async fn script_in_any_text_field_reaches_pages_as_text() {
     use crate::webhooks::{drain, post_whatsapp, providers_app};
     const SCRIPT: &str = r#"<script>alert("x")</script><img src=x onerror=alert(1)>"#;
     let app = providers_app().await;
-    app.create_user("admin@clinica.es", app::domain::Role::Admin)
-        .await;
-    let admin = app
-        .login("admin@clinica.es", crate::helpers::PASSWORD)
-        .await
-        .session_cookie()
-        .unwrap();
+    let admin = app.signed_in_admin("admin@clinica.es").await;
     // Staff: a lead's name, the reason it was lost.
     let form = [
         ("name", SCRIPT),

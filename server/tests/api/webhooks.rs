@@ -684,13 +684,7 @@ async fn the_integrations_page_functions_show_and_act_for_admins_only() {
             .status,
         StatusCode::FORBIDDEN
     );
-    app.create_user("ana@clinica.es", app::domain::Role::Admin)
-        .await;
-    let admin = app
-        .login("ana@clinica.es", crate::helpers::PASSWORD)
-        .await
-        .session_cookie()
-        .unwrap();
+    let admin = app.signed_in_admin("ana@clinica.es").await;
     let page = app.get("/integraciones", Some(&admin)).await;
     assert!(page.body.contains(&format!("Ver el webhook {failed_id}")));
     let payload = app
