@@ -42,3 +42,22 @@ pub fn fixture() -> &'static Fixture {
         }
     })
 }
+
+/// A fuzz target for the payload parser of the provider module `$provider` (of
+/// `app::backend::webhooks`): any body, in a transaction that is rolled back.
+#[macro_export]
+macro_rules! parser_target {
+    ($provider:ident) => {
+        libfuzzer_sys::fuzz_target!(|body: &[u8]| {
+            use app::backend::webhooks::$provider;
+            let fixture = common::fixture();
+            fixture.runtime.block_on(async {
+                let mut tx = fixture.db.writer.begin().await.expect("a transaction");
+                let _ = $provider::event_type(body);
+                let now = app::domain::Timestamp::now();
+                let _ = $provider::process(&mut tx, common::EVENT_ID, body, now).await;
+                tx.rollback().await.expect("a rollback");
+            });
+        });
+    };
+}
