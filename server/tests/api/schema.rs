@@ -319,3 +319,56 @@ async fn migration_0005_redacts_secrets_stored_before_it() {
         serde_json::json!({"object": "whatsapp_business_account", "entry": []})
     );
 }
+
+/// A migration on main is released: databases have run it, and sqlx refuses to start on one whose
+/// file changed since (it keeps each migration's SHA-384). `migrations/MANIFEST.sha384` holds the
+/// released files' checksums; an edited file, or a new one without its line, fails here instead
+/// of in production.
+#[test]
+fn released_migrations_never_change() {
+    use sha2::{Digest, Sha384};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let manifest = std::fs::read_to_string(dir.join("MANIFEST.sha384")).unwrap();
+    let listed: std::collections::BTreeMap<&str, &str> = manifest
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (sum, name) = l.split_once("  ").expect("`<sha384>  <file>` lines");
+            (name, sum)
+        })
+        .collect();
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".sql"))
+        .collect();
+    files.sort();
+    for name in &files {
+        let sum = hex::encode(Sha384::digest(std::fs::read(dir.join(name)).unwrap()));
+        match listed.get(name.as_str()) {
+            Some(released) => assert_eq!(
+                *released, sum,
+                "{name} changed after it was released: put the change in a new migration"
+            ),
+            None => panic!(
+                "{name} is not in migrations/MANIFEST.sha384: add `{sum}  {name}` once it is final"
+            ),
+        }
+    }
+    for name in listed.keys() {
+        assert!(
+            files.iter().any(|f| f == name),
+            "{name} was released and must not be removed"
+        );
+    }
+    // The checksums sqlx embeds are the files' own.
+    let embedded: Vec<String> = app::backend::db::MIGRATOR
+        .iter()
+        .map(|m| hex::encode(&m.checksum))
+        .collect();
+    let on_disk: Vec<String> = files
+        .iter()
+        .map(|n| listed[n.as_str()].to_string())
+        .collect();
+    assert_eq!(embedded, on_disk);
+}
