@@ -78,6 +78,9 @@ pub enum Command {
     /// The database.
     #[command(subcommand)]
     Db(DbCommand),
+    /// One line about an instance from its /healthz (details with METRICS_TOKEN); exit status 0
+    /// healthy, 1 degraded, 2 down or unreachable.
+    Health { url: String },
     /// A consistent copy of the database while the app runs (VACUUM INTO), verified with
     /// integrity_check; older copies beyond --keep are removed.
     Backup {
@@ -316,6 +319,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             aircall_backfill(config, since).await
         }
         Command::Db(DbCommand::Check) => db_check(&config).await,
+        Command::Health { url } => {
+            let token = config.metrics_token.as_ref().map(|t| t.expose());
+            let (status, line) = crate::health_check::check(&url, token).await;
+            println!("{line}");
+            std::process::exit(status)
+        }
         Command::Backup { out, keep } => {
             let made =
                 app::backend::backup::backup(&config.database_url, &out, keep, &file_stamp())

@@ -2,5 +2,6 @@
 
 pub mod cli;
 pub mod fake_providers;
+pub mod health_check;
 pub mod http;
 pub mod telemetry;

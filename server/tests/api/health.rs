@@ -25,6 +25,7 @@ async fn health_check(url: &str) -> (i32, String) {
             ))
             .arg(&url)
             .env("METRICS_TOKEN", TOKEN)
+            .env("MINI_CRM_BIN", env!("CARGO_BIN_EXE_mini-crm"))
             .output()
             .unwrap();
         (
