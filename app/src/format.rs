@@ -47,6 +47,18 @@ pub fn local_datetime(instant: crate::domain::Timestamp, tz: chrono_tz::Tz) -> S
         .to_string()
 }
 
+/// A wait: "30 segundos", "1 minuto", "15 minutos" (rounded up to the minute above one minute).
+pub fn duration(seconds: i64) -> String {
+    match seconds {
+        ..=1 => "1 segundo".to_string(),
+        2..=59 => format!("{seconds} segundos"),
+        _ => match (seconds + 59) / 60 {
+            1 => "1 minuto".to_string(),
+            minutes => format!("{minutes} minutos"),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +96,14 @@ mod tests {
         assert_eq!(day_month("2025-01-07"), "07/01");
         assert_eq!(day_month("mañana"), "mañana");
         assert_eq!(day_month("2025-1-7"), "2025-1-7");
+    }
+
+    #[test]
+    fn waits_read_in_spanish() {
+        assert_eq!(duration(1), "1 segundo");
+        assert_eq!(duration(30), "30 segundos");
+        assert_eq!(duration(60), "1 minuto");
+        assert_eq!(duration(61), "2 minutos");
+        assert_eq!(duration(900), "15 minutos");
     }
 }

@@ -150,7 +150,7 @@ pub async fn sign_in(
             return Err(AppError::TooManyAttempts {
                 message: format!(
                     "Demasiados intentos fallidos. Espera {} antes de volver a intentarlo.",
-                    spanish_duration(seconds)
+                    crate::format::duration(seconds)
                 ),
                 retry_after_seconds: seconds,
             });
@@ -223,18 +223,6 @@ async fn verify_password_off_runtime(
     })
     .await
     .map_err(|e| internal("checking a password", e))
-}
-
-/// "30 segundos", "1 minuto", "15 minutos": waits are shown rounded up to the minute above one.
-fn spanish_duration(seconds: i64) -> String {
-    match seconds {
-        ..=1 => "1 segundo".to_string(),
-        2..=59 => format!("{seconds} segundos"),
-        _ => match (seconds + 59) / 60 {
-            1 => "1 minuto".to_string(),
-            minutes => format!("{minutes} minutos"),
-        },
-    }
 }
 
 /// Who signed in, and the session epoch their session belongs to.
@@ -343,14 +331,5 @@ mod tests {
         assert_eq!(bucket("203.0.113.7"), "203.0.113.7");
         assert_eq!(bucket("::ffff:203.0.113.7"), "203.0.113.7");
         assert_eq!(bucket("unknown"), "unknown");
-    }
-
-    #[test]
-    fn waits_read_in_spanish() {
-        assert_eq!(spanish_duration(1), "1 segundo");
-        assert_eq!(spanish_duration(30), "30 segundos");
-        assert_eq!(spanish_duration(60), "1 minuto");
-        assert_eq!(spanish_duration(61), "2 minutos");
-        assert_eq!(spanish_duration(900), "15 minutos");
     }
 }
