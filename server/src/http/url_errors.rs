@@ -65,6 +65,16 @@ fn split(target: &str) -> (&str, Vec<(String, String)>) {
     (path, pairs)
 }
 
+/// `base?query` of `pairs`, or `base` alone when there are none.
+fn join(base: &str, pairs: &[(String, String)]) -> String {
+    let query = serde_urlencoded::to_string(pairs).unwrap_or_default();
+    if query.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{query}")
+    }
+}
+
 fn is_error_parameter(name: &str) -> bool {
     matches!(name, PATH | ERROR | EXPIRES | SIGNATURE)
 }
@@ -114,13 +124,7 @@ pub fn sign_redirect(response: &mut Response) {
         kept.push((PATH.into(), path));
         kept.push((ERROR.into(), error));
     }
-    let query = serde_urlencoded::to_string(&kept).unwrap_or_default();
-    let location = if query.is_empty() {
-        base.to_string()
-    } else {
-        format!("{base}?{query}")
-    };
-    if let Ok(value) = HeaderValue::from_str(&location) {
+    if let Ok(value) = HeaderValue::from_str(&join(base, &kept)) {
         response.headers_mut().insert(header::LOCATION, value);
     }
 }
@@ -130,10 +134,7 @@ pub fn sign_redirect(response: &mut Response) {
 /// it).
 pub async fn refuse_unsigned(request: Request, next: Next) -> Response {
     let uri = request.uri();
-    let Some(query) = uri.query() else {
-        return next.run(request).await;
-    };
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    let (_, pairs) = split(uri.path_and_query().map_or("", |pq| pq.as_str()));
     if !pairs.iter().any(|(k, _)| is_error_parameter(k)) {
         return next.run(request).await;
     }
@@ -157,17 +158,12 @@ pub async fn refuse_unsigned(request: Request, next: Next) -> Response {
     if genuine {
         return next.run(request).await;
     }
-    let kept: Vec<&(String, String)> = pairs
+    let kept: Vec<(String, String)> = pairs
         .iter()
         .filter(|(k, _)| !is_error_parameter(k))
+        .cloned()
         .collect();
-    let query = serde_urlencoded::to_string(&kept).unwrap_or_default();
-    let target = if query.is_empty() {
-        uri.path().to_string()
-    } else {
-        format!("{}?{query}", uri.path())
-    };
-    Redirect::to(&target).into_response()
+    Redirect::to(&join(uri.path(), &kept)).into_response()
 }
 
 #[cfg(test)]
