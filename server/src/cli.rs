@@ -29,9 +29,17 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations.
     Migrate {
-        /// Drop every table first (all data is lost).
+        /// Erase the database first. Refused while mini-crm has it open, and when it holds more
+        /// than the demo clinic (unless --force).
         #[arg(long)]
         fresh: bool,
+        /// With --fresh: erase data that is not the demo clinic, after a backup into
+        /// <database's folder>/backups/pre-fresh.
+        #[arg(long, requires = "fresh")]
+        force: bool,
+        /// With --fresh and APP_ENV=production: the database's file name, typed back.
+        #[arg(long, requires = "fresh", value_name = "NAME")]
+        confirm: Option<String>,
         /// Load the demo clinic (90 days of leads, appointments, treatments, messages, calls) and
         /// the user admin@example.com / password. Needs an empty database (or --fresh).
         #[arg(long)]
@@ -294,7 +302,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::from_env()?;
     match cli.command {
         Command::Serve => crate::http::serve(config).await,
-        Command::Migrate { fresh, seed, now } => migrate(&config, fresh, seed, now).await,
+        Command::Migrate {
+            fresh,
+            force,
+            confirm,
+            seed,
+            now,
+        } => {
+            let fresh = fresh.then_some(app::backend::fresh::Consent {
+                force,
+                confirm: confirm.as_deref(),
+                production: config.production,
+            });
+            migrate(&config, fresh, seed, now).await
+        }
         Command::User(command) => user(&config, command).await,
         Command::Token(command) => token(&config, command).await,
         Command::Queue(command) => queue(config, command).await,
@@ -544,13 +565,19 @@ async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
 
 async fn migrate(
     config: &Config,
-    fresh: bool,
+    fresh: Option<app::backend::fresh::Consent<'_>>,
     seed: bool,
     now: Option<Timestamp>,
 ) -> anyhow::Result<()> {
+    if let Some(consent) = fresh {
+        if let Some(kept) =
+            app::backend::fresh::erase(&config.database_url, consent, &file_stamp()).await?
+        {
+            println!("Backup of the erased database: {}", kept.display());
+        }
+    }
     let db = Db::connect(&config.database_url).await?;
-    if fresh {
-        db.reset().await?;
+    if fresh.is_some() {
         println!("Database emptied and migrated: {}", config.database_url);
     } else {
         println!("Database migrated: {}", config.database_url);
@@ -853,7 +880,9 @@ mod tests {
         ])
         .unwrap();
         match cli.command {
-            Command::Migrate { fresh, seed, now } => {
+            Command::Migrate {
+                fresh, seed, now, ..
+            } => {
                 assert!(fresh && seed);
                 assert_eq!(now.unwrap().to_string(), "2025-01-07T10:00:00Z");
             }

@@ -22,7 +22,7 @@ pub struct Backup {
     pub pruned: Vec<PathBuf>,
 }
 
-fn options(database_url: &str) -> anyhow::Result<SqliteConnectOptions> {
+pub(super) fn options(database_url: &str) -> anyhow::Result<SqliteConnectOptions> {
     Ok(SqliteConnectOptions::from_str(database_url)
         .with_context(|| format!("DATABASE_URL={database_url:?} is not a SQLite URL"))?
         .create_if_missing(false)
@@ -165,19 +165,7 @@ pub async fn restore(database_url: &str, file: &Path, stamp: &str) -> anyhow::Re
             .and_then(|n| n.to_str())
             .unwrap_or("database")
     ));
-    // Every process with the database open holds a shared lock on its lock file.
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(super::db::lock_file(&target))
-        .context("cannot open the database's lock file")?;
-    if lock.try_lock().is_err() {
-        bail!(
-            "the database {} is in use: stop mini-crm (serve and workers) before restoring",
-            target.display()
-        );
-    }
+    let _sole = super::db::exclusive_use(&target, "restoring")?;
     if target.exists() {
         // Fold the write-ahead log into the file before keeping it.
         let mut conn = options(database_url)?.connect().await?;

@@ -13,6 +13,8 @@ const MAX_PROXY_HOPS: usize = 5;
 #[derive(Clone, Debug)]
 pub struct Config {
     pub database_url: String,
+    /// `APP_ENV=production`: destructive commands ask for more (`migrate --fresh --confirm`).
+    pub production: bool,
     pub site_addr: SocketAddr,
     /// Directory holding `pkg/` (the wasm bundle), the CSS and `public/` assets.
     pub site_root: String,
@@ -124,6 +126,11 @@ impl Config {
                      {MAX_JOB_LOCK_TIMEOUT} (a week)"
                 )
             })?;
+        let production = match get("APP_ENV", "development").trim() {
+            "production" => true,
+            "development" => false,
+            other => bail!("APP_ENV={other:?}: expected production or development"),
+        };
         Ok(Self {
             whatsapp_app_secret: secret("WHATSAPP_APP_SECRET"),
             whatsapp_verify_token: secret("WHATSAPP_VERIFY_TOKEN"),
@@ -145,6 +152,7 @@ impl Config {
             hubspot_api_base: get("HUBSPOT_API_BASE", "https://api.hubapi.com"),
             metrics_token: secret("METRICS_TOKEN"),
             database_url: get("DATABASE_URL", DEFAULT_DATABASE_URL),
+            production,
             site_addr,
             site_root: get("LEPTOS_SITE_ROOT", "target/site"),
             app_url,
@@ -191,6 +199,19 @@ mod tests {
         assert_eq!(config.app_url, "http://127.0.0.1:3000");
         assert!(!config.secure_cookies());
         assert!(!config.trust_proxy_headers);
+    }
+
+    #[test]
+    fn app_env_is_production_or_development_and_nothing_else() {
+        assert!(!config(&[]).unwrap().production);
+        assert!(config(&[("APP_ENV", "production")]).unwrap().production);
+        assert!(!config(&[("APP_ENV", "development")]).unwrap().production);
+        // A typo must not quietly drop production's safeguards.
+        let refused = config(&[("APP_ENV", "prod")]).unwrap_err().to_string();
+        assert!(
+            refused.contains("expected production or development"),
+            "{refused}"
+        );
     }
 
     #[test]

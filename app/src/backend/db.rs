@@ -159,6 +159,25 @@ pub fn lock_file(database: &std::path::Path) -> std::path::PathBuf {
     name.into()
 }
 
+/// Sole use of a database file, for as long as the returned lock lives: granted only while no
+/// process has the database open (each holds a shared lock from [`Db::connect`] until it exits).
+/// `restore` and `migrate --fresh` take it; `doing` finishes the refusal's sentence.
+pub fn exclusive_use(database: &Path, doing: &str) -> anyhow::Result<std::fs::File> {
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_file(database))
+        .context("cannot open the database's lock file")?;
+    if lock.try_lock().is_err() {
+        bail!(
+            "the database {} is in use: stop mini-crm (serve and workers) before {doing}",
+            database.display()
+        );
+    }
+    Ok(lock)
+}
+
 /// Room on the database's file system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DiskSpace {
@@ -365,34 +384,5 @@ impl Db {
             leads,
             millis: started.elapsed().as_millis(),
         })
-    }
-
-    /// Drops every table and migrates again: `mini-crm migrate --fresh`.
-    pub async fn reset(&self) -> anyhow::Result<()> {
-        let mut conn = self.writer.acquire().await?;
-        sqlx::query("PRAGMA foreign_keys = OFF")
-            .execute(&mut *conn)
-            .await?;
-        // Virtual tables first: dropping one drops its shadow tables, hence `IF EXISTS` after.
-        let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
-             ORDER BY sql LIKE 'CREATE VIRTUAL TABLE%' DESC",
-        )
-        .fetch_all(&mut *conn)
-        .await?;
-        for table in tables {
-            sqlx::query(&format!("DROP TABLE IF EXISTS \"{table}\""))
-                .execute(&mut *conn)
-                .await?;
-        }
-        sqlx::query("PRAGMA foreign_keys = ON")
-            .execute(&mut *conn)
-            .await?;
-        drop(conn);
-        MIGRATOR
-            .run(&self.writer)
-            .await
-            .context("cannot migrate the database")?;
-        Ok(())
     }
 }

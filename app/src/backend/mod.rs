@@ -8,6 +8,7 @@ pub mod breakers;
 pub mod config;
 pub mod db;
 pub mod flags;
+pub mod fresh;
 pub mod hubspot_sync;
 pub mod jobs;
 pub mod kpi;

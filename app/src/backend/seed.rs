@@ -10,6 +10,7 @@ use super::store::appointments::{self, NewAppointment};
 use super::store::calls::{self, NewCall};
 use super::store::leads::{self, NewLead};
 use super::store::messages::{self, NewMessage};
+use super::store::settings;
 use super::store::treatments::{self, NewTreatment};
 use super::store::users::{self, NewUser};
 use crate::domain::{AppointmentStatus, Email, LeadStage, Phone, Role, Source, Timestamp};
@@ -158,8 +159,79 @@ pub async fn seed(db: &Db, now: Timestamp) -> anyhow::Result<SeedSummary> {
             index += 1;
         }
     }
+    mark_seeded(&mut tx, now).await?;
     tx.commit().await?;
     Ok(summary)
+}
+
+/// The tables whose rows are someone's data (patients, staff, deliveries, API consumers), with
+/// the words that count them: a row the seed did not write makes a database more than a demo.
+const OWNED_DATA: [(&str, &str); 8] = [
+    ("users", "user(s)"),
+    ("leads", "lead(s)"),
+    ("appointments", "appointment(s)"),
+    ("treatments", "treatment(s)"),
+    ("messages", "message(s)"),
+    ("calls", "call(s)"),
+    ("webhook_events", "webhook delivery(ies)"),
+    ("api_tokens", "API token(s)"),
+];
+
+/// The settings key holding the highest id the seed wrote in each of [`OWNED_DATA`]'s tables.
+const SEEDED_IDS: &str = "demo.seeded_ids";
+
+async fn mark_seeded(tx: &mut sqlx::SqliteConnection, now: Timestamp) -> anyhow::Result<()> {
+    let mut highest = serde_json::Map::new();
+    for (table, _) in OWNED_DATA {
+        let id: i64 = sqlx::query_scalar(&format!("SELECT COALESCE(MAX(id), 0) FROM {table}"))
+            .fetch_one(&mut *tx)
+            .await?;
+        highest.insert(table.to_string(), id.into());
+    }
+    settings::set(
+        &mut *tx,
+        SEEDED_IDS,
+        &serde_json::Value::Object(highest).to_string(),
+        now,
+    )
+    .await
+    .context("recording what the seed wrote")?;
+    Ok(())
+}
+
+/// What a database holds beyond the demo clinic, counted per table ("3 lead(s)"); empty when it
+/// holds nothing or only what `seed` wrote (edited or not). A row is the seed's when its id is at
+/// most the highest the seed recorded for its table; without that record every row counts.
+/// Tables a database does not have yet (an old or half-made file) hold nothing.
+pub async fn data_beyond_seed(conn: &mut sqlx::SqliteConnection) -> anyhow::Result<Vec<String>> {
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(&mut *conn)
+            .await?;
+    let seeded: serde_json::Map<String, serde_json::Value> =
+        if tables.iter().any(|t| t == "settings") {
+            settings::get(&mut *conn, SEEDED_IDS)
+                .await?
+                .and_then(|value| serde_json::from_str(&value).ok())
+                .unwrap_or_default()
+        } else {
+            Default::default()
+        };
+    let mut beyond = Vec::new();
+    for (table, counted) in OWNED_DATA {
+        if !tables.iter().any(|t| t == table) {
+            continue;
+        }
+        let seeded_up_to = seeded.get(table).and_then(|id| id.as_i64()).unwrap_or(0);
+        let rows: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE id > $1"))
+            .bind(seeded_up_to)
+            .fetch_one(&mut *conn)
+            .await?;
+        if rows > 0 {
+            beyond.push(format!("{rows} {counted}"));
+        }
+    }
+    Ok(beyond)
 }
 
 fn plan_journey(

@@ -9,6 +9,7 @@ mod degradation;
 mod deploy;
 mod fake_providers;
 mod faults;
+mod fresh;
 mod health;
 mod helpers;
 mod kpi_golden;

@@ -1,0 +1,191 @@
+//! `mini-crm migrate --fresh` erases nothing by accident: real data needs `--force` (and is
+//! backed up first), a database in use is never erased, production needs its name typed back.
+
+use crate::binary::select;
+use app::backend::db::Db;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn mini_crm(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mini-crm"))
+        .current_dir(dir)
+        .env_clear()
+        .env("DATABASE_URL", "sqlite://storage/database.sqlite")
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+const DATABASE: &str = "storage/database.sqlite";
+const NOW: &str = "2025-01-07T10:00:00Z";
+
+async fn count(dir: &Path, sql: &str) -> i64 {
+    select(&format!("sqlite://{}", dir.join(DATABASE).display()), sql).await
+}
+
+#[tokio::test]
+async fn the_demo_clinic_is_replaced_without_questions_and_a_new_database_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let out = mini_crm(
+            dir.path(),
+            &[],
+            &["migrate", "--fresh", "--seed", "--now", NOW],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(!text(&out).contains("Backup"), "{}", text(&out));
+    }
+    // Staff editing the demo leads is still the demo.
+    let url = format!("sqlite://{}", dir.path().join(DATABASE).display());
+    let db = Db::connect(&url).await.unwrap();
+    sqlx::query("UPDATE leads SET name = 'Probando' WHERE id = 1")
+        .execute(&db.writer)
+        .await
+        .unwrap();
+    drop(db);
+    let out = mini_crm(dir.path(), &[], &["migrate", "--fresh"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM leads").await, 0);
+}
+
+#[tokio::test]
+async fn real_data_is_erased_only_with_force_and_after_a_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let seeded = mini_crm(dir.path(), &[], &["migrate", "--seed", "--now", NOW]);
+    assert!(seeded.status.success(), "{}", text(&seeded));
+    let demo_leads = count(dir.path(), "SELECT COUNT(*) FROM leads").await;
+    // A colleague's account and a patient who wrote after the demo was loaded.
+    let created = mini_crm(
+        dir.path(),
+        &[],
+        &[
+            "user",
+            "create",
+            "--email",
+            "ana@clinica.es",
+            "--name",
+            "Ana",
+        ],
+    );
+    assert!(created.status.success(), "{}", text(&created));
+    let url = format!("sqlite://{}", dir.path().join(DATABASE).display());
+    let db = Db::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO leads (name, phone, source, created_at, updated_at)
+         VALUES ('Paciente real', '+34699999999', 'meta', $1, $1)",
+    )
+    .bind(NOW)
+    .execute(&db.writer)
+    .await
+    .unwrap();
+    drop(db);
+
+    for args in [
+        &["migrate", "--fresh"][..],
+        &["migrate", "--fresh", "--seed"],
+        &["migrate", "--seed"],
+    ] {
+        let refused = mini_crm(dir.path(), &[], args);
+        assert!(!refused.status.success(), "{args:?}: {}", text(&refused));
+        assert_eq!(
+            count(dir.path(), "SELECT COUNT(*) FROM leads").await,
+            demo_leads + 1,
+            "{args:?} changed nothing"
+        );
+    }
+    let refused = text(&mini_crm(dir.path(), &[], &["migrate", "--fresh"]));
+    assert!(
+        refused.contains("holds data that is not the demo clinic (1 user(s), 1 lead(s))")
+            && refused.contains("--force"),
+        "{refused}"
+    );
+
+    let forced = mini_crm(dir.path(), &[], &["migrate", "--fresh", "--force"]);
+    assert!(forced.status.success(), "{}", text(&forced));
+    let said = text(&forced);
+    let kept = said
+        .lines()
+        .find_map(|l| l.strip_prefix("Backup of the erased database: "))
+        .unwrap_or_else(|| panic!("says where the backup is: {said}"));
+    assert!(
+        kept.starts_with("storage/backups/pre-fresh/mini-crm-"),
+        "{kept}"
+    );
+    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM leads").await, 0);
+    let backup = format!("sqlite://{}", dir.path().join(kept).display());
+    let rescued: i64 = select(
+        &backup,
+        "SELECT COUNT(*) FROM leads WHERE name = 'Paciente real'",
+    )
+    .await;
+    assert_eq!(rescued, 1, "the backup holds what was erased");
+}
+
+#[tokio::test]
+async fn a_database_in_use_is_never_erased_even_with_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mini_crm(dir.path(), &[], &["migrate", "--seed", "--now", NOW]);
+    assert!(out.status.success(), "{}", text(&out));
+    // A running server holds the database as any process does: through Db.
+    let url = format!("sqlite://{}", dir.path().join(DATABASE).display());
+    let server = Db::connect(&url).await.unwrap();
+    let refused = mini_crm(dir.path(), &[], &["migrate", "--fresh", "--force"]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused)
+            .contains("is in use: stop mini-crm (serve and workers) before migrate --fresh"),
+        "{}",
+        text(&refused)
+    );
+    let leads: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM leads")
+        .fetch_one(&server.reader)
+        .await
+        .unwrap();
+    assert!(leads > 0, "nothing erased under the server");
+    assert!(
+        !dir.path().join("storage/backups").exists(),
+        "nor backed up"
+    );
+}
+
+#[tokio::test]
+async fn in_production_fresh_needs_the_database_name_typed_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let production = [("APP_ENV", "production")];
+    let out = mini_crm(
+        dir.path(),
+        &production,
+        &["migrate", "--seed", "--now", NOW],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    for args in [
+        &["migrate", "--fresh"][..],
+        &["migrate", "--fresh", "--confirm", "otra.sqlite"],
+    ] {
+        let refused = mini_crm(dir.path(), &production, args);
+        assert!(!refused.status.success(), "{args:?}");
+        assert!(
+            text(&refused).contains("type its name back to go on: --confirm database.sqlite"),
+            "{}",
+            text(&refused)
+        );
+        assert!(count(dir.path(), "SELECT COUNT(*) FROM leads").await > 0);
+    }
+    let confirmed = mini_crm(
+        dir.path(),
+        &production,
+        &["migrate", "--fresh", "--confirm", "database.sqlite"],
+    );
+    assert!(confirmed.status.success(), "{}", text(&confirmed));
+    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM leads").await, 0);
+}
