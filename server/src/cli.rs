@@ -97,6 +97,14 @@ pub enum Command {
         #[arg(long, default_value_t = 14)]
         keep: usize,
     },
+    /// Delete done jobs and processed webhook deliveries past their retention
+    /// (JOBS_RETENTION_DAYS, WEBHOOKS_RETENTION_DAYS); `serve` does it daily. Failed jobs and
+    /// failed or pending deliveries are kept.
+    Prune {
+        /// Only count what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Replace the database with a backup (verified first). Refused while mini-crm has the
     /// database open; the replaced file is kept beside it.
     Restore { file: PathBuf },
@@ -358,6 +366,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             for old in made.pruned {
                 println!("removed {}", old.display());
             }
+            Ok(())
+        }
+        Command::Prune { dry_run } => {
+            let db = Db::connect(&config.database_url).await?;
+            let policy = app::backend::retention::Policy::of(&config);
+            let now = Timestamp::now();
+            let (verb, rows) = if dry_run {
+                (
+                    "would delete",
+                    app::backend::retention::due(&db, policy, now).await?,
+                )
+            } else {
+                (
+                    "deleted",
+                    app::backend::retention::prune(&db, policy, now).await?,
+                )
+            };
+            println!(
+                "prune: {verb} {} done job(s) older than {} days and {} processed webhook delivery(ies) older than {} days",
+                rows.jobs, policy.jobs_days, rows.deliveries, policy.webhooks_days
+            );
             Ok(())
         }
         Command::Restore { file } => {

@@ -7,6 +7,10 @@ use std::net::SocketAddr;
 /// than anyone would, and date arithmetic could overflow).
 const MAX_JOB_LOCK_TIMEOUT: i64 = 7 * 24 * 3600;
 
+/// The longest retention a setting may ask for: ten years (longer is "forever", which the
+/// tables are not made for).
+const MAX_RETENTION_DAYS: i64 = 3650;
+
 /// More proxies than this in front of one app is a mistake in the setting, not a set-up.
 const MAX_PROXY_HOPS: usize = 5;
 
@@ -33,6 +37,11 @@ pub struct Config {
     pub hubspot_client_secret: Option<Secret>,
     /// A `running` job whose lock is older than this is taken back (`JOB_LOCK_TIMEOUT`, seconds).
     pub job_lock_timeout_seconds: i64,
+    /// Done jobs are deleted after this many days (`JOBS_RETENTION_DAYS`, 30).
+    pub jobs_retention_days: i64,
+    /// Processed webhook deliveries are deleted after this many days (`WEBHOOKS_RETENTION_DAYS`,
+    /// 90). Failed and pending ones are kept until handled.
+    pub webhooks_retention_days: i64,
     /// The approved WhatsApp template of appointment reminders, also offered on a lead's page
     /// outside the 24-hour window (`WHATSAPP_REMINDER_TEMPLATE`).
     pub whatsapp_reminder_template: String,
@@ -126,6 +135,21 @@ impl Config {
                      {MAX_JOB_LOCK_TIMEOUT} (a week)"
                 )
             })?;
+        let days = |name: &str, default: &str| {
+            let value = get(name, default);
+            value
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|d| (1..=MAX_RETENTION_DAYS).contains(d))
+                .with_context(|| {
+                    format!(
+                        "{name}={value:?} must be a number of days from 1 to {MAX_RETENTION_DAYS}"
+                    )
+                })
+        };
+        let jobs_retention_days = days("JOBS_RETENTION_DAYS", "30")?;
+        let webhooks_retention_days = days("WEBHOOKS_RETENTION_DAYS", "90")?;
         let production = match get("APP_ENV", "development").trim() {
             "production" => true,
             "development" => false,
@@ -137,6 +161,8 @@ impl Config {
             aircall_webhook_token: secret("AIRCALL_WEBHOOK_TOKEN"),
             hubspot_client_secret: secret("HUBSPOT_CLIENT_SECRET"),
             job_lock_timeout_seconds,
+            jobs_retention_days,
+            webhooks_retention_days,
             whatsapp_reminder_template: get("WHATSAPP_REMINDER_TEMPLATE", "recordatorio_cita"),
             whatsapp_access_token: secret("WHATSAPP_ACCESS_TOKEN"),
             whatsapp_phone_number_id: lookup("WHATSAPP_PHONE_NUMBER_ID")
@@ -199,6 +225,36 @@ mod tests {
         assert_eq!(config.app_url, "http://127.0.0.1:3000");
         assert!(!config.secure_cookies());
         assert!(!config.trust_proxy_headers);
+    }
+
+    #[test]
+    fn retention_is_whole_days_from_one_to_ten_years() {
+        let defaults = config(&[]).unwrap();
+        assert_eq!(
+            (
+                defaults.jobs_retention_days,
+                defaults.webhooks_retention_days
+            ),
+            (30, 90)
+        );
+        let set = config(&[
+            ("JOBS_RETENTION_DAYS", "7"),
+            ("WEBHOOKS_RETENTION_DAYS", "365"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (set.jobs_retention_days, set.webhooks_retention_days),
+            (7, 365)
+        );
+        for bad in ["0", "-1", "3651", "30d"] {
+            let refused = config(&[("JOBS_RETENTION_DAYS", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                refused.contains("must be a number of days from 1 to 3650"),
+                "{bad}: {refused}"
+            );
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod leads;
 pub mod log_every;
 pub mod outbound;
 pub mod providers;
+pub mod retention;
 pub mod seed;
 pub mod sign_in_throttle;
 pub mod state;

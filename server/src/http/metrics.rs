@@ -1,12 +1,14 @@
 //! `GET /metrics` (OpenMetrics text, for Prometheus), on only when `METRICS_TOKEN` is set and
 //! answered only with `Authorization: Bearer <METRICS_TOKEN>`: webhook deliveries stored and
-//! refused per provider (since the process started), jobs per queue and state, breaker states,
+//! refused per provider (since the process started), jobs per queue and state (as `/healthz`
+//! counts them: done jobs are history, not state), breaker states,
 //! and the latency of every request by kind of route.
 
 use super::guards::presents_metrics_token;
 use app::backend::breakers;
 use app::backend::state::AppState;
-use app::domain::Provider;
+use app::backend::store::jobs;
+use app::domain::{Provider, Queue, Timestamp};
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
@@ -74,7 +76,11 @@ impl Default for Metrics {
             "Webhook deliveries refused (signature or token) since start",
             rejected.clone(),
         );
-        registry.register("jobs", "Jobs per queue and state", jobs.clone());
+        registry.register(
+            "jobs",
+            "Jobs per queue and state: pending (due or retrying), running, failed",
+            jobs.clone(),
+        );
         registry.register(
             "breaker_open",
             "1 while the provider's circuit breaker is open",
@@ -154,10 +160,7 @@ pub async fn metrics(
             state.rejected_webhooks.count(provider),
         );
     }
-    let jobs: Result<Vec<(String, String, i64)>, _> =
-        sqlx::query_as("SELECT queue, status, count(*) FROM jobs GROUP BY queue, status")
-            .fetch_all(&state.db.reader)
-            .await;
+    let jobs = jobs::stats(&state.db.reader, Timestamp::now()).await;
     let breakers = breakers::all(&state.db).await;
     let (Ok(jobs), Ok(breakers)) = (jobs, breakers) else {
         return (
@@ -167,11 +170,21 @@ pub async fn metrics(
             .into_response();
     };
     metrics.jobs.clear();
-    for (queue, state, n) in jobs {
-        metrics
-            .jobs
-            .get_or_create(&JobLabels { queue, state })
-            .set(n);
+    for queue in Queue::ALL {
+        let row = jobs.iter().find(|s| s.queue == queue.as_str());
+        for (state, n) in [
+            ("pending", row.map_or(0, |r| r.pending)),
+            ("running", row.map_or(0, |r| r.running)),
+            ("failed", row.map_or(0, |r| r.failed)),
+        ] {
+            metrics
+                .jobs
+                .get_or_create(&JobLabels {
+                    queue: queue.as_str().to_string(),
+                    state: state.to_string(),
+                })
+                .set(n);
+        }
     }
     for provider in Provider::ALL {
         let open = breakers

@@ -19,7 +19,7 @@ use app::backend::jobs::runner;
 use app::backend::state::{AppState, Heartbeats};
 use app::backend::supervise::supervise;
 use app::backend::webhooks::ingest::Ingestor;
-use app::backend::{config::Config, db::Db};
+use app::backend::{config::Config, db::Db, retention};
 use app::domain::Queue;
 use app::{shell, App, HOME_PATH};
 use axum::body::Body;
@@ -211,6 +211,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             tokio::time::sleep(std::time::Duration::from_secs(60)).await;
         }
     });
+    let (db, policy) = (state.db.clone(), retention::Policy::of(&state.config));
+    tokio::spawn(supervise("retention", move || {
+        retention::run_daily(db.clone(), policy)
+    }));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -21,6 +21,7 @@ mod metrics;
 mod outbound;
 mod queue;
 mod reports;
+mod retention;
 mod route_security;
 mod runbooks;
 mod schema;

@@ -19,8 +19,13 @@ pub struct JobRow {
     pub created_at: Timestamp,
 }
 
-const COLUMNS: &str =
-    "id, kind, queue, payload, status, attempts, max_attempts, run_at, last_error, created_at";
+/// The columns of a [`JobRow`], as a macro so `concat!` can build constant statements with them.
+macro_rules! columns {
+    () => {
+        "id, kind, queue, payload, status, attempts, max_attempts, run_at, last_error, created_at"
+    };
+}
+const COLUMNS: &str = columns!();
 
 /// Queues one job of `kind` per payload, all due at `run_at`, in one statement.
 pub async fn enqueue_many(
@@ -185,12 +190,14 @@ pub async fn reclaim_stale(
     Ok(result.rows_affected())
 }
 
+pub(crate) const LIST_FAILED: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM jobs WHERE status = 'failed' ORDER BY id"
+);
+
 pub async fn list_failed(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<JobRow>> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM jobs WHERE status = 'failed' ORDER BY id"
-    ))
-    .fetch_all(db)
-    .await
+    sqlx::query_as(LIST_FAILED).fetch_all(db).await
 }
 
 /// Failed jobs (one, or all with `None`) back to pending with their attempts reset.
@@ -221,19 +228,47 @@ pub struct QueueStats {
 }
 
 /// Per queue: pending (due, or waiting to retry — not work scheduled for later, such as
-/// tomorrow's reminders), running, failed, and the oldest pending one's creation.
+/// tomorrow's reminders), running, failed, and the oldest pending one's creation. Reads the
+/// claim index for the three statuses only: done jobs (most of the table) are never visited.
+pub(crate) const STATS: &str = "SELECT queue,
+        COUNT(*) FILTER (WHERE status = 'pending' AND (run_at <= $1 OR attempts > 0)) AS pending,
+        COUNT(*) FILTER (WHERE status = 'running') AS running,
+        COUNT(*) FILTER (WHERE status = 'failed') AS failed,
+        MIN(created_at) FILTER (WHERE status = 'pending' AND (run_at <= $1 OR attempts > 0)) AS oldest_pending
+ FROM jobs WHERE status IN ('pending', 'running', 'failed') GROUP BY queue ORDER BY queue";
+
 pub async fn stats(db: impl SqliteExecutor<'_>, now: Timestamp) -> sqlx::Result<Vec<QueueStats>> {
-    sqlx::query_as(
-        "SELECT queue,
-                COUNT(*) FILTER (WHERE status = 'pending' AND (run_at <= $1 OR attempts > 0)) AS pending,
-                COUNT(*) FILTER (WHERE status = 'running') AS running,
-                COUNT(*) FILTER (WHERE status = 'failed') AS failed,
-                MIN(created_at) FILTER (WHERE status = 'pending' AND (run_at <= $1 OR attempts > 0)) AS oldest_pending
-         FROM jobs WHERE status <> 'done' GROUP BY queue ORDER BY queue",
-    )
-    .bind(now)
-    .fetch_all(db)
-    .await
+    sqlx::query_as(STATS).bind(now).fetch_all(db).await
+}
+
+/// Done jobs last touched before `before`, at most `limit` of them (`jobs_done_age` finds them).
+pub(crate) const PRUNE_DONE: &str = "DELETE FROM jobs WHERE id IN (
+    SELECT id FROM jobs WHERE status = 'done' AND updated_at < $1 LIMIT $2)";
+pub(crate) const COUNT_DONE_BEFORE: &str =
+    "SELECT COUNT(*) FROM jobs WHERE status = 'done' AND updated_at < $1";
+
+/// Deletes up to `limit` done jobs finished before `before`; how many went.
+pub async fn prune_done(
+    db: impl SqliteExecutor<'_>,
+    before: Timestamp,
+    limit: i64,
+) -> sqlx::Result<u64> {
+    let result = sqlx::query(PRUNE_DONE)
+        .bind(before)
+        .bind(limit)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected())
+}
+
+pub async fn count_done_before(
+    db: impl SqliteExecutor<'_>,
+    before: Timestamp,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(COUNT_DONE_BEFORE)
+        .bind(before)
+        .fetch_one(db)
+        .await
 }
 
 /// Queues a job unless one of its kind is already waiting (a coalescing "do it soon").

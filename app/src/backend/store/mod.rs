@@ -11,6 +11,8 @@ pub mod lead_activities;
 pub mod leads;
 pub mod login_attempts;
 pub mod messages;
+#[cfg(test)]
+mod query_plans;
 pub mod settings;
 pub mod treatments;
 pub mod users;

@@ -93,24 +93,64 @@ pub struct Filter {
     pub since: Option<Timestamp>,
 }
 
-/// Newest first, `limit` rows at most.
+/// Newest first, `limit` rows at most. Only the filters given become conditions, so SQLite can
+/// answer a rare status (`failed`) from its index instead of reading every delivery.
+pub(crate) fn list_query(filter: &Filter, limit: i64) -> sqlx::QueryBuilder<'_, sqlx::Sqlite> {
+    let mut query =
+        sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM webhook_events WHERE TRUE"));
+    if let Some(provider) = filter.provider {
+        query.push(" AND provider = ").push_bind(provider.as_str());
+    }
+    if let Some(status) = &filter.status {
+        query.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(since) = filter.since {
+        query.push(" AND received_at >= ").push_bind(since);
+    }
+    query.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+    query
+}
+
 pub async fn list(
     db: impl SqliteExecutor<'_>,
     filter: &Filter,
     limit: i64,
 ) -> sqlx::Result<Vec<WebhookEventRow>> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM webhook_events
-         WHERE ($1 IS NULL OR provider = $1) AND ($2 IS NULL OR status = $2)
-           AND ($3 IS NULL OR received_at >= $3)
-         ORDER BY id DESC LIMIT $4"
-    ))
-    .bind(filter.provider.map(Provider::as_str))
-    .bind(&filter.status)
-    .bind(filter.since)
-    .bind(limit)
-    .fetch_all(db)
-    .await
+    list_query(filter, limit)
+        .build_query_as()
+        .fetch_all(db)
+        .await
+}
+
+/// Processed deliveries received before `before`, at most `limit` of them; their applied item
+/// keys go with them (ON DELETE CASCADE). Failed and pending ones are kept until handled.
+pub(crate) const PRUNE_PROCESSED: &str = "DELETE FROM webhook_events WHERE id IN (
+    SELECT id FROM webhook_events WHERE status = 'processed' AND received_at < $1 LIMIT $2)";
+pub(crate) const COUNT_PROCESSED_BEFORE: &str =
+    "SELECT COUNT(*) FROM webhook_events WHERE status = 'processed' AND received_at < $1";
+
+/// Deletes up to `limit` processed deliveries received before `before`; how many went.
+pub async fn prune_processed(
+    db: impl SqliteExecutor<'_>,
+    before: Timestamp,
+    limit: i64,
+) -> sqlx::Result<u64> {
+    let result = sqlx::query(PRUNE_PROCESSED)
+        .bind(before)
+        .bind(limit)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected())
+}
+
+pub async fn count_processed_before(
+    db: impl SqliteExecutor<'_>,
+    before: Timestamp,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(COUNT_PROCESSED_BEFORE)
+        .bind(before)
+        .fetch_one(db)
+        .await
 }
 
 /// Claims an item key for `event_id`; false when an earlier delivery already applied it.
