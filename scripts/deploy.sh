@@ -5,12 +5,18 @@
 #      .env linked from ROOT/shared/ (database, logs and backups outlive releases);
 #   3. backs the database up (storage/backups/pre-deploy), then runs the migrations;
 #   4. points ROOT/current at the new release and restarts the service (deploy/mini-crm.service);
+#      LINK_DIR/mini-crm (default /usr/local/bin) links to ROOT/current/mini-crm, so the binary of
+#      the live release is on everyone's PATH (sudo's secure_path included);
 #   5. checks /healthz (degraded is fine: a provider outage is no reason to roll back) and, if the
 #      app is down, points current back at the previous release and restarts it.
 # Keeps the newest 5 releases.
 #
 #   scripts/deploy.sh /var/www/mini-crm
-#   scripts/deploy.sh ROOT [--bin FILE --site DIR] [--restart-cmd CMD] [--health-url URL] [--health-timeout S]
+#   scripts/deploy.sh ROOT [--bin FILE --site DIR] [--restart-cmd CMD] [--health-url URL]
+#                          [--health-timeout S] [--link-dir DIR] [--service-user USER]
+# Run as root (sudo), the database, its backups and .env belong to the service's user
+# (default mini-crm, as in deploy/mini-crm.service) and the migrations run as that user.
+# The Laravel form `scripts/deploy.sh /var/www/mini-crm php` still works: the `php` is ignored.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -18,8 +24,14 @@ repo=$(pwd)
 root=${1:-/var/www/mini-crm}
 shift || true
 bin="" site="" restart_cmd="sudo systemctl restart mini-crm" health_url="" health_timeout=30
+link_dir=/usr/local/bin service_user=mini-crm
 while [ $# -gt 0 ]; do
   case "$1" in
+    php)
+      echo "deploy: note: the trailing 'php' of the Laravel deploy is not needed any more (mini-crm is one binary); ignored" >&2
+      shift ;;
+    --link-dir) link_dir=$2; shift 2 ;;
+    --service-user) service_user=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
     --site) site=$2; shift 2 ;;
     --restart-cmd) restart_cmd=$2; shift 2 ;;
@@ -39,6 +51,13 @@ fi
 
 mkdir -p "$root/releases" "$root/shared/storage"
 [ -f "$root/shared/.env" ] || { touch "$root/shared/.env"; chmod 600 "$root/shared/.env"; }
+# As root, what the service writes or reads at start must be its user's, and so must every
+# file the binary makes now: mini-crm refuses to run as root on its user's database.
+as_service=()
+if [ "$(id -u)" -eq 0 ] && id -u "$service_user" >/dev/null 2>&1; then
+  chown "$service_user:" "$root/shared" "$root/shared/storage" "$root/shared/.env"
+  as_service=(runuser -u "$service_user" --)
+fi
 if [ -z "$health_url" ]; then
   addr=$(sed -n 's/^LEPTOS_SITE_ADDR=//p' "$root/shared/.env" | tail -n 1)
   health_url="http://${addr:-127.0.0.1:3000}/healthz"
@@ -52,6 +71,7 @@ mkdir -p "$release"
 cp "$bin" "$release/mini-crm"
 cp -R "$site" "$release/site"
 cp -R "$repo/scripts" "$release/scripts"
+cp -R "$repo/deploy" "$release/deploy"
 ln -s ../../shared/storage "$release/storage"
 ln -s ../../shared/.env "$release/.env"
 
@@ -62,9 +82,9 @@ previous=""
 (
   cd "$release"
   if [ -n "$previous" ]; then
-    ./mini-crm backup --out storage/backups/pre-deploy --keep 5
+    "${as_service[@]}" ./mini-crm backup --out storage/backups/pre-deploy --keep 5
   fi
-  ./mini-crm migrate
+  "${as_service[@]}" ./mini-crm migrate
 )
 
 switch_to() {
@@ -72,6 +92,17 @@ switch_to() {
   mv -T "$root/current.next" "$root/current"
   echo "deploy: current -> $1; restarting"
   bash -c "$restart_cmd"
+}
+
+# The link follows `current`, so it is made once and survives switches and rollbacks.
+link_binary() {
+  local link="$link_dir/mini-crm" target
+  target="$(cd "$root" && pwd)/current/mini-crm"
+  if mkdir -p "$link_dir" 2>/dev/null && ln -sfn "$target" "$link" 2>/dev/null; then
+    echo "deploy: $link -> $target"
+  else
+    echo "deploy: warning: cannot link $link -> $target (run: sudo ln -sfn $target $link)" >&2
+  fi
 }
 
 healthy() {
@@ -87,6 +118,7 @@ healthy() {
 }
 
 switch_to "releases/$(basename "$release")"
+link_binary
 if healthy; then
   echo "deploy: $release is live"
   # The five newest releases stay (names are UTC stamps: they sort by age); NUL-separated so a

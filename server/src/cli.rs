@@ -306,8 +306,20 @@ fn parse_timestamp(value: &str) -> Result<Timestamp, String> {
         .map_err(|e| format!("expected an RFC 3339 instant such as 2025-01-07T10:00:00Z ({e})"))
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::from_env()?;
+/// Checks made before anything else runs, even the log file's opening: see
+/// [`check_installation`].
+pub fn preflight(cli: &Cli, config: &Config) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Health { .. } | Command::Dev(_) => Ok(()),
+        // These make the database when it is missing (restore: after it was lost).
+        Command::Serve | Command::Migrate { .. } | Command::Restore { .. } => {
+            check_installation(config, false)
+        }
+        _ => check_installation(config, true),
+    }
+}
+
+pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => crate::http::serve(config).await,
         Command::Migrate {
@@ -413,6 +425,53 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Refuses the two ways an on-call engineer's command goes wrong on a server. Run outside the
+/// installation's directory, a command finds no `.env` and no `storage/`: it would make an empty
+/// database there and report on it as if it were the clinic's (`needs_database`: every command
+/// but those that create one). Run as root on the service's database, it would leave files
+/// (write-ahead log, lock, log file) that the service's user cannot open.
+fn check_installation(config: &Config, needs_database: bool) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let file = app::backend::backup::database_file(&config.database_url)?;
+    let owner = match std::fs::metadata(&file) {
+        Ok(meta) => meta.uid(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if needs_database {
+                let here = std::env::current_dir().unwrap_or_default();
+                bail!(
+                    "there is no database at {} (DATABASE_URL={}, from {}): run mini-crm in the \
+                     installation's directory, where its .env is (cd /var/www/mini-crm/current), \
+                     or set DATABASE_URL; `mini-crm migrate` makes a new one",
+                    file.display(),
+                    config.database_url,
+                    here.display()
+                );
+            }
+            // A database about to be made belongs to whoever owns its folder.
+            let folder = file
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            match std::fs::metadata(folder) {
+                Ok(meta) => meta.uid(),
+                Err(_) => return Ok(()),
+            }
+        }
+        // Opening it says best what is wrong (a file where a folder should be, permissions).
+        Err(_) => return Ok(()),
+    };
+    let me = rustix::process::geteuid();
+    if me.is_root() && owner != 0 {
+        bail!(
+            "running as root on a database that belongs to user id {owner} ({}): the files root \
+             would make beside it could not be opened by the service. Run as its user, e.g. \
+             sudo -u mini-crm mini-crm …",
+            file.display()
+        );
+    }
+    Ok(())
 }
 
 pub async fn queue(config: Config, command: QueueCommand) -> anyhow::Result<()> {

@@ -12,10 +12,12 @@ fn main() -> anyhow::Result<()> {
             return Err(anyhow::Error::new(err).context("cannot read .env"));
         }
     }
-    server::telemetry::init();
     let cli = server::cli::Cli::parse();
+    let config = app::backend::config::Config::from_env()?;
+    server::cli::preflight(&cli, &config)?;
+    server::telemetry::init();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(server::cli::run(cli))
+        .block_on(server::cli::run(cli, config))
 }

@@ -148,6 +148,16 @@ impl Config {
                     )
                 })
         };
+        // A .env carried over from the Laravel app names its database DB_URL: without this, the
+        // default SQLite file would be used (or made) instead, and look like an empty clinic.
+        if lookup("DATABASE_URL").is_none_or(|v| v.trim().is_empty())
+            && lookup("DB_URL").is_some_and(|v| !v.trim().is_empty())
+        {
+            bail!(
+                "DB_URL is set but DATABASE_URL is not: DB_URL is the Laravel app's name; \
+                 mini-crm reads DATABASE_URL (e.g. sqlite://storage/database.sqlite)"
+            );
+        }
         let jobs_retention_days = days("JOBS_RETENTION_DAYS", "30")?;
         let webhooks_retention_days = days("WEBHOOKS_RETENTION_DAYS", "90")?;
         let production = match get("APP_ENV", "development").trim() {
@@ -255,6 +265,20 @@ mod tests {
                 "{bad}: {refused}"
             );
         }
+    }
+
+    #[test]
+    fn a_laravel_db_url_alone_is_refused_not_replaced_by_the_default_database() {
+        let refused = config(&[("DB_URL", "mysql://crm@db/crm")])
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("mini-crm reads DATABASE_URL"), "{refused}");
+        let both = config(&[
+            ("DB_URL", "mysql://crm@db/crm"),
+            ("DATABASE_URL", "sqlite://x.sqlite"),
+        ])
+        .unwrap();
+        assert_eq!(both.database_url, "sqlite://x.sqlite");
     }
 
     #[test]

@@ -37,16 +37,19 @@ async fn health(State(mode): State<Arc<AtomicU8>>) -> (StatusCode, Json<serde_js
     }
 }
 
-fn deploy(root: &Path, site: &Path, health_url: &str) -> (i32, String) {
+fn deploy(root: &Path, site: &Path, health_url: &str, extra: &[&str]) -> (i32, String) {
     let out = Command::new("bash")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/deploy.sh"))
         .arg(root)
+        .args(extra)
         .args(["--bin", env!("CARGO_BIN_EXE_mini-crm")])
         .arg("--site")
         .arg(site)
         .arg("--restart-cmd")
         .arg(format!("echo restarted >> {}/restarts", root.display()))
         .args(["--health-url", health_url, "--health-timeout", "2"])
+        .arg("--link-dir")
+        .arg(root.join("bin"))
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
@@ -88,18 +91,32 @@ async fn deploy_installs_migrates_switches_and_rolls_back_when_down() {
     std::fs::write(site.path().join("pkg/mini-crm.css"), "body{}").unwrap();
     let root = root.path();
 
-    // First release: installed, migrated, live.
-    let (code, out) = tokio::task::block_in_place(|| deploy(root, site.path(), &url));
+    // First release: installed, migrated, live; the Laravel form's trailing `php` is harmless.
+    let (code, out) = tokio::task::block_in_place(|| deploy(root, site.path(), &url, &["php"]));
     assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("the trailing 'php' of the Laravel deploy is not needed"),
+        "{out}"
+    );
     let first = current(root);
     assert!(first.starts_with("releases/"), "{first}");
     for file in [
         "mini-crm",
         "site/pkg/mini-crm.css",
         "scripts/health_check.sh",
+        "scripts/lib/mini-crm-bin.sh",
+        "deploy/mini-crm.service",
     ] {
         assert!(root.join(&first).join(file).exists(), "{file} installed");
     }
+    // `mini-crm` on the PATH is the live release's, whichever that is.
+    let link = root.join("bin/mini-crm");
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        root.canonicalize().unwrap().join("current/mini-crm")
+    );
+    let version = Command::new(&link).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("mini-crm "));
     let database = root.join("shared/storage/database.sqlite");
     let check = app::backend::db::Db::check(&format!("sqlite://{}", database.display()))
         .await
@@ -109,7 +126,7 @@ async fn deploy_installs_migrates_switches_and_rolls_back_when_down() {
 
     // A release that comes up down: rolled back to the first, restarted again.
     mode.store(DOWN, Ordering::SeqCst);
-    let (code, out) = tokio::task::block_in_place(|| deploy(root, site.path(), &url));
+    let (code, out) = tokio::task::block_in_place(|| deploy(root, site.path(), &url, &[]));
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("rolled back"), "{out}");
     assert_eq!(
@@ -125,8 +142,72 @@ async fn deploy_installs_migrates_switches_and_rolls_back_when_down() {
 
     // Degraded (a provider down) is no reason to roll back.
     mode.store(DEGRADED, Ordering::SeqCst);
-    let (code, out) = tokio::task::block_in_place(|| deploy(root, site.path(), &url));
+    let (code, out) = tokio::task::block_in_place(|| deploy(root, site.path(), &url, &[]));
     assert_eq!(code, 0, "{out}");
     assert_ne!(current(root), first);
     assert_eq!(restarts(root), 4);
+}
+
+/// The value of `key=` in a systemd unit.
+fn unit_value<'a>(unit: &'a str, key: &str) -> Option<&'a str> {
+    unit.lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// The units in `deploy/` fit the layout deploy.sh installs: every `ExecStart` is a file of the
+/// release, run as the service's user in `current` with its `.env`; every timer starts a service
+/// that ships beside it.
+#[test]
+fn the_units_in_deploy_run_what_a_release_holds() {
+    const INSTALLED: &str = "/var/www/mini-crm/current/";
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut timers = 0;
+    for entry in std::fs::read_dir(repo.join("deploy")).unwrap() {
+        let path = entry.unwrap().path();
+        let unit = std::fs::read_to_string(&path).unwrap();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if let Some(service) = name.strip_suffix(".timer") {
+            timers += 1;
+            assert!(unit_value(&unit, "OnCalendar").is_some(), "{name}");
+            assert!(
+                repo.join(format!("deploy/{service}.service")).exists(),
+                "{name}"
+            );
+            continue;
+        }
+        assert!(name.ends_with(".service"), "{name}");
+        assert_eq!(unit_value(&unit, "User"), Some("mini-crm"), "{name}");
+        assert_eq!(
+            unit_value(&unit, "WorkingDirectory"),
+            Some("/var/www/mini-crm/current"),
+            "{name}"
+        );
+        assert_eq!(
+            unit_value(&unit, "EnvironmentFile"),
+            Some("/var/www/mini-crm/shared/.env"),
+            "{name}"
+        );
+        let exec = unit_value(&unit, "ExecStart").unwrap();
+        let program = exec.split_whitespace().next().unwrap();
+        let in_release = program
+            .strip_prefix(INSTALLED)
+            .unwrap_or_else(|| panic!("{name} runs {program}, outside the release"));
+        // A release holds the binary as `mini-crm` and the repository's scripts.
+        let file = match in_release {
+            "mini-crm" => Path::new(env!("CARGO_BIN_EXE_mini-crm")).to_path_buf(),
+            script => repo.join(script),
+        };
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&file).unwrap().permissions(),
+        );
+        assert!(
+            mode & 0o111 != 0,
+            "{name}: {} is not executable",
+            file.display()
+        );
+    }
+    assert!(
+        timers >= 2,
+        "the nightly backup and the log rotation have timers"
+    );
 }

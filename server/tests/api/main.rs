@@ -3,13 +3,13 @@
 mod auth;
 mod backup;
 mod binary;
+mod cli_safety;
 mod clinic;
 mod crash;
 mod degradation;
 mod deploy;
 mod fake_providers;
 mod faults;
-mod fresh;
 mod health;
 mod helpers;
 mod kpi_golden;

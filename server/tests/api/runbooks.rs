@@ -1,13 +1,13 @@
 //! The runbook drill: every `sh` block of `docs/runbooks.md`, in order, run by bash against a
-//! live instance of the real binary (demo data, fake providers), each followed by the checks its
-//! `<!-- expect: … -->` comment names; `<!-- drill-setup: … -->` comments create the situation a
+//! release installed by `scripts/deploy.sh` (demo data, fake providers), from its `current`
+//! directory with a plain PATH, each followed by the checks its `<!-- expect: … -->` comment names; `<!-- drill-setup: … -->` comments create the situation a
 //! section is about. A runbook whose command is wrong, renamed or without effect fails here.
 
 use crate::webhooks::{fixture, WA_SECRET};
 use app::backend::webhooks::verify::sign;
 use server::fake_providers::FakeProviders;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const AIRCALL_TOKEN: &str = "AIRCALL_TOKEN"; // the fixtures' webhook token
@@ -69,29 +69,53 @@ fn quoted(item: &str) -> String {
     item[start + 1..end].replace("\\\"", "\"")
 }
 
+/// A release installed by `scripts/deploy.sh` into a temporary ROOT, as on a server: the
+/// binary, site and scripts in `ROOT/releases/<stamp>`, `ROOT/current` pointing at it, the
+/// database and `.env` in `ROOT/shared`, `mini-crm` linked from `ROOT/bin` (the server's
+/// `/usr/local/bin`). Runbook commands run in `ROOT/current` with a plain PATH: nothing from the
+/// repository or the test harness helps them.
 struct Instance {
-    dir: tempfile::TempDir,
+    root: tempfile::TempDir,
     base: String,
-    env: Vec<(String, String)>,
-    server: Child,
+    /// The server `deploy.sh` started through its restart command (as systemd would).
+    server_pid: i32,
 }
 
 impl Instance {
+    fn current(&self) -> PathBuf {
+        self.root.path().join("current")
+    }
+
     fn command(&self, program: &str) -> Command {
         let mut command = Command::new(program);
-        command.current_dir(self.dir.path()).env_clear();
+        command.current_dir(self.current()).env_clear();
         for key in ["HOME", "LANG", "TERM"] {
             if let Ok(value) = std::env::var(key) {
                 command.env(key, value);
             }
         }
-        command.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        // The on-call engineer's shell: the system's PATH with the link deploy.sh made, and the
+        // two values the runbook's conventions have them set from .env.
+        command
+            .env(
+                "PATH",
+                format!(
+                    "{}:/usr/local/bin:/usr/bin:/bin",
+                    self.root.path().join("bin").display()
+                ),
+            )
+            .env("APP_URL", &self.base)
+            .env("METRICS_TOKEN", METRICS_TOKEN);
         command
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("storage/logs/mini-crm.log"))
+        std::fs::read_to_string(self.root.path().join("shared/storage/logs/mini-crm.log"))
             .unwrap_or_default()
+    }
+
+    fn database(&self) -> PathBuf {
+        self.root.path().join("shared/storage/database.sqlite")
     }
 
     async fn post(&self, path: &str, body: Vec<u8>, headers: &[(&str, String)]) {
@@ -154,9 +178,35 @@ impl Instance {
 
 impl Drop for Instance {
     fn drop(&mut self) {
-        let _ = self.server.kill();
-        let _ = self.server.wait();
+        if let Some(pid) = rustix::process::Pid::from_raw(self.server_pid) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
     }
+}
+
+/// The installation's `.env`, as an administrator writes it: the fake providers stand in for
+/// the real APIs.
+fn dotenv(base: &str, port: u16, fake_base: &str) -> String {
+    [
+        ("APP_URL", base),
+        ("LEPTOS_SITE_ADDR", &format!("127.0.0.1:{port}")),
+        ("LEPTOS_SITE_ROOT", "site"),
+        ("METRICS_TOKEN", METRICS_TOKEN),
+        ("WHATSAPP_APP_SECRET", WA_SECRET),
+        ("WHATSAPP_ACCESS_TOKEN", "fake"),
+        ("WHATSAPP_PHONE_NUMBER_ID", "fake"),
+        ("WHATSAPP_API_BASE", fake_base),
+        ("AIRCALL_WEBHOOK_TOKEN", AIRCALL_TOKEN),
+        ("AIRCALL_API_ID", "fake"),
+        ("AIRCALL_API_TOKEN", "fake"),
+        ("AIRCALL_API_BASE", fake_base),
+        ("HUBSPOT_ACCESS_TOKEN", "fake"),
+        ("HUBSPOT_API_BASE", fake_base),
+        ("RUST_LOG", "info,sqlx=warn"),
+    ]
+    .iter()
+    .map(|(key, value)| format!("{key}={value}\n"))
+    .collect()
 }
 
 async fn start() -> Instance {
@@ -164,52 +214,22 @@ async fn start() -> Instance {
     let fake_base = fake
         .spawn(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    // An installation directory: its scripts, its storage; the binary on the PATH.
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::os::unix::fs::symlink(repo.join("scripts"), dir.path().join("scripts")).unwrap();
-    let binary = PathBuf::from(env!("CARGO_BIN_EXE_mini-crm"));
+    let root = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let base = format!("http://127.0.0.1:{port}");
-    let path = format!(
-        "{}:{}",
-        binary.parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let env: Vec<(String, String)> = [
-        ("PATH", path.as_str()),
-        ("APP_URL", base.as_str()),
-        ("LEPTOS_SITE_ADDR", &format!("127.0.0.1:{port}")),
-        ("MINI_CRM_BIN", &binary.display().to_string()),
-        ("METRICS_TOKEN", METRICS_TOKEN),
-        ("WHATSAPP_APP_SECRET", WA_SECRET),
-        ("WHATSAPP_ACCESS_TOKEN", "fake"),
-        ("WHATSAPP_PHONE_NUMBER_ID", "fake"),
-        ("WHATSAPP_API_BASE", &fake_base),
-        ("AIRCALL_WEBHOOK_TOKEN", AIRCALL_TOKEN),
-        ("AIRCALL_API_ID", "fake"),
-        ("AIRCALL_API_TOKEN", "fake"),
-        ("AIRCALL_API_BASE", &fake_base),
-        ("HUBSPOT_ACCESS_TOKEN", "fake"),
-        ("HUBSPOT_API_BASE", &fake_base),
-        ("RUST_LOG", "info,sqlx=warn"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let mut instance = Instance {
-        dir,
-        base,
-        env,
-        server: Command::new("true").spawn().unwrap(),
-    };
-    let seeded = instance
-        .command(binary.to_str().unwrap())
-        .args(["migrate", "--fresh", "--seed"])
+    let shared = root.path().join("shared");
+    std::fs::create_dir_all(shared.join("storage")).unwrap();
+    std::fs::write(shared.join(".env"), dotenv(&base, port, &fake_base)).unwrap();
+    let binary = env!("CARGO_BIN_EXE_mini-crm");
+    // The clinic's data before the release: the demo, in the shared storage.
+    let seeded = Command::new(binary)
+        .current_dir(&shared)
+        .env_clear()
+        .args(["migrate", "--seed"])
         .output()
         .unwrap();
     assert!(
@@ -217,23 +237,51 @@ async fn start() -> Instance {
         "{}",
         String::from_utf8_lossy(&seeded.stderr)
     );
-    instance.server = instance
-        .command(binary.to_str().unwrap())
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+    let site = root.path().join("build/site");
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    std::fs::write(site.join("pkg/mini-crm.css"), "body{}").unwrap();
+    // systemd's restart, played by the shell: start `serve` in `current` (its .env is read there).
+    let pid_file = root.path().join("server.pid");
+    let restart = format!(
+        "cd '{}' && {{ ./mini-crm serve >/dev/null 2>&1 </dev/null & echo $! > '{}'; }}",
+        root.path().join("current").display(),
+        pid_file.display()
+    );
+    let deployed = Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/deploy.sh"))
+        .arg(root.path())
+        .args(["--bin", binary])
+        .arg("--site")
+        .arg(&site)
+        .args(["--restart-cmd", &restart])
+        .args([
+            "--health-url",
+            &format!("{base}/healthz"),
+            "--health-timeout",
+            "30",
+        ])
+        .arg("--link-dir")
+        .arg(root.path().join("bin"))
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .output()
         .unwrap();
-    for _ in 0..200 {
-        if reqwest::get(format!("{}/healthz", instance.base))
-            .await
-            .is_ok()
-        {
-            return instance;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the drill instance did not start");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&deployed.stdout),
+        String::from_utf8_lossy(&deployed.stderr)
+    );
+    let server_pid = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|pid| pid.trim().parse().ok())
+        .unwrap_or(0);
+    let instance = Instance {
+        root,
+        base,
+        server_pid,
+    };
+    assert!(deployed.status.success(), "deploy.sh failed:\n{said}");
+    instance
 }
 
 async fn check(instance: &Instance, step: &Step, status: i32, stdout: &str, stderr: &str) {
@@ -270,7 +318,7 @@ async fn check(instance: &Instance, step: &Step, status: i32, stdout: &str, stde
             let out = instance
                 .command("python3")
                 .args(["-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])"])
-                .arg(instance.dir.path().join("storage/database.sqlite"))
+                .arg(instance.database())
                 .arg(quoted(query))
                 .output()
                 .unwrap();
@@ -315,5 +363,63 @@ async fn every_runbook_command_runs_and_does_what_the_runbook_says() {
             &stderr,
         )
         .await;
+    }
+}
+
+/// `text` split like a shell does for the simple commands of the runbook's prose: words, and
+/// double-quoted words with their spaces.
+fn shell_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    for c in text.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// Every `mini-crm …` the runbook names in its prose and in the table from the Laravel commands
+/// (not only those its blocks run) is a command the binary accepts as written.
+#[test]
+fn every_command_the_runbook_names_is_one_the_binary_accepts() {
+    use clap::Parser;
+    let markdown =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/runbooks.md"))
+            .unwrap();
+    // The prose: fenced blocks out (their commands run in the drill), inline code spans in.
+    let mut fenced = false;
+    let prose: String = markdown
+        .lines()
+        .filter(|line| {
+            if line.trim_start().starts_with("```") {
+                fenced = !fenced;
+                return false;
+            }
+            !fenced
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let named: Vec<&str> = prose
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|span| span.starts_with("mini-crm ") && !span.contains('…'))
+        .collect();
+    assert!(named.len() >= 20, "{named:?}");
+    for command in named {
+        if let Err(err) = server::cli::Cli::try_parse_from(shell_words(command)) {
+            panic!("the runbook names `{command}`, which mini-crm refuses:\n{err}");
+        }
     }
 }

@@ -1,8 +1,11 @@
-//! `mini-crm migrate --fresh` erases nothing by accident: real data needs `--force` (and is
-//! backed up first), a database in use is never erased, production needs its name typed back.
+//! The CLI does no harm by accident. `mini-crm migrate --fresh` erases only the demo without
+//! `--force` (and backs real data up first), never a database in use, and in production only with
+//! its name typed back. A command run outside the installation's directory does not make an empty
+//! database and report on it; root does not leave files the service's user cannot open.
 
 use crate::binary::select;
 use app::backend::db::Db;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -188,4 +191,80 @@ async fn in_production_fresh_needs_the_database_name_typed_back() {
     );
     assert!(confirmed.status.success(), "{}", text(&confirmed));
     assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM leads").await, 0);
+}
+
+#[tokio::test]
+async fn outside_the_installation_a_command_refuses_instead_of_making_an_empty_database() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["queue", "failed"][..],
+        &["user", "list"],
+        &["backup"],
+        &["prune"],
+    ] {
+        let refused = mini_crm(dir.path(), &[], args);
+        assert!(!refused.status.success(), "{args:?}");
+        assert!(
+            text(&refused).contains("there is no database at storage/database.sqlite")
+                && text(&refused).contains("cd /var/www/mini-crm/current"),
+            "{args:?}: {}",
+            text(&refused)
+        );
+    }
+    assert!(!dir.path().join("storage").exists(), "nothing was made");
+    // The commands that make a database still do.
+    let out = mini_crm(dir.path(), &[], &["migrate"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = mini_crm(dir.path(), &[], &["queue", "failed"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn root_does_not_touch_the_service_users_database() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to own a file as another user");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = mini_crm(dir.path(), &[], &["migrate"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // The service's user (any id but root's) owns the database and its files, as on a server.
+    let service = rustix::process::Uid::from_raw(4242);
+    let storage = dir.path().join("storage");
+    let owned_by_root = || -> Vec<String> {
+        walk(&storage)
+            .into_iter()
+            .filter(|path| std::fs::metadata(path).unwrap().uid() == 0)
+            .map(|path| path.display().to_string())
+            .collect()
+    };
+    for path in walk(&storage) {
+        rustix::fs::chown(&path, Some(service), None).unwrap();
+    }
+    assert!(owned_by_root().is_empty());
+    for args in [&["queue", "failed"][..], &["serve"], &["migrate"]] {
+        let refused = mini_crm(dir.path(), &[], args);
+        assert!(!refused.status.success(), "{args:?}");
+        assert!(
+            text(&refused).contains("running as root on a database that belongs to user id 4242")
+                && text(&refused).contains("sudo -u mini-crm"),
+            "{args:?}: {}",
+            text(&refused)
+        );
+    }
+    assert_eq!(owned_by_root(), Vec::<String>::new(), "root made files");
+}
+
+/// `dir` and everything under it.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = vec![dir.to_path_buf()];
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
 }
