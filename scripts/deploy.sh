@@ -4,14 +4,15 @@
 #   2. installs binary, site assets and scripts into ROOT/releases/<stamp>, with storage/ and
 #      .env linked from ROOT/shared/ (database, logs and backups outlive releases);
 #   3. backs the database up (storage/backups/pre-deploy), then runs the migrations;
-#   4. points ROOT/current at the new release and restarts the service (deploy/mini-crm.service);
-#      LINK_DIR/mini-crm (default /usr/local/bin) links to ROOT/current/mini-crm, so the binary of
-#      the live release is on everyone's PATH (sudo's secure_path included);
+#   4. links LINK_DIR/mini-crm (default /usr/local/bin) to ROOT/current/mini-crm, so the binary of
+#      the live release is on everyone's PATH (sudo's secure_path included), points ROOT/current
+#      at the new release and restarts the service (deploy/mini-crm.service);
 #   5. checks /healthz (degraded is fine: a provider outage is no reason to roll back) and, if the
 #      app is down, points current back at the previous release and restarts it.
 # Keeps the newest 5 releases.
 #
-#   scripts/deploy.sh /var/www/mini-crm
+#   scripts/build-site.sh && sudo scripts/deploy.sh /var/www/mini-crm --bin target/release/mini-crm --site target/site
+#   scripts/deploy.sh ROOT           (not root: builds, and installs into a ROOT you own, as you)
 #   scripts/deploy.sh ROOT [--bin FILE --site DIR] [--restart-cmd CMD] [--health-url URL]
 #                          [--health-timeout S] [--link-dir DIR] [--service-user USER]
 # Run as root (sudo), the database, its backups and .env belong to the service's user
@@ -20,6 +21,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
+# The release must be readable by the service's user whatever root's umask is; the files with
+# patients' data (shared/) get their own modes.
+umask 022
 
 root=${1:-/var/www/mini-crm}
 shift || true
@@ -42,6 +46,10 @@ while [ $# -gt 0 ]; do
 done
 
 if [ -z "$bin" ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "deploy: build as yourself first (scripts/build-site.sh), then: sudo scripts/deploy.sh $root --bin target/release/mini-crm --site target/site" >&2
+    exit 64
+  fi
   scripts/build-site.sh
   bin=target/release/mini-crm
   site=target/site
@@ -49,14 +57,27 @@ fi
 [ -x "$bin" ] || { echo "deploy: no binary at $bin" >&2; exit 1; }
 [ -d "$site" ] || { echo "deploy: no site at $site" >&2; exit 1; }
 
-mkdir -p "$root/releases" "$root/shared/storage"
-[ -f "$root/shared/.env" ] || { touch "$root/shared/.env"; chmod 600 "$root/shared/.env"; }
-# As root, what the service writes or reads at start must be its user's, and so must every
-# file the binary makes now: mini-crm refuses to run as root on its user's database.
+# As root, what the service reads and writes must be its user's, and so must every file the
+# binary makes now: mini-crm refuses to run as root on its user's database.
 as_service=()
-if [ "$(id -u)" -eq 0 ] && id -u "$service_user" >/dev/null 2>&1; then
-  chown "$service_user:" "$root/shared" "$root/shared/storage" "$root/shared/.env"
-  as_service=(runuser -u "$service_user" --)
+if [ "$(id -u)" -eq 0 ]; then
+  id -u "$service_user" >/dev/null 2>&1 || {
+    echo "deploy: there is no user $service_user to run mini-crm (sudo useradd --system --home-dir $root --shell /usr/sbin/nologin $service_user), or name another with --service-user" >&2
+    exit 1
+  }
+  [ "$service_user" = "$(id -un)" ] || as_service=(runuser -u "$service_user" --)
+fi
+mkdir -p "$root/releases" "$root/shared/storage"
+if [ ! -f "$root/shared/.env" ]; then
+  # A new installation is a production one until someone says otherwise (the safeguards of
+  # `migrate --fresh` depend on it); the rest of the settings are the administrator's (.env.example).
+  (umask 077 && printf 'APP_ENV=production\n' > "$root/shared/.env")
+  echo "deploy: created $root/shared/.env with APP_ENV=production: add APP_URL, METRICS_TOKEN and the providers' settings (see .env.example)"
+fi
+if [ "$(id -u)" -eq 0 ]; then
+  # Recursive: files an older deploy (run as root) or a root shell left behind would stop the
+  # service's user at the backup below.
+  chown -R "$service_user:" "$root/shared"
 fi
 if [ -z "$health_url" ]; then
   addr=$(sed -n 's/^LEPTOS_SITE_ADDR=//p' "$root/shared/.env" | tail -n 1)
@@ -70,7 +91,10 @@ echo "deploy: installing $release"
 mkdir -p "$release"
 cp "$bin" "$release/mini-crm"
 cp -R "$site" "$release/site"
-cp -R "$repo/scripts" "$release/scripts"
+# The operations scripts only (the development ones need the repository).
+mkdir -p "$release/scripts"
+cp -R "$repo/scripts/backup_db.sh" "$repo/scripts/health_check.sh" "$repo/scripts/rotate_logs.sh" \
+  "$repo/scripts/lib" "$release/scripts/"
 cp -R "$repo/deploy" "$release/deploy"
 ln -s ../../shared/storage "$release/storage"
 ln -s ../../shared/.env "$release/.env"
@@ -94,11 +118,15 @@ switch_to() {
   bash -c "$restart_cmd"
 }
 
-# The link follows `current`, so it is made once and survives switches and rollbacks.
+# The link follows `current`, so it is made once and survives switches and rollbacks. It is
+# never taken from another installation on the same machine (a staging one, say): its on-call
+# commands would then run this release's migrations on that one's database.
 link_binary() {
   local link="$link_dir/mini-crm" target
   target="$(cd "$root" && pwd)/current/mini-crm"
-  if mkdir -p "$link_dir" 2>/dev/null && ln -sfn "$target" "$link" 2>/dev/null; then
+  if [ -L "$link" ] && [ "$(readlink "$link")" != "$target" ]; then
+    echo "deploy: warning: $link points to $(readlink "$link"), another installation; left as it is (mini-crm of this one: $target)" >&2
+  elif mkdir -p "$link_dir" 2>/dev/null && ln -sfn "$target" "$link" 2>/dev/null; then
     echo "deploy: $link -> $target"
   else
     echo "deploy: warning: cannot link $link -> $target (run: sudo ln -sfn $target $link)" >&2
@@ -117,8 +145,8 @@ healthy() {
   done
 }
 
-switch_to "releases/$(basename "$release")"
 link_binary
+switch_to "releases/$(basename "$release")"
 if healthy; then
   echo "deploy: $release is live"
   # The five newest releases stay (names are UTC stamps: they sort by age); NUL-separated so a

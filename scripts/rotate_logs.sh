@@ -6,7 +6,9 @@
 #   scripts/rotate_logs.sh [KEEP]        (default 14; LOG_DIR as for mini-crm, default storage/logs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dir=${LOG_DIR:-storage/logs}
+# LOG_DIR as mini-crm sees it: the environment, else the installation's .env, else the default.
+dir=${LOG_DIR:-$(sed -n 's/^LOG_DIR=//p' .env 2>/dev/null | tail -n 1)}
+dir=${dir:-storage/logs}
 keep=${1:-14}
 log="$dir/mini-crm.log"
 if [ ! -s "$log" ]; then

@@ -29,19 +29,20 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations.
     Migrate {
-        /// Erase the database first. Refused while mini-crm has it open, and when it holds more
-        /// than the demo clinic (unless --force).
+        /// Start from an empty database: the current one is moved aside, beside it, as
+        /// <name>.before-fresh-<stamp>. Refused while mini-crm has it open, and when it holds
+        /// more than the demo clinic (unless --force).
         #[arg(long)]
         fresh: bool,
-        /// With --fresh: erase data that is not the demo clinic, after a backup into
-        /// <database's folder>/backups/pre-fresh.
+        /// With --fresh: also set aside data that is not the demo clinic.
         #[arg(long, requires = "fresh")]
         force: bool,
         /// With --fresh and APP_ENV=production: the database's file name, typed back.
         #[arg(long, requires = "fresh", value_name = "NAME")]
         confirm: Option<String>,
         /// Load the demo clinic (90 days of leads, appointments, treatments, messages, calls) and
-        /// the user admin@example.com / password. Needs an empty database (or --fresh).
+        /// the user admin@example.com / password. Needs an empty database (or --fresh); never
+        /// with APP_ENV=production.
         #[arg(long)]
         seed: bool,
         /// The instant the demo data ends at (RFC 3339); the same value gives the same data.
@@ -657,11 +658,26 @@ async fn migrate(
     seed: bool,
     now: Option<Timestamp>,
 ) -> anyhow::Result<()> {
+    if seed && config.production {
+        bail!(
+            "APP_ENV=production: the demo clinic is not loaded into a production database (its \
+             admin@example.com has a published password)"
+        );
+    }
     if let Some(consent) = fresh {
-        if let Some(kept) =
-            app::backend::fresh::erase(&config.database_url, consent, &file_stamp()).await?
-        {
-            println!("Backup of the erased database: {}", kept.display());
+        let set_aside =
+            app::backend::fresh::erase(&config.database_url, consent, &file_stamp()).await?;
+        if let Some(kept) = &set_aside.kept {
+            let held = if set_aside.beyond_demo.is_empty() {
+                String::new()
+            } else {
+                format!(" (it held {})", set_aside.beyond_demo.join(", "))
+            };
+            println!(
+                "The database {} was set aside{held}: it is kept as {}",
+                set_aside.database.display(),
+                kept.display()
+            );
         }
     }
     let db = Db::connect(&config.database_url).await?;
@@ -671,12 +687,6 @@ async fn migrate(
         println!("Database migrated: {}", config.database_url);
     }
     if seed {
-        let leads: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM leads")
-            .fetch_one(&db.reader)
-            .await?;
-        if leads > 0 {
-            bail!("the database already has {leads} leads; seed with --fresh to replace them");
-        }
         let now = now.unwrap_or_else(Timestamp::now);
         let summary = seed::seed(&db, now)
             .await

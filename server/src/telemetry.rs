@@ -22,16 +22,19 @@ pub const LOG_FILE: &str = "mini-crm.log";
 /// The log filter without `RUST_LOG`.
 pub const DEFAULT_FILTER: &str = "info,sqlx=warn,tower_sessions=error";
 
-pub fn init() {
+/// `to_file`: also append to the log file (every command but those that only look from outside,
+/// `health` and `dev`, which may run anywhere and as anyone).
+pub fn init(to_file: bool) {
     let filter =
         || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let stderr = fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     let dir = PathBuf::from(std::env::var("LOG_DIR").unwrap_or_else(|_| "storage/logs".into()));
-    let file = match LogFile::open(&dir) {
-        Ok(file) => Some(fmt::layer().with_ansi(false).with_writer(file)),
-        Err(err) => {
+    let file = match to_file.then(|| LogFile::open(&dir)) {
+        None => None,
+        Some(Ok(file)) => Some(fmt::layer().with_ansi(false).with_writer(file)),
+        Some(Err(err)) => {
             eprintln!(
                 "mini-crm: logging to stderr only, cannot write {}: {err}",
                 dir.join(LOG_FILE).display()

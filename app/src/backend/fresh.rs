@@ -1,89 +1,102 @@
-//! `mini-crm migrate --fresh`: erasing a database, which is only ever done on purpose. Nothing
-//! but the demo clinic is erased without `--force`, and with it a backup is taken first; never
-//! while a process has the database open; in production only with the database's name typed
-//! back.
+//! `mini-crm migrate --fresh`: starting over with an empty database, which is only ever done on
+//! purpose. Nothing is deleted: the database is moved aside (`<name>.before-fresh-<stamp>`, as
+//! `restore` keeps the file it replaces), so even a mistake is undone by moving it back. Beyond
+//! that, more than the demo clinic needs `--force`; a database in use is never touched; in
+//! production the database's name must be typed back.
 
 use super::{backup, db, seed};
 use anyhow::{bail, Context};
 use sqlx::{ConnectOptions, Connection};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// How the operator asked for the erase.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Consent<'a> {
-    /// Erase data that is not the demo clinic (after a backup).
+    /// Set aside data that is not the demo clinic.
     pub force: bool,
-    /// The database's name typed back (`--confirm`), required when `production`.
+    /// The database's file name typed back (`--confirm`), required when `production`.
     pub confirm: Option<&'a str>,
     /// `APP_ENV=production`.
     pub production: bool,
 }
 
-/// Where the backup of a forced erase goes, beside the database (as deploy's `pre-deploy`).
-const BACKUPS: &str = "backups/pre-fresh";
-const BACKUPS_KEPT: usize = 5;
+/// What `erase` did.
+#[derive(Debug)]
+pub struct SetAside {
+    /// The database file, as an absolute path (a relative `DATABASE_URL` names it by the
+    /// directory the command ran in: the message must say which one it was).
+    pub database: PathBuf,
+    /// Where the old database is now; `None` when there was none.
+    pub kept: Option<PathBuf>,
+    /// What it held beyond the demo clinic (`--force` was given).
+    pub beyond_demo: Vec<String>,
+}
 
-/// Removes the database file (and its write-ahead log) so the next connection starts empty.
-/// Returns the backup taken first, when the database held more than the demo clinic.
+/// Moves the database (and any write-ahead log left beside it) aside so the next connection
+/// starts empty.
 pub async fn erase(
     database_url: &str,
     consent: Consent<'_>,
     stamp: &str,
-) -> anyhow::Result<Option<PathBuf>> {
-    let file = backup::database_file(database_url)?;
+) -> anyhow::Result<SetAside> {
+    let file = std::path::absolute(backup::database_file(database_url)?)
+        .context("cannot resolve the database's path")?;
     let name = file
         .file_name()
         .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    if consent.production && consent.confirm != Some(name) {
+        .unwrap_or_default()
+        .to_string();
+    if consent.production && consent.confirm != Some(name.as_str()) {
         bail!(
-            "APP_ENV=production: --fresh erases the database {}; type its name back to go on: \
-             --confirm {name}",
+            "APP_ENV=production: --fresh sets aside the database {} and starts an empty one; \
+             type its name back to go on: --confirm {name}",
             file.display()
         );
     }
-    if !file.exists() {
-        return Ok(None);
+    let mut set_aside = SetAside {
+        database: file.clone(),
+        kept: None,
+        beyond_demo: Vec::new(),
+    };
+    if !file.parent().is_some_and(Path::exists) {
+        return Ok(set_aside);
     }
+    // First, even when the file is gone: a process may still have it open (and its log).
     let _sole = db::exclusive_use(&file, "migrate --fresh")?;
-    let beyond = {
+    if file.exists() {
         let mut conn = backup::options(database_url)?
-            .read_only(true)
             .connect()
             .await
             .with_context(|| format!("cannot open the database {}", file.display()))?;
-        let beyond = seed::data_beyond_seed(&mut conn)
+        set_aside.beyond_demo = seed::data_beyond_seed(&mut conn)
             .await
             .with_context(|| format!("cannot tell what {} holds", file.display()))?;
-        conn.close().await?;
-        beyond
-    };
-    let kept = if beyond.is_empty() {
-        None
-    } else if !consent.force {
-        bail!(
-            "the database {} holds data that is not the demo clinic ({}); --fresh would erase \
-             it. Nothing was changed. To erase it anyway, with a backup taken first: --force",
-            file.display(),
-            beyond.join(", ")
-        );
-    } else {
-        let dir = file
-            .parent()
-            .map_or_else(|| PathBuf::from(BACKUPS), |d| d.join(BACKUPS));
-        let made = backup::backup(database_url, &dir, BACKUPS_KEPT, stamp)
+        if !set_aside.beyond_demo.is_empty() && !consent.force {
+            bail!(
+                "the database {} holds data that is not the demo clinic ({}); nothing was \
+                 changed. To set it aside anyway and start empty: --fresh --force",
+                file.display(),
+                set_aside.beyond_demo.join(", ")
+            );
+        }
+        // Fold the write-ahead log into the file, so the file kept is whole by itself.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut conn)
             .await
-            .context("the database was not erased: its backup failed")?;
-        Some(made.path)
-    };
+            .context("cannot fold the write-ahead log into the database")?;
+        conn.close().await?;
+    }
     for suffix in ["", "-wal", "-shm"] {
-        let path = format!("{}{suffix}", file.display());
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).with_context(|| format!("cannot remove {path}"));
-            }
-            _ => {}
+        let path = PathBuf::from(format!("{}{suffix}", file.display()));
+        if !path.exists() {
+            continue;
+        }
+        let aside = PathBuf::from(format!("{}{suffix}.before-fresh-{stamp}", file.display()));
+        std::fs::rename(&path, &aside)
+            .with_context(|| format!("cannot move {} aside", path.display()))?;
+        if suffix.is_empty() {
+            set_aside.kept = Some(aside);
         }
     }
-    Ok(kept)
+    Ok(set_aside)
 }

@@ -90,6 +90,11 @@ pub async fn prune(db: &Db, policy: Policy, now: Timestamp) -> anyhow::Result<Pr
     Ok(pruned)
 }
 
+/// A day after the last prune (by any process), or when none is on record.
+fn prune_is_due(last: Option<Timestamp>, now: Timestamp) -> bool {
+    last.is_none_or(|at| now.unix() - at.unix() >= DAY)
+}
+
 /// `serve`'s daily prune: hourly it looks whether the last one (by any process) is a day old.
 /// A failure (a full disk) is logged and tried again at the next look.
 pub async fn run_daily(db: Db, policy: Policy) {
@@ -100,7 +105,7 @@ pub async fn run_daily(db: Db, policy: Policy) {
             .ok()
             .flatten()
             .and_then(|at| Timestamp::parse_rfc3339(&at).ok());
-        if last.is_none_or(|at| now.unix() - at.unix() >= DAY) {
+        if prune_is_due(last, now) {
             match prune(&db, policy, now).await {
                 Ok(pruned) => tracing::info!(
                     jobs = pruned.jobs,
@@ -114,5 +119,20 @@ pub async fn run_daily(db: Db, policy: Policy) {
             }
         }
         tokio::time::sleep(LOOK_EVERY).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prune_is_due;
+    use crate::domain::Timestamp;
+
+    #[test]
+    fn a_prune_is_due_a_day_after_the_last_or_when_there_was_none() {
+        let at = |t: &str| Timestamp::parse_rfc3339(t).unwrap();
+        let last = Some(at("2025-06-01T10:00:00Z"));
+        assert!(prune_is_due(None, at("2025-06-01T10:00:00Z")));
+        assert!(!prune_is_due(last, at("2025-06-02T09:59:59Z")));
+        assert!(prune_is_due(last, at("2025-06-02T10:00:00Z")));
     }
 }

@@ -120,11 +120,29 @@ impl TreatmentPlan {
     }
 }
 
-/// Writes the demo clinic into an empty database in one transaction.
+/// Writes the demo clinic into an empty database in one transaction. Refused when any of
+/// [`OWNED_DATA`]'s tables has a row: the record of what the seed wrote (by which `migrate
+/// --fresh` tells the demo from someone's data) must cover the seed's rows and nothing else.
 pub async fn seed(db: &Db, now: Timestamp) -> anyhow::Result<SeedSummary> {
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
     let mut summary = SeedSummary::default();
     let mut tx = db.begin_write().await?;
+    let mut held = Vec::new();
+    for (table, counted) in OWNED_DATA {
+        let rows: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&mut *tx)
+            .await?;
+        if rows > 0 {
+            held.push(format!("{rows} {counted}"));
+        }
+    }
+    if !held.is_empty() {
+        anyhow::bail!(
+            "the demo clinic is only loaded into an empty database, and this one holds {}; \
+             migrate --fresh --seed starts from an empty one",
+            held.join(", ")
+        );
+    }
 
     let mut salt = [0u8; 16];
     rng.fill(&mut salt);

@@ -116,22 +116,104 @@ async fn real_data_is_erased_only_with_force_and_after_a_backup() {
     let forced = mini_crm(dir.path(), &[], &["migrate", "--fresh", "--force"]);
     assert!(forced.status.success(), "{}", text(&forced));
     let said = text(&forced);
+    let database = dir.path().join(DATABASE).display().to_string();
     let kept = said
         .lines()
-        .find_map(|l| l.strip_prefix("Backup of the erased database: "))
-        .unwrap_or_else(|| panic!("says where the backup is: {said}"));
+        .find_map(|l| {
+            l.strip_prefix(&format!(
+                "The database {database} was set aside (it held 1 user(s), 1 lead(s)): it is kept as "
+            ))
+        })
+        .unwrap_or_else(|| panic!("says which database, what it held and where it is: {said}"));
     assert!(
-        kept.starts_with("storage/backups/pre-fresh/mini-crm-"),
+        kept.starts_with(&format!("{database}.before-fresh-")),
         "{kept}"
     );
     assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM leads").await, 0);
-    let backup = format!("sqlite://{}", dir.path().join(kept).display());
     let rescued: i64 = select(
-        &backup,
+        &format!("sqlite://{kept}"),
         "SELECT COUNT(*) FROM leads WHERE name = 'Paciente real'",
     )
     .await;
-    assert_eq!(rescued, 1, "the backup holds what was erased");
+    assert_eq!(
+        rescued, 1,
+        "the file set aside holds what was there, WAL folded in"
+    );
+}
+
+#[tokio::test]
+async fn the_demo_is_loaded_only_into_an_empty_database_and_never_in_production() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mini_crm(dir.path(), &[], &["migrate"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // A new installation: a colleague's account, no patient yet.
+    let created = mini_crm(
+        dir.path(),
+        &[],
+        &[
+            "user",
+            "create",
+            "--email",
+            "ana@clinica.es",
+            "--name",
+            "Ana",
+        ],
+    );
+    assert!(created.status.success(), "{}", text(&created));
+    let refused = mini_crm(dir.path(), &[], &["migrate", "--seed", "--now", NOW]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("only loaded into an empty database, and this one holds 1 user(s)"),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM users").await, 1);
+    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM leads").await, 0);
+    // So a later --fresh still sees the colleague as someone's data.
+    let refused = mini_crm(dir.path(), &[], &["migrate", "--fresh"]);
+    assert!(!refused.status.success(), "{}", text(&refused));
+
+    let production = mini_crm(
+        dir.path(),
+        &[("APP_ENV", "production")],
+        &[
+            "migrate",
+            "--fresh",
+            "--force",
+            "--confirm",
+            "database.sqlite",
+            "--seed",
+        ],
+    );
+    assert!(!production.status.success());
+    assert!(
+        text(&production).contains("not loaded into a production database"),
+        "{}",
+        text(&production)
+    );
+    assert_eq!(
+        count(dir.path(), "SELECT COUNT(*) FROM users").await,
+        1,
+        "refused before anything was set aside"
+    );
+}
+
+#[tokio::test]
+async fn a_database_whose_file_is_gone_is_not_restarted_under_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mini_crm(dir.path(), &[], &["migrate"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let url = format!("sqlite://{}", dir.path().join(DATABASE).display());
+    let server = Db::connect(&url).await.unwrap();
+    std::fs::remove_file(dir.path().join(DATABASE)).unwrap();
+    let refused = mini_crm(dir.path(), &[], &["migrate", "--fresh"]);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("is in use"), "{}", text(&refused));
+    assert!(
+        !dir.path().join(DATABASE).exists(),
+        "no new file beside the open one"
+    );
+    drop(server);
 }
 
 #[tokio::test]
@@ -155,9 +237,13 @@ async fn a_database_in_use_is_never_erased_even_with_force() {
         .await
         .unwrap();
     assert!(leads > 0, "nothing erased under the server");
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("storage"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     assert!(
-        !dir.path().join("storage/backups").exists(),
-        "nor backed up"
+        !names.iter().any(|n| n.contains("before-fresh")),
+        "nor moved: {names:?}"
     );
 }
 
@@ -165,15 +251,23 @@ async fn a_database_in_use_is_never_erased_even_with_force() {
 async fn in_production_fresh_needs_the_database_name_typed_back() {
     let dir = tempfile::tempdir().unwrap();
     let production = [("APP_ENV", "production")];
-    let out = mini_crm(
-        dir.path(),
-        &production,
-        &["migrate", "--seed", "--now", NOW],
-    );
+    // A production database with a patient in it.
+    let out = mini_crm(dir.path(), &production, &["migrate"]);
     assert!(out.status.success(), "{}", text(&out));
+    let url = format!("sqlite://{}", dir.path().join(DATABASE).display());
+    let db = Db::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO leads (name, phone, source, created_at, updated_at)
+         VALUES ('Paciente', '+34699999999', 'meta', $1, $1)",
+    )
+    .bind(NOW)
+    .execute(&db.writer)
+    .await
+    .unwrap();
+    drop(db);
     for args in [
         &["migrate", "--fresh"][..],
-        &["migrate", "--fresh", "--confirm", "otra.sqlite"],
+        &["migrate", "--fresh", "--force", "--confirm", "otra.sqlite"],
     ] {
         let refused = mini_crm(dir.path(), &production, args);
         assert!(!refused.status.success(), "{args:?}");
@@ -187,7 +281,13 @@ async fn in_production_fresh_needs_the_database_name_typed_back() {
     let confirmed = mini_crm(
         dir.path(),
         &production,
-        &["migrate", "--fresh", "--confirm", "database.sqlite"],
+        &[
+            "migrate",
+            "--fresh",
+            "--force",
+            "--confirm",
+            "database.sqlite",
+        ],
     );
     assert!(confirmed.status.success(), "{}", text(&confirmed));
     assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM leads").await, 0);

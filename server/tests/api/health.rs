@@ -228,3 +228,23 @@ async fn a_background_task_that_stops_beating_makes_health_degraded() {
     app.state.heartbeats.queue.beat();
     assert_eq!(app.health_details().await.json()["status"], "ok");
 }
+
+/// A check that cannot start (a broken setting) reports down (2), never degraded (1): deploy.sh
+/// keeps a release at 1, and monitoring would show a warning for an instance nobody checked.
+#[test]
+fn a_health_check_that_cannot_start_is_down_not_degraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mini-crm"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("APP_ENV", "prod")
+        .args(["health", "http://127.0.0.1:9/healthz"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("APP_ENV"));
+    assert!(
+        !dir.path().join("storage").exists(),
+        "a health check writes no log file where it runs"
+    );
+}

@@ -46,11 +46,12 @@ async fn history(app: &TestApp) {
     .await;
     exec(
         app,
-        "INSERT INTO webhook_events (id, provider, delivery_key, headers, body, received_at, status) VALUES
-         (1, 'whatsapp', 'old processed', '{}', x'7b7d', '2025-03-01T00:00:00Z', 'processed'),
-         (2, 'whatsapp', 'old failed', '{}', x'7b7d', '2025-03-01T00:00:00Z', 'failed'),
-         (3, 'aircall', 'old pending', '{}', x'7b7d', '2025-03-01T00:00:00Z', 'pending'),
-         (4, 'hubspot', 'recent processed', '{}', x'7b7d', '2025-05-01T00:00:00Z', 'processed')",
+        "INSERT INTO webhook_events (id, provider, delivery_key, headers, body, received_at, status, processed_at) VALUES
+         (1, 'whatsapp', 'old processed', '{}', x'7b7d', '2025-03-01T00:00:00Z', 'processed', '2025-03-01T00:00:01Z'),
+         (2, 'whatsapp', 'old failed', '{}', x'7b7d', '2025-03-01T00:00:00Z', 'failed', NULL),
+         (3, 'aircall', 'old pending', '{}', x'7b7d', '2025-03-01T00:00:00Z', 'pending', NULL),
+         (4, 'hubspot', 'recent processed', '{}', x'7b7d', '2025-05-01T00:00:00Z', 'processed', '2025-05-01T00:00:01Z'),
+         (5, 'aircall', 'old, replayed lately', '{}', x'7b7d', '2025-01-01T00:00:00Z', 'processed', '2025-05-30T00:00:00Z')",
     )
     .await;
     exec(
@@ -91,7 +92,13 @@ async fn prune_deletes_old_history_in_batches_and_keeps_work_and_recent_history(
             .unwrap();
     assert_eq!(
         deliveries,
-        ["old failed", "old pending", "recent processed"]
+        [
+            "old failed",
+            "old pending",
+            "recent processed",
+            "old, replayed lately"
+        ],
+        "a delivery's age counts from its processing: one replayed lately stays"
     );
     let items: Vec<String> = sqlx::query_scalar("SELECT item_key FROM webhook_items")
         .fetch_all(&app.state.db.reader)
@@ -136,7 +143,7 @@ async fn the_command_counts_with_dry_run_and_uses_the_configured_ages() {
     // Today is long after the history: everything done or processed is past its age.
     assert_eq!(
         run(&["prune", "--dry-run"], "30"),
-        "prune: would delete 1201 done job(s) older than 30 days and 2 processed webhook delivery(ies) older than 90 days\n"
+        "prune: would delete 1201 done job(s) older than 30 days and 3 processed webhook delivery(ies) older than 90 days\n"
     );
     assert_eq!(
         count(&app, "SELECT COUNT(*) FROM jobs WHERE status = 'done'").await,
@@ -144,7 +151,7 @@ async fn the_command_counts_with_dry_run_and_uses_the_configured_ages() {
     );
     assert_eq!(
         run(&["prune"], "3650"),
-        "prune: deleted 0 done job(s) older than 3650 days and 2 processed webhook delivery(ies) older than 90 days\n"
+        "prune: deleted 0 done job(s) older than 3650 days and 3 processed webhook delivery(ies) older than 90 days\n"
     );
     assert_eq!(
         count(&app, "SELECT COUNT(*) FROM jobs WHERE status = 'done'").await,

@@ -13,25 +13,36 @@ use std::time::Duration;
 const AIRCALL_TOKEN: &str = "AIRCALL_TOKEN"; // the fixtures' webhook token
 const METRICS_TOKEN: &str = "drill-metrics-token";
 
-/// One step of the runbook: an `sh` block, what to prepare before it, what to check after.
+/// One step of the runbook: an `sh` block, what to prepare before it, what to type into it,
+/// what to check after.
 #[derive(Debug)]
 struct Step {
     setup: Option<String>,
+    /// What the on-call engineer types when the block asks (`<!-- drill-input: … -->`, `\n` for
+    /// Enter).
+    input: Option<String>,
     script: String,
     expect: Vec<String>,
+    /// `session` in its expectations: the block sets up the on-call engineer's shell (its
+    /// variables), so the drill runs every later block after it, as in one shell.
+    session: bool,
 }
 
 fn steps(markdown: &str) -> Vec<Step> {
     let mut steps = Vec::new();
-    let mut setup = None;
+    let (mut setup, mut input) = (None, None);
     let mut lines = markdown.lines().peekable();
     while let Some(line) = lines.next() {
         let line = line.trim();
-        if let Some(name) = line
-            .strip_prefix("<!-- drill-setup:")
-            .and_then(|l| l.strip_suffix("-->"))
-        {
-            setup = Some(name.trim().to_string());
+        let comment = |name: &str| {
+            line.strip_prefix(&format!("<!-- {name}:"))
+                .and_then(|l| l.strip_suffix("-->"))
+                .map(|l| l.trim().to_string())
+        };
+        if let Some(name) = comment("drill-setup") {
+            setup = Some(name);
+        } else if let Some(typed) = comment("drill-input") {
+            input = Some(typed.replace("\\n", "\n"));
         } else if line == "```sh" {
             let mut script = String::new();
             for body in lines.by_ref() {
@@ -41,7 +52,7 @@ fn steps(markdown: &str) -> Vec<Step> {
                 script.push_str(body);
                 script.push('\n');
             }
-            let expect = match lines.peek().map(|l| l.trim()) {
+            let mut expect: Vec<String> = match lines.peek().map(|l| l.trim()) {
                 Some(comment) if comment.starts_with("<!-- expect:") => {
                     let items = comment
                         .trim_start_matches("<!-- expect:")
@@ -52,10 +63,14 @@ fn steps(markdown: &str) -> Vec<Step> {
                 }
                 _ => panic!("a runbook block has no <!-- expect: … --> after it:\n{script}"),
             };
+            let session = expect.iter().any(|item| item == "session");
+            expect.retain(|item| item != "session");
             steps.push(Step {
                 setup: setup.take(),
+                input: input.take(),
                 script,
                 expect,
+                session,
             });
         }
     }
@@ -94,18 +109,15 @@ impl Instance {
                 command.env(key, value);
             }
         }
-        // The on-call engineer's shell: the system's PATH with the link deploy.sh made, and the
-        // two values the runbook's conventions have them set from .env.
-        command
-            .env(
-                "PATH",
-                format!(
-                    "{}:/usr/local/bin:/usr/bin:/bin",
-                    self.root.path().join("bin").display()
-                ),
-            )
-            .env("APP_URL", &self.base)
-            .env("METRICS_TOKEN", METRICS_TOKEN);
+        // The on-call engineer's shell: the system's PATH with the link deploy.sh made, and
+        // nothing else from the test (their variables come from the runbook's own session block).
+        command.env(
+            "PATH",
+            format!(
+                "{}:/usr/local/bin:/usr/bin:/bin",
+                self.root.path().join("bin").display()
+            ),
+        );
         command
     }
 
@@ -190,7 +202,6 @@ fn dotenv(base: &str, port: u16, fake_base: &str) -> String {
     [
         ("APP_URL", base),
         ("LEPTOS_SITE_ADDR", &format!("127.0.0.1:{port}")),
-        ("LEPTOS_SITE_ROOT", "site"),
         ("METRICS_TOKEN", METRICS_TOKEN),
         ("WHATSAPP_APP_SECRET", WA_SECRET),
         ("WHATSAPP_ACCESS_TOKEN", "fake"),
@@ -240,13 +251,16 @@ async fn start() -> Instance {
     let site = root.path().join("build/site");
     std::fs::create_dir_all(site.join("pkg")).unwrap();
     std::fs::write(site.join("pkg/mini-crm.css"), "body{}").unwrap();
-    // systemd's restart, played by the shell: start `serve` in `current` (its .env is read there).
+    // systemd's restart, played by the shell as deploy/mini-crm.service says: `serve` in
+    // `current` (which reads its .env there), with the unit's one variable.
     let pid_file = root.path().join("server.pid");
     let restart = format!(
-        "cd '{}' && {{ ./mini-crm serve >/dev/null 2>&1 </dev/null & echo $! > '{}'; }}",
+        "cd '{}' && {{ LEPTOS_SITE_ROOT=site ./mini-crm serve >/dev/null 2>&1 </dev/null & echo $! > '{}'; }}",
         root.path().join("current").display(),
         pid_file.display()
     );
+    let me = Command::new("id").arg("-un").output().unwrap();
+    let me = String::from_utf8_lossy(&me.stdout).trim().to_string();
     let deployed = Command::new("bash")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/deploy.sh"))
         .arg(root.path())
@@ -262,8 +276,13 @@ async fn start() -> Instance {
         ])
         .arg("--link-dir")
         .arg(root.path().join("bin"))
+        // The service's user is whoever runs the tests (CI has no `mini-crm` user).
+        .args(["--service-user", &me])
         .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
         .output()
         .unwrap();
     let said = format!(
@@ -342,15 +361,23 @@ async fn every_runbook_command_runs_and_does_what_the_runbook_says() {
     let steps = steps(&markdown);
     assert!(steps.len() >= 15, "{} blocks", steps.len());
     let instance = start().await;
+    let mut session = String::new();
     for step in &steps {
         if let Some(setup) = &step.setup {
             instance.setup(setup).await;
         }
-        let out = instance
-            .command("bash")
-            .args(["-e", "-o", "pipefail", "-c", &step.script])
-            .output()
-            .unwrap();
+        let script = format!("{session}{}", step.script);
+        let mut bash = instance.command("bash");
+        bash.args(["-e", "-o", "pipefail", "-c", &script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = bash.spawn().unwrap();
+        let typed = step.input.clone().unwrap_or_default();
+        let mut stdin = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut stdin, typed.as_bytes()).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
         let (stdout, stderr) = (
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
@@ -363,7 +390,11 @@ async fn every_runbook_command_runs_and_does_what_the_runbook_says() {
             &stderr,
         )
         .await;
+        if step.session {
+            session.push_str(&step.script);
+        }
     }
+    assert!(!session.is_empty(), "the runbook sets the on-call shell up");
 }
 
 /// `text` split like a shell does for the simple commands of the runbook's prose: words, and

@@ -347,3 +347,40 @@ fn released_migrations_never_change() {
         .collect();
     assert_eq!(embedded, on_disk);
 }
+
+/// The manifest alone would let a commit edit a migration and its line together. History does
+/// not: no line of the manifest ever committed may change, so with the test above (each file
+/// hashes to its line) a released migration can never change. Skipped outside a git checkout.
+#[test]
+fn no_commit_rewrote_a_released_migration_or_its_manifest_line() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let git = |args: &[&str]| -> Option<Vec<u8>> {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(args)
+            .output()
+            .ok()?;
+        out.status.success().then_some(out.stdout)
+    };
+    if git(&["rev-parse", "--git-dir"]).is_none() {
+        eprintln!("skipped: not a git checkout");
+        return;
+    }
+    let manifest = std::fs::read_to_string(repo.join("migrations/MANIFEST.sha384")).unwrap();
+    let current: Vec<&str> = manifest.lines().collect();
+    // Every version of the manifest ever committed is a prefix of today's (lines only added).
+    let versions = git(&["log", "--format=%H", "--", "migrations/MANIFEST.sha384"]).unwrap();
+    for commit in String::from_utf8_lossy(&versions).lines() {
+        let old = git(&["show", &format!("{commit}:migrations/MANIFEST.sha384")]).unwrap();
+        let old = String::from_utf8_lossy(&old);
+        for (i, line) in old.lines().enumerate() {
+            assert_eq!(
+                current.get(i).copied(),
+                Some(line),
+                "MANIFEST.sha384 as committed in {commit} had this line {}; lines are only added",
+                i + 1
+            );
+        }
+    }
+}

@@ -122,14 +122,14 @@ pub async fn list(
         .await
 }
 
-/// Processed deliveries received before `before`, at most `limit` of them; their applied item
-/// keys go with them (ON DELETE CASCADE). Failed and pending ones are kept until handled.
+/// Deliveries processed before `before`, at most `limit` of them; their applied item keys go
+/// with them (ON DELETE CASCADE). Failed and pending ones are kept until handled.
 pub(crate) const PRUNE_PROCESSED: &str = "DELETE FROM webhook_events WHERE id IN (
-    SELECT id FROM webhook_events WHERE status = 'processed' AND received_at < $1 LIMIT $2)";
+    SELECT id FROM webhook_events WHERE status = 'processed' AND processed_at < $1 LIMIT $2)";
 pub(crate) const COUNT_PROCESSED_BEFORE: &str =
-    "SELECT COUNT(*) FROM webhook_events WHERE status = 'processed' AND received_at < $1";
+    "SELECT COUNT(*) FROM webhook_events WHERE status = 'processed' AND processed_at < $1";
 
-/// Deletes up to `limit` processed deliveries received before `before`; how many went.
+/// Deletes up to `limit` deliveries processed before `before`; how many went.
 pub async fn prune_processed(
     db: impl SqliteExecutor<'_>,
     before: Timestamp,
