@@ -599,10 +599,16 @@ pub async fn webhooks(config: Config, command: WebhooksCommand) -> anyhow::Resul
                     continue;
                 }
                 match process_event(&ctx, event.id).await {
-                    Ok(Processed::Applied(effects)) => println!(
-                        "{}: processed ({} item(s) applied, {} already applied)",
-                        event.id, effects.applied, effects.duplicates
-                    ),
+                    Ok(Processed::Applied(effects)) => match effects.failure_summary() {
+                        None => println!(
+                            "{}: processed ({} item(s) applied, {} already applied)",
+                            event.id, effects.applied, effects.duplicates
+                        ),
+                        Some(failed) => println!(
+                            "{}: processed in part ({} item(s) applied, {} already applied); {failed}",
+                            event.id, effects.applied, effects.duplicates
+                        ),
+                    },
                     Ok(Processed::Failed(error)) => println!("{}: failed: {error}", event.id),
                     Err(error) => println!("{}: not processed, try again: {error}", event.id),
                 }

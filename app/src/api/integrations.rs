@@ -168,9 +168,17 @@ pub async fn replay_webhook(id: i64) -> Result<String, AppError> {
         "webhook replayed from Integraciones"
     );
     Ok(match processed {
-        Processed::Applied(effects) => format!(
+        Processed::Applied(effects) if effects.failed.is_empty() => format!(
             "Webhook {id} reprocesado: {} elemento(s) aplicados, {} ya aplicados antes.",
             effects.applied, effects.duplicates
+        ),
+        Processed::Applied(effects) => format!(
+            "Webhook {id} reprocesado en parte: {} elemento(s) aplicados, {} ya aplicados antes, \
+             {} siguen fallando: {}",
+            effects.applied,
+            effects.duplicates,
+            effects.failed.len(),
+            crate::domain::mask_phone_numbers(&effects.failed.join("; "))
         ),
         Processed::Failed(error) => format!("Webhook {id} sigue fallando: {error}"),
     })

@@ -19,6 +19,7 @@ mod limits;
 mod logs;
 mod metrics;
 mod outbound;
+mod provider_corpus;
 mod queue;
 mod reports;
 mod retention;

@@ -279,7 +279,8 @@ async fn replay_reprocesses_failed_deliveries_and_changes_nothing_on_processed_o
         again,
         Processed::Applied(app::backend::webhooks::ItemEffects {
             applied: 0,
-            duplicates: 1
+            duplicates: 1,
+            failed: Vec::new(),
         })
     );
 }

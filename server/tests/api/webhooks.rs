@@ -56,7 +56,7 @@ pub async fn post_whatsapp(app: &TestApp, body: &[u8]) -> TestResponse {
     .await
 }
 
-async fn post_hubspot(app: &TestApp, body: &[u8], timestamp_ms: i64) -> TestResponse {
+pub async fn post_hubspot(app: &TestApp, body: &[u8], timestamp_ms: i64) -> TestResponse {
     let url = format!("{APP_URL}/webhooks/hubspot");
     let signature = sign::hubspot(HS_SECRET, "POST", &url, body, timestamp_ms);
     let headers = [

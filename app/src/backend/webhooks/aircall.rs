@@ -1,7 +1,7 @@
 //! Aircall deliveries: every `call.*` event upserts its call by `data.id`; an inbound call from
 //! an unknown number creates an organic lead; unanswered inbound calls are flagged as missed.
 
-use super::{lead_for_phone, ItemEffects};
+use super::{lead_for_phone, Item, ItemEffects};
 use crate::backend::store::{calls, leads, webhook_events};
 use crate::domain::{Phone, Source, Timestamp};
 use anyhow::Context;
@@ -52,22 +52,33 @@ pub async fn process(
     let envelope: Envelope =
         serde_json::from_slice(body).context("not an Aircall webhook payload")?;
     let mut effects = ItemEffects::default();
+    let what = format!("{} of call {}", envelope.event, call_id(&envelope.data));
+    let mut item = sqlx::Connection::begin(&mut *tx).await?;
+    let outcome = apply_event(&mut item, event_id, &envelope, now).await;
+    effects.settle(item, &what, outcome).await?;
+    Ok(effects)
+}
+
+async fn apply_event(
+    tx: &mut SqliteConnection,
+    event_id: i64,
+    envelope: &Envelope,
+    now: Timestamp,
+) -> anyhow::Result<Item> {
     if envelope.resource.as_deref().is_some_and(|r| r != "call")
         || !envelope.event.starts_with("call.")
     {
-        return Ok(effects); // stored, nothing to do
+        return Ok(Item::Ignored); // stored, nothing to do
     }
     let call = &envelope.data;
     let call_id = call_id(call);
     let key = format!("ac:{}:{}:{}", envelope.event, call_id, envelope.timestamp);
     if !webhook_events::claim_item(&mut *tx, &key, event_id, now).await? {
-        effects.duplicates += 1;
-        return Ok(effects);
+        return Ok(Item::Duplicate);
     }
     let occurred_at = Timestamp::from_unix(envelope.timestamp).map_or(now, |t| t.min(now));
     apply_call(&mut *tx, call, &call_id, &envelope.event, occurred_at, now).await?;
-    effects.applied += 1;
-    Ok(effects)
+    Ok(Item::Applied)
 }
 
 /// Registers what an event (or the list-calls API) says of a call: its lead (created for an

@@ -13,11 +13,82 @@ use super::store::{leads, webhook_events};
 use crate::domain::{LeadStage, Phone, Provider, Source, Timestamp};
 use serde::{Deserialize, Serialize};
 
-/// Items applied and items skipped as already applied.
+/// What became of the items of one delivery: applied, skipped as applied before, and failed
+/// (each with its reason; the others were applied all the same).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ItemEffects {
     pub applied: usize,
     pub duplicates: usize,
+    pub failed: Vec<String>,
+}
+
+/// How one item of a delivery went.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Item {
+    Applied,
+    /// Applied before, by this delivery or another carrying the same item.
+    Duplicate,
+    /// Nothing to do with it (another object, an event we do not follow); its key is claimed.
+    Ignored,
+}
+
+impl ItemEffects {
+    /// Ends an item's savepoint by its outcome. Applied: kept. The item's own fault (a field it
+    /// lacks, a value a constraint refuses): rolled back and recorded, and the delivery goes on
+    /// with the next item; its key stays unclaimed, so a replay tries it again and only it. A
+    /// fault of the database itself (locked, full, gone) ends the delivery: it is retried whole.
+    pub async fn settle(
+        &mut self,
+        savepoint: sqlx::Transaction<'_, sqlx::Sqlite>,
+        what: &str,
+        outcome: anyhow::Result<Item>,
+    ) -> anyhow::Result<()> {
+        match outcome {
+            Ok(item) => {
+                savepoint.commit().await?;
+                match item {
+                    Item::Applied => self.applied += 1,
+                    Item::Duplicate => self.duplicates += 1,
+                    Item::Ignored => {}
+                }
+            }
+            Err(err) if is_database_fault(&err) => return Err(err),
+            Err(err) => {
+                savepoint.rollback().await?;
+                self.failed.push(format!("{what}: {err:#}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The delivery's error when some of its items failed: how many, and each one's reason.
+    pub fn failure_summary(&self) -> Option<String> {
+        (!self.failed.is_empty()).then(|| {
+            let total = self.applied + self.duplicates + self.failed.len();
+            format!(
+                "{} of {total} item(s) failed (the others were applied; a replay retries only \
+                 these): {}",
+                self.failed.len(),
+                self.failed.join("; ")
+            )
+        })
+    }
+}
+
+/// A database error that is not the data's fault: the same statement would work later.
+/// Constraint refusals are the data's (a value this item carries), so they fail the item.
+fn is_database_fault(err: &anyhow::Error) -> bool {
+    match err.downcast_ref::<sqlx::Error>() {
+        Some(sqlx::Error::Database(db)) => !matches!(
+            db.kind(),
+            sqlx::error::ErrorKind::UniqueViolation
+                | sqlx::error::ErrorKind::ForeignKeyViolation
+                | sqlx::error::ErrorKind::NotNullViolation
+                | sqlx::error::ErrorKind::CheckViolation
+        ),
+        Some(_) => true,
+        None => false,
+    }
 }
 
 /// An event type for the events list from the kinds of item a delivery carries: distinct,
@@ -64,6 +135,7 @@ async fn lead_for_phone(
 /// What happened to one stored delivery.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Processed {
+    /// The body was read; its items were applied, or some failed (see [`ItemEffects::failed`]).
     Applied(ItemEffects),
     /// The body cannot be read (kept, marked failed, replayable after a fix).
     Failed(String),
@@ -101,25 +173,44 @@ pub async fn process_event(ctx: &JobContext, event_id: i64) -> Result<Processed,
     };
     match result {
         Ok(effects) => {
-            webhook_events::finish(&mut *tx, event_id, event_type.as_deref(), None, now)
-                .await
-                .map_err(retryable)?;
-            // A replay that succeeds settles the delivery's earlier failed job.
-            crate::backend::store::jobs::settle_failed_processing(&mut *tx, event_id, now)
-                .await
-                .map_err(retryable)?;
-            tx.commit().await.map_err(retryable)?;
-            tracing::info!(
-                provider = provider.as_str(),
+            let failed = effects.failure_summary();
+            webhook_events::finish(
+                &mut *tx,
                 event_id,
-                event_type = event_type.as_deref().unwrap_or("-"),
-                applied = effects.applied,
-                duplicates = effects.duplicates,
-                "webhook delivery processed"
-            );
+                event_type.as_deref(),
+                failed.as_deref(),
+                now,
+            )
+            .await
+            .map_err(retryable)?;
+            if failed.is_none() {
+                // A replay that succeeds settles the delivery's earlier failed job.
+                crate::backend::store::jobs::settle_failed_processing(&mut *tx, event_id, now)
+                    .await
+                    .map_err(retryable)?;
+            }
+            tx.commit().await.map_err(retryable)?;
+            match &failed {
+                None => tracing::info!(
+                    provider = provider.as_str(),
+                    event_id,
+                    event_type = event_type.as_deref().unwrap_or("-"),
+                    applied = effects.applied,
+                    duplicates = effects.duplicates,
+                    "webhook delivery processed"
+                ),
+                Some(error) => tracing::warn!(
+                    provider = provider.as_str(),
+                    event_id,
+                    applied = effects.applied,
+                    failed = effects.failed.len(),
+                    error = crate::domain::mask_phone_numbers(error),
+                    "webhook delivery processed in part: some items could not be applied"
+                ),
+            }
             Ok(Processed::Applied(effects))
         }
-        Err(err) if err.downcast_ref::<sqlx::Error>().is_some() => Err(JobError::Retryable(err)),
+        Err(err) if is_database_fault(&err) => Err(JobError::Retryable(err)),
         Err(err) => {
             // Undo any partial effect, then record the failure on its own.
             drop(tx);
@@ -157,7 +248,10 @@ impl Job for ProcessWebhook {
 
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
         match process_event(ctx, self.webhook_event_id).await? {
-            Processed::Applied(_) => Ok(()),
+            Processed::Applied(effects) => match effects.failure_summary() {
+                None => Ok(()),
+                Some(error) => Err(JobError::Permanent(anyhow::anyhow!(error))),
+            },
             Processed::Failed(error) => Err(JobError::Permanent(anyhow::anyhow!(error))),
         }
     }

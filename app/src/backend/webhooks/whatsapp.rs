@@ -1,13 +1,15 @@
 //! WhatsApp (Meta Cloud) deliveries: inbound messages become leads and timeline entries; status
 //! updates move our outbound messages forward (SPEC §2 order), whatever order they arrive in.
 
-use super::{lead_for_phone, ItemEffects};
+use super::{lead_for_phone, Item, ItemEffects};
 use crate::backend::store::{messages, webhook_events};
 use crate::domain::{Phone, Source, Timestamp};
 use anyhow::Context;
 use serde::Deserialize;
 use sqlx::SqliteConnection;
 
+/// A delivery read only down to its items: each message and status is read on its own, so one
+/// that does not match (a new shape, a field missing) fails alone and never its batch-mates.
 #[derive(Deserialize)]
 struct Payload {
     entry: Vec<Entry>,
@@ -27,11 +29,11 @@ struct Change {
 #[derive(Deserialize)]
 struct Value {
     #[serde(default)]
-    contacts: Vec<Contact>,
+    contacts: Vec<serde_json::Value>,
     #[serde(default)]
-    messages: Vec<InboundMessage>,
+    messages: Vec<serde_json::Value>,
     #[serde(default)]
-    statuses: Vec<StatusUpdate>,
+    statuses: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -116,7 +118,8 @@ pub fn event_type(body: &[u8]) -> Option<String> {
     super::event_type_of(kinds)
 }
 
-/// Applies every message and status of the delivery not applied before.
+/// Applies every message and status of the delivery not applied before, each in its own
+/// savepoint (see [`ItemEffects::settle`]).
 pub async fn process(
     tx: &mut SqliteConnection,
     event_id: i64,
@@ -132,91 +135,121 @@ pub async fn process(
         .flat_map(|e| e.changes)
         .map(|c| c.value)
     {
+        let contacts: Vec<Contact> = value
+            .contacts
+            .iter()
+            .filter_map(|c| Contact::deserialize(c).ok())
+            .collect();
         for message in &value.messages {
-            if !webhook_events::claim_item(
-                &mut *tx,
-                &format!("wa:msg:{}", message.id),
-                event_id,
-                now,
-            )
-            .await?
-            {
-                effects.duplicates += 1;
-                continue;
-            }
-            let phone = Phone::parse(&format!("+{}", message.from))
-                .with_context(|| format!("message {} comes from {:?}", message.id, message.from))?;
-            let name = value
-                .contacts
-                .iter()
-                .find(|c| c.wa_id == message.from)
-                .and_then(|c| c.profile.as_ref()?.name.clone());
-            let source = if message.referral.is_some() {
-                Source::Meta
-            } else {
-                Source::Organic
-            };
-            let at = unix(&message.timestamp, now);
-            let lead_id = lead_for_phone(&mut *tx, &phone, name.as_deref(), source, at).await?;
-            let body = message
-                .text
-                .as_ref()
-                .map(|t| t.body.clone())
-                .or_else(|| message.button.as_ref().and_then(|b| b.text.clone()));
-            let kind = match message.kind.as_str() {
-                "text" | "button" | "interactive" => "text",
-                "image" | "audio" | "video" | "document" | "sticker" => "media",
-                _ => "other",
-            };
-            messages::insert(
-                &mut *tx,
-                messages::NewMessage {
-                    lead_id,
-                    direction: "inbound",
-                    wamid: Some(&message.id),
-                    kind,
-                    body: body.as_deref(),
-                    template_name: None,
-                    status: "received",
-                    error_code: None,
-                    error_reason: None,
-                    created_at: at,
-                },
-            )
-            .await?;
-            effects.applied += 1;
+            let what = format!("message {}", item_id(message));
+            let mut item = sqlx::Connection::begin(&mut *tx).await?;
+            let outcome = apply_message(&mut item, event_id, &contacts, message, now).await;
+            effects.settle(item, &what, outcome).await?;
         }
         for status in &value.statuses {
-            let key = format!("wa:st:{}:{}", status.id, status.status);
-            if !webhook_events::claim_item(&mut *tx, &key, event_id, now).await? {
-                effects.duplicates += 1;
-                continue;
-            }
-            let Some((message_id, current)) = messages::find_outbound(&mut *tx, &status.id).await?
-            else {
-                continue; // not one of ours (another app on the same business account)
-            };
-            if !moves_forward(&current, &status.status) {
-                continue;
-            }
-            let error = status.errors.first().map(|e| {
-                let reason = e
-                    .error_data
-                    .as_ref()
-                    .and_then(|d| d.details.clone())
-                    .or_else(|| e.title.clone())
-                    .unwrap_or_default();
-                (e.code, reason)
-            });
-            let error = error
-                .as_ref()
-                .map(|(code, reason)| (*code, reason.as_str()));
-            let at = unix(&status.timestamp, now);
-            messages::set_status(&mut *tx, message_id, &status.status, error, at).await?;
-            effects.applied += 1;
+            let what = format!("status of {}", item_id(status));
+            let mut item = sqlx::Connection::begin(&mut *tx).await?;
+            let outcome = apply_status(&mut item, event_id, status, now).await;
+            effects.settle(item, &what, outcome).await?;
         }
     }
     Ok(effects)
+}
+
+/// An item's `id` for messages about it.
+fn item_id(item: &serde_json::Value) -> &str {
+    item.get("id")
+        .and_then(|id| id.as_str())
+        .unwrap_or("without an id")
+}
+
+async fn apply_message(
+    tx: &mut SqliteConnection,
+    event_id: i64,
+    contacts: &[Contact],
+    message: &serde_json::Value,
+    now: Timestamp,
+) -> anyhow::Result<Item> {
+    let message = InboundMessage::deserialize(message).context("unreadable message")?;
+    if !webhook_events::claim_item(&mut *tx, &format!("wa:msg:{}", message.id), event_id, now)
+        .await?
+    {
+        return Ok(Item::Duplicate);
+    }
+    let phone = Phone::parse(&format!("+{}", message.from))
+        .with_context(|| format!("it comes from {:?}", message.from))?;
+    let name = contacts
+        .iter()
+        .find(|c| c.wa_id == message.from)
+        .and_then(|c| c.profile.as_ref()?.name.clone());
+    let source = if message.referral.is_some() {
+        Source::Meta
+    } else {
+        Source::Organic
+    };
+    let at = unix(&message.timestamp, now);
+    let lead_id = lead_for_phone(&mut *tx, &phone, name.as_deref(), source, at).await?;
+    let body = message
+        .text
+        .as_ref()
+        .map(|t| t.body.clone())
+        .or_else(|| message.button.as_ref().and_then(|b| b.text.clone()));
+    let kind = match message.kind.as_str() {
+        "text" | "button" | "interactive" => "text",
+        "image" | "audio" | "video" | "document" | "sticker" => "media",
+        _ => "other",
+    };
+    messages::insert(
+        &mut *tx,
+        messages::NewMessage {
+            lead_id,
+            direction: "inbound",
+            wamid: Some(&message.id),
+            kind,
+            body: body.as_deref(),
+            template_name: None,
+            status: "received",
+            error_code: None,
+            error_reason: None,
+            created_at: at,
+        },
+    )
+    .await?;
+    Ok(Item::Applied)
+}
+
+async fn apply_status(
+    tx: &mut SqliteConnection,
+    event_id: i64,
+    status: &serde_json::Value,
+    now: Timestamp,
+) -> anyhow::Result<Item> {
+    let status = StatusUpdate::deserialize(status).context("unreadable status")?;
+    let key = format!("wa:st:{}:{}", status.id, status.status);
+    if !webhook_events::claim_item(&mut *tx, &key, event_id, now).await? {
+        return Ok(Item::Duplicate);
+    }
+    let Some((message_id, current)) = messages::find_outbound(&mut *tx, &status.id).await? else {
+        return Ok(Item::Ignored); // not one of ours (another app on the same business account)
+    };
+    if !moves_forward(&current, &status.status) {
+        return Ok(Item::Ignored);
+    }
+    let error = status.errors.first().map(|e| {
+        let reason = e
+            .error_data
+            .as_ref()
+            .and_then(|d| d.details.clone())
+            .or_else(|| e.title.clone())
+            .unwrap_or_default();
+        (e.code, reason)
+    });
+    let error = error
+        .as_ref()
+        .map(|(code, reason)| (*code, reason.as_str()));
+    let at = unix(&status.timestamp, now);
+    messages::set_status(&mut *tx, message_id, &status.status, error, at).await?;
+    Ok(Item::Applied)
 }
 
 /// SPEC §2: queued → sent → delivered → read only forward; `failed` replaces only queued or
