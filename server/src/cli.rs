@@ -397,8 +397,8 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 )
             };
             println!(
-                "prune: {verb} {} done job(s) older than {} days and {} processed webhook delivery(ies) older than {} days",
-                rows.jobs, policy.jobs_days, rows.deliveries, policy.webhooks_days
+                "prune: {verb} {} done job(s) older than {} days, {} processed webhook delivery(ies) older than {} days and {} unmatched WhatsApp status(es)",
+                rows.jobs, policy.jobs_days, rows.deliveries, policy.webhooks_days, rows.unmatched_statuses
             );
             Ok(())
         }

@@ -12,6 +12,7 @@ use super::state::AppState;
 use super::store::{
     appointments, call_requests, calls, lead_activities, leads, messages, treatments, users,
 };
+use super::webhooks::whatsapp_content::Content;
 use crate::domain::{
     AppointmentStatus, AppointmentView, Cents, CurrentUser, LeadDetail, LeadDraft, LeadList,
     LeadRow, LeadStage, OutboundDraft, Phone, Provider, Source, StageFilter, Telephony,
@@ -175,7 +176,7 @@ async fn record(
     detail: &str,
     now: Timestamp,
 ) -> Result<(), AppError> {
-    lead_activities::insert(&mut **tx, lead_id, user.id, action, detail, now)
+    lead_activities::insert(&mut **tx, lead_id, Some(user.id), action, detail, now)
         .await
         .map_err(|e| internal("recording a lead activity", e))
 }
@@ -745,6 +746,7 @@ pub async fn detail(
         source: lead.source.parse().unwrap_or(Source::Organic),
         stage: LeadStage::parse(&lead.stage).unwrap_or(LeadStage::New),
         lost_reason: lead.lost_reason,
+        ad: lead.ad_referral.as_deref().and_then(ad_line),
         created: local_datetime(lead.created_at, tz),
         appointments: appointment_rows
             .iter()
@@ -794,6 +796,60 @@ fn entry(
         title: title.into(),
         detail,
         by,
+        link: None,
+    }
+}
+
+/// The click-to-WhatsApp ad a lead came from, in one line: its headline, Meta's ids (the ad's
+/// `source_id` and the click's `ctwa_clid`, which the ads manager matches) and its link.
+fn ad_line(referral: &str) -> Option<String> {
+    let referral: serde_json::Value = serde_json::from_str(referral).ok()?;
+    let field = |key: &str| {
+        referral
+            .get(key)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    let kind = match field("source_type") {
+        Some("ad") | None => "Anuncio de Meta".to_string(),
+        Some("post") => "Publicación de Meta".to_string(),
+        Some(other) => format!("Meta ({other})"),
+    };
+    let parts: Vec<String> = [
+        field("headline").map(|h| format!("«{h}»")),
+        field("source_id").map(|id| format!("anuncio {id}")),
+        field("source_url").map(str::to_string),
+        field("ctwa_clid").map(|c| format!("clic {c}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    Some(if parts.is_empty() {
+        kind
+    } else {
+        format!("{kind}: {}", parts.join(" · "))
+    })
+}
+
+/// A message's content in one line; a reaction also says which message it answers.
+fn content_line(content: &Content, message_rows: &[messages::MessageRecord]) -> String {
+    let line = content.line();
+    let Content::Reaction { message_id, .. } = content else {
+        return line;
+    };
+    let target = message_rows
+        .iter()
+        .find(|m| m.wamid.as_deref() == Some(message_id.as_str()))
+        .and_then(|m| m.body.as_deref().or(m.template_name.as_deref()));
+    match target {
+        Some(words) => {
+            let mut quoted: String = words.chars().take(60).collect();
+            if quoted.len() < words.len() {
+                quoted.push('…');
+            }
+            format!("{line} a «{quoted}»")
+        }
+        None => format!("{line} a un mensaje anterior"),
     }
 }
 
@@ -823,9 +879,14 @@ fn timeline(
     }
     for m in message_rows {
         let inbound = m.direction == "inbound";
-        let text = match (&m.body, &m.template_name) {
-            (Some(body), _) => Some(body.clone()),
-            (None, Some(template)) => Some(format!("Plantilla «{template}»")),
+        let content = m
+            .content
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<Content>(c).ok());
+        let text = match (&content, &m.body, &m.template_name) {
+            (Some(content), _, _) => Some(content_line(content, message_rows)),
+            (None, Some(body), _) => Some(body.clone()),
+            (None, None, Some(template)) => Some(format!("Plantilla «{template}»")),
             _ => None,
         };
         let title = if inbound {
@@ -849,7 +910,9 @@ fn timeline(
         } else {
             TimelineKind::MessageOut
         };
-        events.push((m.created_at, entry(kind, title, text, m.user_name.clone())));
+        let mut entry = entry(kind, title, text, m.user_name.clone());
+        entry.link = content.as_ref().and_then(Content::map_link);
+        events.push((m.created_at, entry));
     }
     for c in call_rows {
         let direction = if c.direction == "inbound" {
@@ -935,6 +998,7 @@ fn timeline(
             "treatment_sold" => "Tratamiento vendido",
             "lead_lost" => "Marcado como perdido",
             "lead_reopened" => "Reabierto",
+            "phone_changed" => "Teléfono cambiado",
             other => other,
         };
         let detail = (!a.detail.is_empty()).then(|| a.detail.clone());

@@ -164,9 +164,11 @@ async fn deliver_message(ctx: &JobContext, id: i64) -> Result<(), JobError> {
     record_on_breaker(ctx, Provider::Whatsapp, &result).await?;
     match result {
         Ok(wamid) => {
-            messages::accepted(db, id, &wamid, Timestamp::now())
+            let mut tx = ctx.db.begin_write().await.map_err(db_error)?;
+            crate::backend::webhooks::whatsapp::accepted(&mut tx, id, &wamid, Timestamp::now())
                 .await
                 .map_err(db_error)?;
+            tx.commit().await.map_err(db_error)?;
             tracing::info!(
                 provider = "whatsapp",
                 message_id = id,

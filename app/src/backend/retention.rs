@@ -6,7 +6,7 @@
 
 use super::config::Config;
 use super::db::Db;
-use super::store::{jobs, settings, webhook_events};
+use super::store::{jobs, messages, settings, webhook_events};
 use crate::domain::Timestamp;
 use anyhow::Context;
 use std::time::Duration;
@@ -40,6 +40,9 @@ impl Policy {
 pub struct Pruned {
     pub jobs: u64,
     pub deliveries: u64,
+    /// WhatsApp statuses kept for a message id that never became one of ours (another app's
+    /// messages on the same account), as old as done jobs.
+    pub unmatched_statuses: u64,
 }
 
 const DAY: i64 = 86_400;
@@ -58,6 +61,11 @@ pub async fn due(db: &Db, policy: Policy, now: Timestamp) -> sqlx::Result<Pruned
         jobs: jobs::count_done_before(&db.reader, policy.jobs_before(now)).await? as u64,
         deliveries: webhook_events::count_processed_before(&db.reader, policy.webhooks_before(now))
             .await? as u64,
+        unmatched_statuses: messages::count_early_statuses_before(
+            &db.reader,
+            policy.jobs_before(now),
+        )
+        .await? as u64,
     })
 }
 
@@ -79,6 +87,16 @@ pub async fn prune(db: &Db, policy: Policy, now: Timestamp) -> anyhow::Result<Pr
             .await
             .context("deleting processed webhook deliveries")?;
         pruned.deliveries += gone;
+        if gone < BATCH as u64 {
+            break;
+        }
+        tokio::time::sleep(PAUSE).await;
+    }
+    loop {
+        let gone = messages::prune_early_statuses(&db.writer, policy.jobs_before(now), BATCH)
+            .await
+            .context("deleting unmatched WhatsApp statuses")?;
+        pruned.unmatched_statuses += gone;
         if gone < BATCH as u64 {
             break;
         }

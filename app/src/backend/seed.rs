@@ -494,6 +494,7 @@ async fn write_conversation(
             status: "received",
             error_code: None,
             error_reason: None,
+            content: None,
             created_at: plan.created_at,
         },
     )
@@ -524,6 +525,7 @@ async fn write_conversation(
             status,
             error_code: error.map(|e| e.0),
             error_reason: error.map(|e| e.1),
+            content: None,
             created_at: replied_at,
         },
     )

@@ -42,6 +42,8 @@ pub struct LeadDetail {
     pub source: Source,
     pub stage: LeadStage,
     pub lost_reason: Option<String>,
+    /// The click-to-WhatsApp ad it came from, in one line.
+    pub ad: Option<String>,
     pub created: String,
     pub appointments: Vec<AppointmentView>,
     pub treatments: Vec<TreatmentView>,
@@ -85,6 +87,8 @@ pub struct TimelineEntry {
     pub detail: Option<String>,
     /// The staff user who made the change.
     pub by: Option<String>,
+    /// A map of a location the patient shared (built by the server from two numbers).
+    pub link: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

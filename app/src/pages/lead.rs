@@ -98,6 +98,7 @@ fn LeadWorkspace(lead: LeadDetail) -> impl IntoView {
             <dd>{lead.phone.clone()}</dd>
             <dt>"Correo"</dt>
             <dd>{lead.email.clone().unwrap_or_else(|| "—".into())}</dd>
+            {lead.ad.clone().map(|ad| view! { <dt>"Anuncio"</dt> <dd class="ad">{ad}</dd> })}
         </dl>
         <div class="workspace">
             <div class="workspace-actions">
@@ -354,6 +355,11 @@ fn Timeline(entries: Vec<TimelineEntry>) -> impl IntoView {
                         <li class=format!("entry kind-{}", e.kind.as_str())>
                             <p class="entry-title">{e.title}</p>
                             {e.detail.map(|d| view! { <p class="entry-detail">{d}</p> })}
+                            {e.link.map(|href| view! {
+                                <p class="entry-detail">
+                                    <a href=href target="_blank" rel="noopener noreferrer">"Ver en el mapa"</a>
+                                </p>
+                            })}
                             <p class="entry-meta">
                                 {e.when}
                                 {e.by.map(|by| view! { " · " {by} })}

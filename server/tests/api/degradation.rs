@@ -53,6 +53,7 @@ async fn queued_messages(app: &TestApp, cookie: &str, n: usize) -> Vec<i64> {
             status: "received",
             error_code: None,
             error_reason: None,
+            content: None,
             created_at: Timestamp::now().plus_seconds(-60),
         },
     )

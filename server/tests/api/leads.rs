@@ -514,6 +514,7 @@ async fn whatsapp_free_text_only_within_24_hours_of_the_leads_last_message() {
                 status: "received",
                 error_code: None,
                 error_reason: None,
+                content: None,
                 created_at: now.plus_seconds(-ago),
             },
         )

@@ -53,6 +53,7 @@ async fn setup() -> Setup {
             status: "received",
             error_code: None,
             error_reason: None,
+            content: None,
             created_at: Timestamp::now().plus_seconds(-3600),
         },
     )

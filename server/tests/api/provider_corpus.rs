@@ -139,3 +139,312 @@ async fn one_hubspot_event_that_cannot_be_read_never_sinks_the_others() {
         "{error}"
     );
 }
+
+/// Posts a corpus delivery with its message ids made unique (the documentation's examples share
+/// ids across pages), drains the queue.
+async fn deliver(app: &crate::helpers::TestApp, name: &str) {
+    let mut delivery = corpus(name);
+    if let Some(messages) = delivery["entry"][0]["changes"][0]["value"]["messages"].as_array_mut() {
+        for (i, message) in messages.iter_mut().enumerate() {
+            message["id"] = json!(format!("wamid.{name}.{i}"));
+        }
+    }
+    let body = serde_json::to_vec(&delivery).unwrap();
+    assert_eq!(
+        post_whatsapp(app, &body).await.status,
+        StatusCode::OK,
+        "{name}"
+    );
+    drain(app).await;
+    let failed: Vec<String> =
+        sqlx::query_scalar("SELECT last_error FROM webhook_events WHERE status <> 'processed'")
+            .fetch_all(&app.state.db.reader)
+            .await
+            .unwrap();
+    assert!(failed.is_empty(), "{name}: {failed:?}");
+}
+
+/// The lead page of the patient 34611223344, as staff see it.
+async fn lead_page(app: &crate::helpers::TestApp, cookie: &str) -> String {
+    let id = count(app, "SELECT id FROM leads WHERE phone = '+34611223344'").await;
+    let page = app.get(&format!("/leads/{id}"), Some(cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    page.body
+}
+
+#[tokio::test]
+async fn every_documented_message_type_is_kept_and_told_in_one_line() {
+    let app = providers_app().await;
+    let cookie = app.signed_in("recepcion@clinica.es").await;
+    let cases = [
+        ("wa_01_text", "Hola, ¿tenéis cita para mañana por la tarde?"),
+        ("wa_02_image", "Imagen (image/jpeg): Foto de la receta · archivo 1003383421387256 en WhatsApp"),
+        ("wa_03_video", "Vídeo"),
+        ("wa_04_audio_voice", "Audio (audio/ogg; codecs=opus)"),
+        (
+            "wa_05_document",
+            "Documento «analitica_marzo.pdf» (application/pdf): Informe de la analítica",
+        ),
+        ("wa_06_sticker", "Sticker (image/webp)"),
+        ("wa_07_interactive_button_reply", "Pulsó «Confirmar cita» · opción confirm-appointment"),
+        ("wa_08_interactive_list_reply", "Pulsó «Martes 14, 16:30» (Dra. Ruiz · Fisioterapia)"),
+        ("wa_09_button_template_quick_reply", "Pulsó el botón «Cancelar cita»"),
+        ("wa_10_location", "Ubicación: Clínica Retiro, Calle de Alcalá 123, 28009 Madrid (40.4222, -3.6794)"),
+        ("wa_11_contacts", "Contacto compartido: Antonio Fernández López (+34 622 33 44 55)"),
+        (
+            "wa_14_unsupported",
+            "Mensaje que WhatsApp no entrega a la clínica (poll_creation): 131051 · Message type unknown",
+        ),
+    ];
+    for (name, _) in &cases {
+        deliver(&app, name).await;
+    }
+    let page = lead_page(&app, &cookie).await;
+    for (name, line) in cases {
+        let line = line.replace("Does it come in", "");
+        assert!(
+            page.contains(&line),
+            "{name}: {line:?} not on the lead page"
+        );
+    }
+    assert!(
+        page.contains("href=\"https://www.openstreetmap.org/?mlat=40.4222&amp;mlon=-3.6794#map=17/40.4222/-3.6794\""),
+        "the location has a map link"
+    );
+    let empty = count(
+        &app,
+        "SELECT COUNT(*) FROM messages WHERE content IS NULL OR (body IS NULL AND kind = 'text')",
+    )
+    .await;
+    assert_eq!(empty, 0, "every message keeps what it carried");
+    let stored: String =
+        sqlx::query_scalar("SELECT content FROM messages WHERE wamid = 'wamid.wa_05_document.0'")
+            .fetch_one(&app.state.db.reader)
+            .await
+            .unwrap();
+    let stored: Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(
+        stored["media_id"], "622684793477189",
+        "the file can be fetched later"
+    );
+    assert_eq!(stored["mime_type"], "application/pdf");
+}
+
+#[tokio::test]
+async fn a_reaction_is_linked_to_its_message_and_taking_it_back_removes_it() {
+    let app = providers_app().await;
+    let cookie = app.signed_in("recepcion@clinica.es").await;
+    deliver(&app, "wa_01_text").await;
+    // The clinic's message the patient reacts to (its id as in Meta's example).
+    let lead = count(&app, "SELECT id FROM leads WHERE phone = '+34611223344'").await;
+    sqlx::query(
+        "INSERT INTO messages (lead_id, direction, wamid, kind, body, status, created_at, status_at)
+         VALUES ($1, 'outbound', 'wamid.HBgLMzQ5MTAxMjM0NTYVAgASGBQM0FDQjY5OUQ1MDVGRjFGRDNFQUQ=',
+                 'text', 'Le confirmamos la cita del martes', 'read',
+                 '2025-06-08T10:00:00Z', '2025-06-08T10:00:00Z')",
+    )
+    .bind(lead)
+    .execute(&app.state.db.writer)
+    .await
+    .unwrap();
+    deliver(&app, "wa_12_reaction").await;
+    assert!(lead_page(&app, &cookie)
+        .await
+        .contains("Reaccionó con 👍 a «Le confirmamos la cita del martes»"));
+    deliver(&app, "wa_13_reaction_removed").await;
+    assert!(!lead_page(&app, &cookie).await.contains("Reaccionó"));
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM messages WHERE json_extract(content, '$.type') = 'reaction'"
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_first_message_from_an_ad_keeps_the_ad_on_the_lead() {
+    let app = providers_app().await;
+    let cookie = app.signed_in("recepcion@clinica.es").await;
+    deliver(&app, "wa_17_ctwa_referral_first_message").await;
+    let (source, referral): (String, String) =
+        sqlx::query_as("SELECT source, ad_referral FROM leads WHERE phone = '+34611223344'")
+            .fetch_one(&app.state.db.reader)
+            .await
+            .unwrap();
+    assert_eq!(source, "meta");
+    let referral: Value = serde_json::from_str(&referral).unwrap();
+    for key in [
+        "source_id",
+        "source_type",
+        "source_url",
+        "headline",
+        "ctwa_clid",
+    ] {
+        assert!(referral[key].is_string(), "{key} kept: {referral}");
+    }
+    assert!(
+        referral.get("image_url").is_none(),
+        "not the ad's media links"
+    );
+    let page = lead_page(&app, &cookie).await;
+    assert!(
+        page.contains("Anuncio de Meta: «Escríbenos por WhatsApp» · anuncio 120226305854810726 · https://fb.me/3cr4Wqqkv · clic Aff-n8ZTODiE79d22KtAwQKj9e_"),
+        "the ad is on the lead's page"
+    );
+}
+
+#[tokio::test]
+async fn a_status_before_its_message_has_an_id_is_kept_and_applied_when_it_gets_one() {
+    let app = providers_app().await;
+    let lead = crate::clinic::Clinic::new(app.state.db.clone())
+        .lead(
+            app::domain::Source::Google,
+            crate::clinic::ts("2025-01-01T10:00:00Z"),
+        )
+        .await;
+    // Our message, sent; Meta's answer (with its id) not stored yet.
+    let message: i64 = sqlx::query_scalar(
+        "INSERT INTO messages (lead_id, direction, kind, body, status, created_at, status_at)
+         VALUES ($1, 'outbound', 'text', 'Hola', 'queued', '2025-06-08T10:00:00Z',
+                 '2025-06-08T10:00:00Z') RETURNING id",
+    )
+    .bind(lead)
+    .fetch_one(&app.state.db.writer)
+    .await
+    .unwrap();
+    let wamid = "wamid.HBgLMzQ2MTEyMjMzNDQVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA";
+    let mut delivered = corpus("wa_19b_status_delivered_bsuid");
+    delivered["entry"][0]["changes"][0]["value"]["statuses"][0]["id"] = json!(wamid);
+    let body = serde_json::to_vec(&delivered).unwrap();
+    assert_eq!(post_whatsapp(&app, &body).await.status, StatusCode::OK);
+    drain(&app).await;
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM webhook_items WHERE item_key LIKE 'wa:st:%'"
+        )
+        .await,
+        0,
+        "nothing applied, nothing marked applied"
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM whatsapp_early_statuses").await,
+        1
+    );
+
+    let mut tx = app.state.db.begin_write().await.unwrap();
+    app::backend::webhooks::whatsapp::accepted(
+        &mut tx,
+        message,
+        wamid,
+        app::domain::Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let status: String = sqlx::query_scalar("SELECT status FROM messages WHERE id = $1")
+        .bind(message)
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+    assert_eq!(status, "delivered");
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM whatsapp_early_statuses").await,
+        0
+    );
+
+    // A redelivery of the same status now finds the message: claimed once, nothing moves back.
+    let replayed = post_whatsapp(&app, &body).await;
+    assert_eq!(replayed.status, StatusCode::OK);
+    let event_id = count(&app, "SELECT MIN(id) FROM webhook_events").await;
+    app::backend::webhooks::process_event(&app.state.jobs(), event_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM webhook_items WHERE item_key LIKE 'wa:st:%'"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_patient_who_changes_number_keeps_one_lead() {
+    let app = providers_app().await;
+    let cookie = app.signed_in("recepcion@clinica.es").await;
+    deliver(&app, "wa_01_text").await;
+    let lead = count(&app, "SELECT id FROM leads WHERE phone = '+34611223344'").await;
+    deliver(&app, "wa_15_system_user_changed_number").await;
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM leads WHERE phone = '+34699887766'"
+        )
+        .await,
+        1
+    );
+    // The next message, from the new number, lands on the same lead.
+    let mut text = corpus("wa_01_text");
+    let value = &mut text["entry"][0]["changes"][0]["value"];
+    value["contacts"][0]["wa_id"] = json!("34699887766");
+    value["messages"][0]["from"] = json!("34699887766");
+    value["messages"][0]["id"] = json!("wamid.from-the-new-number");
+    assert_eq!(
+        post_whatsapp(&app, &serde_json::to_vec(&text).unwrap())
+            .await
+            .status,
+        StatusCode::OK
+    );
+    drain(&app).await;
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM leads").await, 1);
+    assert_eq!(
+        count(
+            &app,
+            &format!("SELECT COUNT(*) FROM messages WHERE lead_id = {lead}")
+        )
+        .await,
+        3
+    );
+    let page = app.get(&format!("/leads/{lead}"), Some(&cookie)).await.body;
+    assert!(page.contains("Teléfono cambiado"), "in the timeline");
+    assert!(page.contains("De +34611223344 a +34699887766 (aviso de WhatsApp)"));
+    assert!(page.contains(
+        "Aviso de WhatsApp: User Lucía Fernández changed from 34611223344 to 34699887766"
+    ));
+}
+
+#[tokio::test]
+async fn a_new_number_that_is_another_leads_is_not_merged_by_guesswork() {
+    let app = providers_app().await;
+    deliver(&app, "wa_01_text").await;
+    let mut other = corpus("wa_01_text");
+    let value = &mut other["entry"][0]["changes"][0]["value"];
+    value["contacts"][0]["wa_id"] = json!("34699887766");
+    value["messages"][0]["from"] = json!("34699887766");
+    value["messages"][0]["id"] = json!("wamid.someone-else");
+    post_whatsapp(&app, &serde_json::to_vec(&other).unwrap()).await;
+    drain(&app).await;
+    let body = serde_json::to_vec(&corpus("wa_15_system_user_changed_number")).unwrap();
+    post_whatsapp(&app, &body).await;
+    drain(&app).await;
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM leads").await, 2);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM leads WHERE phone = '+34611223344'"
+        )
+        .await,
+        1,
+        "unchanged"
+    );
+    let error: String =
+        sqlx::query_scalar("SELECT last_error FROM webhook_events WHERE status = 'failed'")
+            .fetch_one(&app.state.db.reader)
+            .await
+            .unwrap();
+    assert!(error.contains("already belongs to lead"), "{error}");
+}

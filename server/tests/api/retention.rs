@@ -56,6 +56,13 @@ async fn history(app: &TestApp) {
     .await;
     exec(
         app,
+        "INSERT INTO whatsapp_early_statuses (wamid, status, occurred_at, received_at) VALUES
+         ('wamid.another-apps', 'sent', '2025-04-01T00:00:00Z', '2025-04-01T00:00:00Z'),
+         ('wamid.answer-on-its-way', 'delivered', '2025-05-31T00:00:00Z', '2025-05-31T00:00:00Z')",
+    )
+    .await;
+    exec(
+        app,
         "INSERT INTO webhook_items (item_key, webhook_event_id, processed_at) VALUES
          ('wa:msg:old', 1, '2025-03-01T00:00:00Z'), ('hs:recent', 4, '2025-05-01T00:00:00Z')",
     )
@@ -71,6 +78,7 @@ async fn prune_deletes_old_history_in_batches_and_keeps_work_and_recent_history(
     let expected = Pruned {
         jobs: 1200,
         deliveries: 1,
+        unmatched_statuses: 1,
     };
     assert_eq!(due(&app.state.db, POLICY, now).await.unwrap(), expected);
     assert_eq!(
@@ -143,7 +151,7 @@ async fn the_command_counts_with_dry_run_and_uses_the_configured_ages() {
     // Today is long after the history: everything done or processed is past its age.
     assert_eq!(
         run(&["prune", "--dry-run"], "30"),
-        "prune: would delete 1201 done job(s) older than 30 days and 3 processed webhook delivery(ies) older than 90 days\n"
+        "prune: would delete 1201 done job(s) older than 30 days, 3 processed webhook delivery(ies) older than 90 days and 2 unmatched WhatsApp status(es)\n"
     );
     assert_eq!(
         count(&app, "SELECT COUNT(*) FROM jobs WHERE status = 'done'").await,
@@ -151,7 +159,7 @@ async fn the_command_counts_with_dry_run_and_uses_the_configured_ages() {
     );
     assert_eq!(
         run(&["prune"], "3650"),
-        "prune: deleted 0 done job(s) older than 3650 days and 3 processed webhook delivery(ies) older than 90 days\n"
+        "prune: deleted 0 done job(s) older than 3650 days, 3 processed webhook delivery(ies) older than 90 days and 0 unmatched WhatsApp status(es)\n"
     );
     assert_eq!(
         count(&app, "SELECT COUNT(*) FROM jobs WHERE status = 'done'").await,

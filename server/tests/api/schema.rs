@@ -3,7 +3,7 @@
 use crate::helpers::TestApp;
 use app::backend::db::Db;
 
-const TABLES: [&str; 24] = [
+const TABLES: [&str; 25] = [
     "api_tokens",
     "appointments",
     "call_requests",
@@ -29,6 +29,7 @@ const TABLES: [&str; 24] = [
     "users",
     "webhook_events",
     "webhook_items",
+    "whatsapp_early_statuses",
 ];
 
 #[tokio::test]

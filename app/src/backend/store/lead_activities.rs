@@ -1,4 +1,5 @@
-//! `lead_activities`: what staff did to a lead, and who, for its timeline.
+//! `lead_activities`: what happened to a lead and who did it (staff, or nobody for what a
+//! provider told us), for its timeline.
 
 use crate::domain::Timestamp;
 use sqlx::SqliteExecutor;
@@ -6,7 +7,7 @@ use sqlx::SqliteExecutor;
 pub async fn insert(
     db: impl SqliteExecutor<'_>,
     lead_id: i64,
-    user_id: i64,
+    user_id: Option<i64>,
     action: &str,
     detail: &str,
     now: Timestamp,

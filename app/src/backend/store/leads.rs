@@ -94,17 +94,54 @@ pub struct LeadRecord {
     pub stage: String,
     pub lost: bool,
     pub lost_reason: Option<String>,
+    /// The click-to-WhatsApp ad it came from (JSON, Meta's `referral`).
+    pub ad_referral: Option<String>,
     pub created_at: Timestamp,
 }
 
 const LEAD_COLUMNS: &str =
-    "id, name, phone, email, source, stage, lost, lost_reason, created_at FROM leads";
+    "id, name, phone, email, source, stage, lost, lost_reason, ad_referral, created_at FROM leads";
+
+/// Keeps the click-to-WhatsApp ad (Meta's `referral`, JSON) the lead first wrote from; a lead
+/// that already has one keeps it (first touch).
+pub async fn attribute_ad(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    referral: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE leads SET ad_referral = $2 WHERE id = $1 AND ad_referral IS NULL")
+        .bind(id)
+        .bind(referral)
+        .execute(db)
+        .await?;
+    Ok(())
+}
 
 pub async fn get(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<Option<LeadRecord>> {
     sqlx::query_as(&format!("SELECT {LEAD_COLUMNS} WHERE id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await
+}
+
+/// The lead's number changed (WhatsApp said so): a new revision, which the HubSpot sync sends.
+pub async fn change_phone(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    phone: &Phone,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE leads SET phone = $2, updated_at = $3, revision = revision + 1,
+             hubspot_sync_error = NULL
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(phone.as_str())
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// Staff's edit of a lead: a new revision, which the HubSpot sync sends.
@@ -205,7 +242,7 @@ pub async fn list(
     offset: i64,
 ) -> sqlx::Result<Vec<LeadRecord>> {
     let columns =
-        "l.id, l.name, l.phone, l.email, l.source, l.stage, l.lost, l.lost_reason, l.created_at";
+        "l.id, l.name, l.phone, l.email, l.source, l.stage, l.lost, l.lost_reason, l.ad_referral, l.created_at";
     let mut query = match filter.search {
         Some(search) => {
             let mut query = QueryBuilder::new(format!(

@@ -13,6 +13,8 @@ pub struct NewMessage<'a> {
     pub status: &'a str,
     pub error_code: Option<i64>,
     pub error_reason: Option<&'a str>,
+    /// What an inbound message carried (`whatsapp_content::Content` as JSON).
+    pub content: Option<&'a str>,
     pub created_at: Timestamp,
 }
 
@@ -23,8 +25,8 @@ pub async fn insert(
 ) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar(
         "INSERT INTO messages (lead_id, direction, wamid, kind, body, template_name, status,
-                               error_code, error_reason, created_at, status_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+                               error_code, error_reason, created_at, status_at, content)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)
          ON CONFLICT (wamid) DO NOTHING RETURNING id",
     )
     .bind(message.lead_id)
@@ -37,9 +39,109 @@ pub async fn insert(
     .bind(message.error_code)
     .bind(message.error_reason)
     .bind(message.created_at)
+    .bind(message.content)
     .fetch_all(db)
     .await
     .map(super::first_row)
+}
+
+/// Takes back the lead's reaction to the message `target` (a reaction without an emoji).
+pub async fn remove_reactions(
+    db: impl SqliteExecutor<'_>,
+    lead_id: i64,
+    target: &str,
+) -> sqlx::Result<u64> {
+    let result = sqlx::query(
+        "DELETE FROM messages WHERE lead_id = $1 AND direction = 'inbound'
+           AND json_extract(content, '$.type') = 'reaction'
+           AND json_extract(content, '$.message_id') = $2",
+    )
+    .bind(lead_id)
+    .bind(target)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// A status Meta sent for a `wamid` no message of ours has (yet): kept until one gets it.
+pub async fn keep_early_status(
+    db: impl SqliteExecutor<'_>,
+    wamid: &str,
+    status: &str,
+    error: Option<(i64, &str)>,
+    occurred_at: Timestamp,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO whatsapp_early_statuses
+             (wamid, status, error_code, error_reason, occurred_at, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (wamid, status) DO NOTHING",
+    )
+    .bind(wamid)
+    .bind(status)
+    .bind(error.map(|e| e.0))
+    .bind(error.map(|e| crate::domain::mask_phone_numbers(e.1)))
+    .bind(occurred_at)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A status kept by [`keep_early_status`].
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EarlyStatus {
+    pub status: String,
+    pub error_code: Option<i64>,
+    pub error_reason: Option<String>,
+    pub occurred_at: Timestamp,
+}
+
+/// Removes and returns the statuses kept for `wamid`, oldest first.
+pub async fn take_early_statuses(
+    db: &mut sqlx::SqliteConnection,
+    wamid: &str,
+) -> sqlx::Result<Vec<EarlyStatus>> {
+    let statuses = sqlx::query_as(
+        "SELECT status, error_code, error_reason, occurred_at FROM whatsapp_early_statuses
+         WHERE wamid = $1 ORDER BY occurred_at, rowid",
+    )
+    .bind(wamid)
+    .fetch_all(&mut *db)
+    .await?;
+    sqlx::query("DELETE FROM whatsapp_early_statuses WHERE wamid = $1")
+        .bind(wamid)
+        .execute(&mut *db)
+        .await?;
+    Ok(statuses)
+}
+
+pub async fn count_early_statuses_before(
+    db: impl SqliteExecutor<'_>,
+    before: Timestamp,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM whatsapp_early_statuses WHERE received_at < $1")
+        .bind(before)
+        .fetch_one(db)
+        .await
+}
+
+/// Forgets statuses kept since before `before` (of messages that never became ours), at most
+/// `limit` of them.
+pub async fn prune_early_statuses(
+    db: impl SqliteExecutor<'_>,
+    before: Timestamp,
+    limit: i64,
+) -> sqlx::Result<u64> {
+    let result = sqlx::query(
+        "DELETE FROM whatsapp_early_statuses WHERE rowid IN (
+             SELECT rowid FROM whatsapp_early_statuses WHERE received_at < $1 LIMIT $2)",
+    )
+    .bind(before)
+    .bind(limit)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected())
 }
 
 /// The id and status of our outbound message with this `wamid`.
@@ -76,6 +178,7 @@ pub async fn set_status(
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MessageRecord {
+    pub wamid: Option<String>,
     pub direction: String,
     pub kind: String,
     pub body: Option<String>,
@@ -83,6 +186,7 @@ pub struct MessageRecord {
     pub status: String,
     pub error_reason: Option<String>,
     pub user_name: Option<String>,
+    pub content: Option<String>,
     pub created_at: Timestamp,
 }
 
@@ -92,8 +196,8 @@ pub async fn for_lead(
     lead_id: i64,
 ) -> sqlx::Result<Vec<MessageRecord>> {
     sqlx::query_as(
-        "SELECT m.direction, m.kind, m.body, m.template_name, m.status, m.error_reason,
-                u.name AS user_name, m.created_at
+        "SELECT m.wamid, m.direction, m.kind, m.body, m.template_name, m.status,
+                m.error_reason, u.name AS user_name, m.content, m.created_at
          FROM messages m LEFT JOIN users u ON u.id = m.user_id
          WHERE m.lead_id = $1 ORDER BY m.created_at DESC, m.id DESC",
     )

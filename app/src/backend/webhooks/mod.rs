@@ -7,6 +7,7 @@ pub mod hubspot;
 pub mod ingest;
 pub mod verify;
 pub mod whatsapp;
+pub mod whatsapp_content;
 
 use super::jobs::{Job, JobContext, JobError};
 use super::store::{leads, webhook_events};

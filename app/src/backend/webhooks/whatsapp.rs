@@ -1,8 +1,9 @@
 //! WhatsApp (Meta Cloud) deliveries: inbound messages become leads and timeline entries; status
 //! updates move our outbound messages forward (SPEC §2 order), whatever order they arrive in.
 
+use super::whatsapp_content::Content;
 use super::{lead_for_phone, Item, ItemEffects};
-use crate::backend::store::{messages, webhook_events};
+use crate::backend::store::{lead_activities, leads, messages, webhook_events};
 use crate::domain::{Phone, Source, Timestamp};
 use anyhow::Context;
 use serde::Deserialize;
@@ -47,27 +48,14 @@ struct Profile {
     name: Option<String>,
 }
 
+/// Who sent a message and when; what it says is read by [`Content::from_meta`].
 #[derive(Deserialize)]
 struct InboundMessage {
     from: String,
     id: String,
     timestamp: String,
-    #[serde(rename = "type")]
-    kind: String,
-    text: Option<TextBody>,
-    button: Option<TextLike>,
     /// Present when the conversation started from a click-to-WhatsApp ad.
     referral: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct TextBody {
-    body: String,
-}
-
-#[derive(Deserialize)]
-struct TextLike {
-    text: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -167,10 +155,10 @@ async fn apply_message(
     tx: &mut SqliteConnection,
     event_id: i64,
     contacts: &[Contact],
-    message: &serde_json::Value,
+    raw: &serde_json::Value,
     now: Timestamp,
 ) -> anyhow::Result<Item> {
-    let message = InboundMessage::deserialize(message).context("unreadable message")?;
+    let message = InboundMessage::deserialize(raw).context("unreadable message")?;
     if !webhook_events::claim_item(&mut *tx, &format!("wa:msg:{}", message.id), event_id, now)
         .await?
     {
@@ -189,33 +177,101 @@ async fn apply_message(
     };
     let at = unix(&message.timestamp, now);
     let lead_id = lead_for_phone(&mut *tx, &phone, name.as_deref(), source, at).await?;
-    let body = message
-        .text
-        .as_ref()
-        .map(|t| t.body.clone())
-        .or_else(|| message.button.as_ref().and_then(|b| b.text.clone()));
-    let kind = match message.kind.as_str() {
-        "text" | "button" | "interactive" => "text",
-        "image" | "audio" | "video" | "document" | "sticker" => "media",
-        _ => "other",
-    };
+    if let Some(referral) = &message.referral {
+        leads::attribute_ad(&mut *tx, lead_id, &ad_referral(referral).to_string()).await?;
+    }
+    let content = Content::from_meta(raw);
+    if let Content::System {
+        kind: Some(kind), ..
+    } = &content
+    {
+        if kind == "user_changed_number" {
+            change_number(&mut *tx, lead_id, &phone, raw, at).await?;
+        }
+    }
+    if let Content::Reaction {
+        message_id,
+        emoji: None,
+    } = &content
+    {
+        messages::remove_reactions(&mut *tx, lead_id, message_id).await?;
+        return Ok(Item::Applied);
+    }
+    let stored = serde_json::to_string(&content).context("storing the message's content")?;
     messages::insert(
         &mut *tx,
         messages::NewMessage {
             lead_id,
             direction: "inbound",
             wamid: Some(&message.id),
-            kind,
-            body: body.as_deref(),
+            kind: content.stored_kind(),
+            body: content.words().as_deref(),
             template_name: None,
             status: "received",
             error_code: None,
             error_reason: None,
+            content: Some(&stored),
             created_at: at,
         },
     )
     .await?;
     Ok(Item::Applied)
+}
+
+/// A patient changed their WhatsApp number (`system.wa_id` is the new one): the lead keeps its
+/// history and takes the new number, so their next message lands on it; the old number stays in
+/// the timeline. A new number that is already another lead's is not merged by guesswork: the
+/// item fails, saying which lead, for a person to decide.
+async fn change_number(
+    tx: &mut SqliteConnection,
+    lead_id: i64,
+    old: &Phone,
+    raw: &serde_json::Value,
+    at: Timestamp,
+) -> anyhow::Result<()> {
+    let new_id = raw
+        .pointer("/system/wa_id")
+        .and_then(|v| v.as_str())
+        .context("a number change without the new number (system.wa_id)")?;
+    let new = Phone::parse(&format!("+{}", new_id.trim_start_matches('+')))
+        .with_context(|| format!("the new number {new_id:?} is not a phone number"))?;
+    if &new == old {
+        return Ok(());
+    }
+    if let Some(other) = leads::find_by_phone(&mut *tx, &new).await? {
+        anyhow::bail!(
+            "the patient's new number already belongs to lead {other}; merge the two leads by hand"
+        );
+    }
+    leads::change_phone(&mut *tx, lead_id, &new, at).await?;
+    lead_activities::insert(
+        &mut *tx,
+        lead_id,
+        None,
+        "phone_changed",
+        &format!("De {old} a {new} (aviso de WhatsApp)"),
+        at,
+    )
+    .await?;
+    crate::backend::hubspot_sync::request_sync(&mut *tx, Timestamp::now()).await?;
+    Ok(())
+}
+
+/// The fields of Meta's `referral` that say which ad it was (not its image or video links).
+fn ad_referral(referral: &serde_json::Value) -> serde_json::Value {
+    let kept: serde_json::Map<String, serde_json::Value> = [
+        "source_id",
+        "source_type",
+        "source_url",
+        "headline",
+        "body",
+        "media_type",
+        "ctwa_clid",
+    ]
+    .into_iter()
+    .filter_map(|key| Some((key.to_string(), referral.get(key)?.clone())))
+    .collect();
+    serde_json::Value::Object(kept)
 }
 
 async fn apply_status(
@@ -225,16 +281,6 @@ async fn apply_status(
     now: Timestamp,
 ) -> anyhow::Result<Item> {
     let status = StatusUpdate::deserialize(status).context("unreadable status")?;
-    let key = format!("wa:st:{}:{}", status.id, status.status);
-    if !webhook_events::claim_item(&mut *tx, &key, event_id, now).await? {
-        return Ok(Item::Duplicate);
-    }
-    let Some((message_id, current)) = messages::find_outbound(&mut *tx, &status.id).await? else {
-        return Ok(Item::Ignored); // not one of ours (another app on the same business account)
-    };
-    if !moves_forward(&current, &status.status) {
-        return Ok(Item::Ignored);
-    }
     let error = status.errors.first().map(|e| {
         let reason = e
             .error_data
@@ -248,8 +294,44 @@ async fn apply_status(
         .as_ref()
         .map(|(code, reason)| (*code, reason.as_str()));
     let at = unix(&status.timestamp, now);
+    let Some((message_id, current)) = messages::find_outbound(&mut *tx, &status.id).await? else {
+        // Meta's answer to the send (with this id) may not be stored yet, or the message is
+        // another app's on the same account: kept, applied when a message gets this id. The
+        // item stays unclaimed: nothing was applied, and a replay looks again.
+        messages::keep_early_status(&mut *tx, &status.id, &status.status, error, at, now).await?;
+        return Ok(Item::Ignored);
+    };
+    let key = format!("wa:st:{}:{}", status.id, status.status);
+    if !webhook_events::claim_item(&mut *tx, &key, event_id, now).await? {
+        return Ok(Item::Duplicate);
+    }
+    if !moves_forward(&current, &status.status) {
+        return Ok(Item::Ignored);
+    }
     messages::set_status(&mut *tx, message_id, &status.status, error, at).await?;
     Ok(Item::Applied)
+}
+
+/// Meta accepted our message `id` and named it `wamid`: stored, and the statuses that arrived
+/// for that id before this answer are applied now, in their order.
+pub async fn accepted(
+    tx: &mut SqliteConnection,
+    id: i64,
+    wamid: &str,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    messages::accepted(&mut *tx, id, wamid, now).await?;
+    let mut current = "queued".to_string();
+    for early in messages::take_early_statuses(&mut *tx, wamid).await? {
+        if moves_forward(&current, &early.status) {
+            let error = early
+                .error_code
+                .map(|code| (code, early.error_reason.as_deref().unwrap_or_default()));
+            messages::set_status(&mut *tx, id, &early.status, error, early.occurred_at).await?;
+            current = early.status;
+        }
+    }
+    Ok(())
 }
 
 /// SPEC §2: queued → sent → delivered → read only forward; `failed` replaces only queued or
