@@ -448,3 +448,32 @@ async fn a_new_number_that_is_another_leads_is_not_merged_by_guesswork() {
             .unwrap();
     assert!(error.contains("already belongs to lead"), "{error}");
 }
+
+#[tokio::test]
+async fn aircall_numbers_are_stored_in_e164_so_calls_and_leads_match() {
+    let app = providers_app().await;
+    deliver(&app, "wa_01_text").await;
+    let lead = count(&app, "SELECT id FROM leads WHERE phone = '+34611223344'").await;
+    let mut ended = corpus("aircall_26_call_ended");
+    ended["token"] = json!("AIRCALL_TOKEN");
+    let body = serde_json::to_vec(&ended).unwrap();
+    assert_eq!(
+        crate::webhooks::post_aircall(&app, &body).await.status,
+        StatusCode::OK
+    );
+    drain(&app).await;
+    let (lead_id, from, to): (Option<i64>, String, String) =
+        sqlx::query_as("SELECT lead_id, from_number, to_number FROM calls")
+            .fetch_one(&app.state.db.reader)
+            .await
+            .unwrap();
+    assert_eq!(
+        lead_id,
+        Some(lead),
+        "Aircall's \"+34 611 22 33 44\" is the WhatsApp lead"
+    );
+    assert_eq!(
+        (from.as_str(), to.as_str()),
+        ("+34611223344", "+34910123456")
+    );
+}

@@ -109,11 +109,19 @@ pub async fn apply_call(
     let finished = matches!(event, "call.ended" | "call.hungup" | "call.voicemail_left");
     let missed =
         inbound && (call.missed_call_reason.is_some() || (finished && call.answered_at.is_none()));
-    let clinic_number = call.number.as_ref().and_then(|n| n.digits.as_deref());
+    // Stored in E.164 as leads' phones are, whatever spacing Aircall used ("+34 611 22 33 44"),
+    // so a call and a lead match; what is not a number ("anonymous") is kept as sent.
+    let e164 = |raw: Option<&str>| {
+        raw.map(|raw| {
+            Phone::parse(raw).map_or_else(|_| raw.to_string(), |p| p.as_str().to_string())
+        })
+    };
+    let patient = e164(call.raw_digits.as_deref());
+    let clinic_number = e164(call.number.as_ref().and_then(|n| n.digits.as_deref()));
     let (from, to) = if inbound {
-        (call.raw_digits.as_deref(), clinic_number)
+        (patient.as_deref(), clinic_number.as_deref())
     } else {
-        (clinic_number, call.raw_digits.as_deref())
+        (clinic_number.as_deref(), patient.as_deref())
     };
     calls::upsert(
         &mut *tx,

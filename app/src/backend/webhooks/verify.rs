@@ -69,8 +69,49 @@ pub fn aircall(webhook_token: &str, body: &[u8]) -> Result<Vec<u8>, Rejection> {
     Ok(serde_json::to_vec(&json).expect("a JSON value serialises"))
 }
 
+/// The URI as HubSpot signs it: the escapes its documentation lists decoded (`%3A` → `:` …),
+/// every other escape (`%20`, `%26`, `%3D`…) left as sent.
+pub fn hubspot_signed_uri(uri: &str) -> String {
+    const DECODED: [(&str, char); 12] = [
+        ("3A", ':'),
+        ("2F", '/'),
+        ("3F", '?'),
+        ("40", '@'),
+        ("21", '!'),
+        ("24", '$'),
+        ("27", '\''),
+        ("28", '('),
+        ("29", ')'),
+        ("2A", '*'),
+        ("2C", ','),
+        ("3B", ';'),
+    ];
+    let mut signed = String::with_capacity(uri.len());
+    let mut rest = uri;
+    while let Some(at) = rest.find('%') {
+        signed.push_str(&rest[..at]);
+        let escape = rest.get(at + 1..at + 3).map(str::to_ascii_uppercase);
+        match DECODED
+            .iter()
+            .find(|(hex, _)| Some(*hex) == escape.as_deref())
+        {
+            Some((_, c)) => {
+                signed.push(*c);
+                rest = &rest[at + 3..];
+            }
+            None => {
+                signed.push('%');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    signed.push_str(rest);
+    signed
+}
+
 /// HubSpot v3: `X-HubSpot-Signature-v3 = base64(HMAC-SHA256(client secret, method + uri + body +
-/// timestamp))`, with `X-HubSpot-Request-Timestamp` (ms) no more than 5 minutes from `now_ms`.
+/// timestamp))` over the URI as [`hubspot_signed_uri`] gives it, with
+/// `X-HubSpot-Request-Timestamp` (ms) no more than 5 minutes from `now_ms`.
 pub fn hubspot(
     client_secret: &str,
     method: &str,
@@ -96,7 +137,7 @@ pub fn hubspot(
     let mut mac =
         HmacSha256::new_from_slice(client_secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(method.as_bytes());
-    mac.update(uri.as_bytes());
+    mac.update(hubspot_signed_uri(uri).as_bytes());
     mac.update(body);
     mac.update(timestamp.trim().as_bytes());
     mac.verify_slice(&expected)
@@ -122,7 +163,7 @@ pub mod sign {
     ) -> String {
         let mut mac = HmacSha256::new_from_slice(client_secret.as_bytes()).expect("any key length");
         mac.update(method.as_bytes());
-        mac.update(uri.as_bytes());
+        mac.update(super::hubspot_signed_uri(uri).as_bytes());
         mac.update(body);
         mac.update(timestamp_ms.to_string().as_bytes());
         base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
@@ -132,6 +173,33 @@ pub mod sign {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hubspot_signs_the_uri_with_its_listed_escapes_decoded_and_no_others() {
+        let sent = "https://crm.example/webhooks/hubspot?a=%3A%2f%3F%40%21%24%27%28%29%2A%2C%3B&b=%20%26%3D%25&c=%";
+        let signed = "https://crm.example/webhooks/hubspot?a=:/?@!$'()*,;&b=%20%26%3D%25&c=%";
+        assert_eq!(hubspot_signed_uri(sent), signed);
+        // A signature made as HubSpot documents it (over the decoded URI) verifies against the
+        // URI as the request carried it.
+        let (secret, body, ts) = ("secret", br#"[{"eventId":1}]"#, 1_735_725_600_000i64);
+        let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(b"POST");
+        mac.update(signed.as_bytes());
+        mac.update(body);
+        mac.update(ts.to_string().as_bytes());
+        let signature =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let verified = hubspot(
+            secret,
+            "POST",
+            sent,
+            body,
+            Some(&signature),
+            Some(&ts.to_string()),
+            ts,
+        );
+        assert!(verified.is_ok(), "{verified:?}");
+    }
 
     const BODY: &[u8] = br#"{"object":"whatsapp_business_account","entry":[]}"#;
 
