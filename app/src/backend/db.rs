@@ -6,7 +6,7 @@ use super::write_health::{is_read_only, WriteHealth};
 use crate::domain::Timestamp;
 use anyhow::{bail, Context};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, Sqlite, SqlitePool, Transaction};
+use sqlx::{ConnectOptions, Connection, Sqlite, SqlitePool, Transaction};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -251,16 +251,25 @@ impl Db {
         in_use
             .lock_shared()
             .context("cannot lock the database's lock file")?;
+        // Migrations run on a connection of their own, closed before any pool opens: one may
+        // edit a table's definition in place (0010), which the connection that made the edit
+        // does not re-read.
+        let mut migrating = options
+            .clone()
+            .connect()
+            .await
+            .with_context(|| format!("cannot open the database {database_url}"))?;
+        MIGRATOR
+            .run(&mut migrating)
+            .await
+            .context("cannot migrate the database")?;
+        migrating.close().await?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .after_release(|conn, _| Box::pin(release_clean(conn)))
             .connect_with(options.clone())
             .await
             .with_context(|| format!("cannot open the database {database_url}"))?;
-        MIGRATOR
-            .run(&writer)
-            .await
-            .context("cannot migrate the database")?;
         let file = OpenedFile::open(options.get_filename())?;
         let sessions = SqlitePoolOptions::new()
             .max_connections(4)

@@ -116,7 +116,9 @@ pub async fn list(
             .map(|lead| LeadRow {
                 id: lead.id,
                 name: lead.name,
-                phone: lead.phone,
+                phone: lead
+                    .phone
+                    .or_else(|| lead.whatsapp_username.map(|u| format!("WhatsApp @{u}"))),
                 email: lead.email,
                 source: lead.source.parse().unwrap_or(Source::Organic),
                 stage: LeadStage::parse(&lead.stage).unwrap_or(LeadStage::New),
@@ -224,7 +226,8 @@ pub async fn create(
         &mut *tx,
         leads::NewLead {
             name: &draft.name,
-            phone: &draft.phone,
+            phone: Some(&draft.phone),
+            whatsapp_user: None,
             email: draft.email.as_ref(),
             source: draft.source,
             stage: LeadStage::New,
@@ -265,7 +268,7 @@ pub async fn update(
     if before.name != draft.name {
         changed.push("nombre");
     }
-    if before.phone != draft.phone.as_str() {
+    if before.phone.as_deref() != Some(draft.phone.as_str()) {
         changed.push("teléfono");
     }
     if before.email.as_deref() != draft.email.as_ref().map(|e| e.as_str()) {
@@ -552,7 +555,9 @@ pub async fn queue_message(
     now: Timestamp,
 ) -> Result<i64, AppError> {
     let mut tx = begin(db).await?;
-    existing_lead(&mut tx, lead_id).await?;
+    if existing_lead(&mut tx, lead_id).await?.phone.is_none() {
+        return Err(no_phone());
+    }
     let last_inbound = messages::last_inbound_at(&mut *tx, lead_id)
         .await
         .map_err(|e| internal("reading the last inbound message", e))?;
@@ -665,7 +670,8 @@ pub async fn request_call(
         })?;
     let mut tx = begin(db).await?;
     let lead = existing_lead(&mut tx, lead_id).await?;
-    let id = call_requests::insert(&mut *tx, lead_id, user.id, line, &lead.phone, now)
+    let phone = lead.phone.ok_or_else(no_phone)?;
+    let id = call_requests::insert(&mut *tx, lead_id, user.id, line, &phone, now)
         .await
         .map_err(|e| internal("requesting a call", e))?;
     enqueue_all(&mut *tx, &[DialLead { request_id: id }], now)
@@ -673,6 +679,16 @@ pub async fn request_call(
         .map_err(|e| internal("queueing a call request", e))?;
     commit(tx).await?;
     Ok(id)
+}
+
+/// Calls and WhatsApp messages from the clinic need a number; a patient who writes with a
+/// WhatsApp username alone has not given one yet.
+fn no_phone() -> AppError {
+    AppError::invalid(
+        "phone",
+        "Este paciente escribe por WhatsApp con nombre de usuario y aún no ha dado su teléfono: \
+         respóndele desde WhatsApp Manager o añade su número en «Editar».",
+    )
 }
 
 /// A lead's page, as `user` sees it: its data, appointments, treatments and timeline (newest
@@ -742,6 +758,7 @@ pub async fn detail(
         id: lead.id,
         name: lead.name,
         phone: lead.phone,
+        whatsapp_username: lead.whatsapp_username,
         email: lead.email,
         source: lead.source.parse().unwrap_or(Source::Organic),
         stage: LeadStage::parse(&lead.stage).unwrap_or(LeadStage::New),
@@ -999,6 +1016,7 @@ fn timeline(
             "lead_lost" => "Marcado como perdido",
             "lead_reopened" => "Reabierto",
             "phone_changed" => "Teléfono cambiado",
+            "possible_duplicate" => "Posible duplicado",
             other => other,
         };
         let detail = (!a.detail.is_empty()).then(|| a.detail.clone());

@@ -138,6 +138,23 @@ async fn deliver_message(ctx: &JobContext, id: i64) -> Result<(), JobError> {
             )))
         }
     };
+    let Some(phone) = message.phone.as_deref() else {
+        // A patient known by their WhatsApp username alone (a reminder booked before they gave
+        // a number): nothing to send to; said on the message, not retried.
+        messages::set_status(
+            db,
+            id,
+            "failed",
+            Some((
+                0,
+                "el paciente no ha dado su teléfono (escribe con nombre de usuario)",
+            )),
+            Timestamp::now(),
+        )
+        .await
+        .map_err(db_error)?;
+        return Ok(());
+    };
     if !messages::begin_send(db, id, Timestamp::now())
         .await
         .map_err(db_error)?
@@ -160,7 +177,7 @@ async fn deliver_message(ctx: &JobContext, id: i64) -> Result<(), JobError> {
             "message {id}: an earlier send was interrupted mid-request; outcome unknown, not resent"
         )));
     }
-    let result = client.send(&message.phone, &outbound).await;
+    let result = client.send(phone, &outbound).await;
     record_on_breaker(ctx, Provider::Whatsapp, &result).await?;
     match result {
         Ok(wamid) => {

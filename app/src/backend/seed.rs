@@ -413,7 +413,8 @@ async fn write_journey(
         &mut *tx,
         NewLead {
             name: &plan.name,
-            phone: &plan.phone,
+            phone: Some(&plan.phone),
+            whatsapp_user: None,
             email: plan.email.as_ref(),
             source: plan.source,
             stage: stage_of(journey),

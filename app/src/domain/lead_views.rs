@@ -25,7 +25,8 @@ pub struct LeadList {
 pub struct LeadRow {
     pub id: i64,
     pub name: String,
-    pub phone: String,
+    /// The phone, or how WhatsApp names a patient who has not given one.
+    pub phone: Option<String>,
     pub email: Option<String>,
     pub source: Source,
     pub stage: LeadStage,
@@ -37,7 +38,9 @@ pub struct LeadRow {
 pub struct LeadDetail {
     pub id: i64,
     pub name: String,
-    pub phone: String,
+    /// `None` for a WhatsApp user who writes with a username and has not given a number.
+    pub phone: Option<String>,
+    pub whatsapp_username: Option<String>,
     pub email: Option<String>,
     pub source: Source,
     pub stage: LeadStage,

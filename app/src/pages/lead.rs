@@ -95,7 +95,8 @@ fn LeadWorkspace(lead: LeadDetail) -> impl IntoView {
         </div>
         <dl class="contact">
             <dt>"Teléfono"</dt>
-            <dd>{lead.phone.clone()}</dd>
+            <dd>{lead.phone.clone().unwrap_or_else(|| "—".into())}</dd>
+            {lead.whatsapp_username.clone().map(|u| view! { <dt>"WhatsApp"</dt> <dd>{format!("@{u}")}</dd> })}
             <dt>"Correo"</dt>
             <dd>{lead.email.clone().unwrap_or_else(|| "—".into())}</dd>
             {lead.ad.clone().map(|ad| view! { <dt>"Anuncio"</dt> <dd class="ad">{ad}</dd> })}

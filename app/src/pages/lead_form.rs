@@ -45,7 +45,7 @@ pub fn EditLeadPage() -> impl IntoView {
                         <LeadForm values=LeadFormValues {
                             id: Some(lead.id),
                             name: lead.name,
-                            phone: lead.phone,
+                            phone: lead.phone.unwrap_or_default(),
                             email: lead.email.unwrap_or_default(),
                             source: lead.source.as_str().to_string(),
                         } />

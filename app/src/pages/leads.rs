@@ -169,7 +169,7 @@ fn LeadTable(rows: Vec<LeadRow>) -> impl IntoView {
                             view! {
                                 <tr>
                                     <th scope="row"><a href=format!("/leads/{}", lead.id)>{lead.name}</a></th>
-                                    <td class="nowrap">{lead.phone}</td>
+                                    <td class="nowrap">{lead.phone.unwrap_or_else(|| "—".into())}</td>
                                     <td>{lead.email.unwrap_or_default()}</td>
                                     <td>{lead.source.label()}</td>
                                     <td><span class=format!("badge stage-{}", stage.as_str())>{stage.label()}</span></td>

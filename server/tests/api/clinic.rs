@@ -25,7 +25,8 @@ impl Clinic {
         let phone = Phone::parse(&format!("+3460{:07}", self.next_phone)).unwrap();
         let lead = NewLead {
             name: "Paciente de prueba",
-            phone: &phone,
+            phone: Some(&phone),
+            whatsapp_user: None,
             email: None,
             source,
             stage: LeadStage::New,

@@ -477,3 +477,130 @@ async fn aircall_numbers_are_stored_in_e164_so_calls_and_leads_match() {
         ("+34611223344", "+34910123456")
     );
 }
+
+#[tokio::test]
+async fn a_sender_with_a_username_and_no_phone_is_a_lead_never_a_failed_delivery() {
+    let app = providers_app().await;
+    let cookie = app.signed_in("recepcion@clinica.es").await;
+    // In one delivery with another patient's ordinary message: both are kept.
+    let mut batch = corpus("wa_18a_username_no_phone_bsuid");
+    let mut other = messages_of(&corpus("wa_01_text")).remove(0);
+    other["from"] = json!("+34622334455"); // "+" written: the same number
+    other["id"] = json!("wamid.other-patient");
+    let value = &mut batch["entry"][0]["changes"][0]["value"];
+    value["messages"].as_array_mut().unwrap().push(other);
+    let body = serde_json::to_vec(&batch).unwrap();
+    assert_eq!(post_whatsapp(&app, &body).await.status, StatusCode::OK);
+    drain(&app).await;
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM webhook_events WHERE status = 'processed'"
+        )
+        .await,
+        1
+    );
+    let (id, name, phone, username): (i64, String, Option<String>, Option<String>) =
+        sqlx::query_as(
+            "SELECT id, name, phone, whatsapp_username FROM leads
+             WHERE whatsapp_user_id = 'ES.13491208655302741918'",
+        )
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+    assert_eq!(
+        (name.as_str(), phone, username.as_deref()),
+        ("Lucía Fernández", None, Some("lucia.fdez"))
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM leads WHERE phone = '+34622334455'"
+        )
+        .await,
+        1
+    );
+    let page = app.get(&format!("/leads/{id}"), Some(&cookie)).await.body;
+    assert!(page.contains("@lucia.fdez") && page.contains("Hola, quería pedir cita"));
+    let list = app.get("/leads?q=lucia.fdez", Some(&cookie)).await.body;
+    assert!(list.contains(&format!("/leads/{id}")), "found by username");
+
+    // The clinic cannot write to them until they give a number: said in Spanish, nothing queued.
+    let user = app::domain::CurrentUser {
+        id: count(&app, "SELECT id FROM users").await,
+        email: "recepcion@clinica.es".into(),
+        name: "Recepción".into(),
+        role: app::domain::Role::Staff,
+    };
+    let refused = app::backend::leads::queue_message(
+        &app.state.db,
+        &user,
+        id,
+        "Hola",
+        "",
+        app::domain::Timestamp::now(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        refused.to_string().contains("aún no ha dado su teléfono"),
+        "{refused}"
+    );
+
+    // Later Meta shows the phone with the same user id: the same lead learns it.
+    let mut with_phone = corpus("wa_18b_no_username_phone_and_bsuid");
+    with_phone["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = json!("wamid.later");
+    post_whatsapp(&app, &serde_json::to_vec(&with_phone).unwrap()).await;
+    drain(&app).await;
+    let phone: Option<String> = sqlx::query_scalar("SELECT phone FROM leads WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+    assert_eq!(phone.as_deref(), Some("+34611223344"));
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM leads").await, 2);
+}
+
+#[tokio::test]
+async fn a_username_that_shows_another_leads_phone_keeps_its_message_and_flags_the_duplicate() {
+    let app = providers_app().await;
+    deliver(&app, "wa_01_text").await; // +34611223344 as a phone lead
+    deliver(&app, "wa_18a_username_no_phone_bsuid").await; // the same person, as a username
+    let mut with_phone = corpus("wa_18b_no_username_phone_and_bsuid");
+    with_phone["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = json!("wamid.later");
+    post_whatsapp(&app, &serde_json::to_vec(&with_phone).unwrap()).await;
+    drain(&app).await;
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM webhook_events WHERE status <> 'processed'"
+        )
+        .await,
+        0,
+        "nothing failed"
+    );
+    let user_lead = count(
+        &app,
+        "SELECT id FROM leads WHERE whatsapp_user_id = 'ES.13491208655302741918'",
+    )
+    .await;
+    assert_eq!(
+        count(
+            &app,
+            &format!("SELECT COUNT(*) FROM messages WHERE lead_id = {user_lead}")
+        )
+        .await,
+        2,
+        "the message is kept on the username's lead"
+    );
+    let detail: String = sqlx::query_scalar(
+        "SELECT detail FROM lead_activities WHERE action = 'possible_duplicate'",
+    )
+    .fetch_one(&app.state.db.reader)
+    .await
+    .unwrap();
+    assert!(
+        detail.contains("+34611223344") && detail.contains("unidlos a mano"),
+        "{detail}"
+    );
+}

@@ -385,3 +385,100 @@ fn no_commit_rewrote_a_released_migration_or_its_manifest_line() {
         }
     }
 }
+
+/// 0010 lets a lead have no phone by editing `leads` in place (a rebuild would cascade-delete
+/// its children inside sqlx's transaction): on a database as released before it, with data and
+/// another process's connection open, every row stays, integrity holds, and every connection
+/// (the old one included) takes a lead without a phone but with a WhatsApp user id.
+#[tokio::test]
+async fn leads_lose_their_phones_not_null_in_place_keeping_every_row() {
+    use sqlx::{ConnectOptions, Connection};
+    use std::str::FromStr;
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let before = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&repo).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".sql") && name.as_str() < "0010" {
+            std::fs::copy(repo.join(&name), before.path().join(&name)).unwrap();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/db.sqlite", dir.path().display());
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+        .unwrap()
+        .create_if_missing(true)
+        .foreign_keys(true);
+    let mut old = options.connect().await.unwrap();
+    sqlx::migrate::Migrator::new(before.path())
+        .await
+        .unwrap()
+        .run(&mut old)
+        .await
+        .unwrap();
+    for sql in [
+        "INSERT INTO leads (id, name, phone, source, created_at, updated_at)
+         VALUES (1, 'Ana', '+34611111111', 'meta', '2025-01-01T10:00:00Z', '2025-01-01T10:00:00Z')",
+        "INSERT INTO messages (lead_id, direction, wamid, kind, body, status, created_at, status_at)
+         VALUES (1, 'inbound', 'wamid.1', 'text', 'Hola', 'received', '2025-01-01T10:00:00Z', '2025-01-01T10:00:00Z')",
+        "INSERT INTO appointments (lead_id, source, lead_created_at, scheduled_at, created_at, updated_at)
+         VALUES (1, 'meta', '2025-01-01T10:00:00Z', '2025-01-02T10:00:00Z', '2025-01-01T11:00:00Z', '2025-01-01T11:00:00Z')",
+    ] {
+        sqlx::query(sql).execute(&mut old).await.unwrap();
+    }
+
+    // A newer release starts (as deploy.sh's migrate does) while `old` stays open.
+    let db = Db::connect(&url).await.unwrap();
+    for (table, rows) in [("leads", 1), ("messages", 1), ("appointments", 1)] {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&db.reader)
+            .await
+            .unwrap();
+        assert_eq!(n, rows, "{table}");
+    }
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&db.reader)
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+    let first_appointment: Option<String> =
+        sqlx::query_scalar("SELECT first_appointment_at FROM leads WHERE id = 1")
+            .fetch_one(&db.reader)
+            .await
+            .unwrap();
+    assert_eq!(first_appointment.as_deref(), Some("2025-01-01T11:00:00Z"));
+    let insert = |user: &'static str| {
+        format!(
+            "INSERT INTO leads (name, source, created_at, updated_at, whatsapp_user_id)
+             VALUES ('Usuario', 'organic', '2025-01-03T10:00:00Z', '2025-01-03T10:00:00Z', '{user}')"
+        )
+    };
+    sqlx::query(&insert("ES.1001"))
+        .execute(&db.writer)
+        .await
+        .unwrap();
+    sqlx::query(&insert("ES.1002"))
+        .execute(&mut old)
+        .await
+        .unwrap();
+    let nobody = sqlx::query(
+        "INSERT INTO leads (name, source, created_at, updated_at)
+         VALUES ('Nadie', 'organic', '2025-01-03T10:00:00Z', '2025-01-03T10:00:00Z')",
+    )
+    .execute(&db.writer)
+    .await
+    .unwrap_err();
+    assert!(nobody
+        .to_string()
+        .contains("a lead needs a phone or a WhatsApp user id"));
+    // Deleting a lead still takes its rows with it: the foreign keys are the same.
+    sqlx::query("DELETE FROM leads WHERE id = 1")
+        .execute(&db.writer)
+        .await
+        .unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+        .fetch_one(&db.reader)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    old.close().await.unwrap();
+}

@@ -7,7 +7,9 @@ use sqlx::{QueryBuilder, Sqlite, SqliteExecutor};
 
 pub struct NewLead<'a> {
     pub name: &'a str,
-    pub phone: &'a Phone,
+    /// `None` only for a WhatsApp user known by their user id alone.
+    pub phone: Option<&'a Phone>,
+    pub whatsapp_user: Option<WhatsappUser<'a>>,
     pub email: Option<&'a Email>,
     pub source: Source,
     pub stage: LeadStage,
@@ -17,20 +19,67 @@ pub struct NewLead<'a> {
 
 pub async fn insert(db: impl SqliteExecutor<'_>, lead: NewLead<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar(
-        "INSERT INTO leads (name, phone, email, source, stage, lost, lost_reason, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+        "INSERT INTO leads (name, phone, email, source, stage, lost, lost_reason, created_at,
+                            updated_at, whatsapp_user_id, whatsapp_username)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10) RETURNING id",
     )
     .bind(lead.name)
-    .bind(lead.phone.as_str())
+    .bind(lead.phone.map(Phone::as_str))
     .bind(lead.email.map(Email::as_str))
     .bind(lead.source.as_str())
     .bind(lead.stage.as_str())
     .bind(lead.lost_reason.is_some())
     .bind(lead.lost_reason)
     .bind(lead.created_at)
+    .bind(lead.whatsapp_user.map(|u| u.id))
+    .bind(lead.whatsapp_user.and_then(|u| u.username))
     .fetch_all(db)
     .await
     .and_then(super::only_row)
+}
+
+/// A WhatsApp user as Meta names them: the business-scoped user id, and the username they show.
+#[derive(Debug, Clone, Copy)]
+pub struct WhatsappUser<'a> {
+    pub id: &'a str,
+    pub username: Option<&'a str>,
+}
+
+pub async fn find_by_whatsapp_user(
+    db: impl SqliteExecutor<'_>,
+    user_id: &str,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT id FROM leads WHERE whatsapp_user_id = $1")
+        .bind(user_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Records the lead's WhatsApp user id and username (the latest Meta sent), and its phone when
+/// the lead had none and Meta now shows it.
+pub async fn link_whatsapp_user(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    user: WhatsappUser<'_>,
+    phone: Option<&Phone>,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE leads SET whatsapp_user_id = $2,
+             whatsapp_username = COALESCE($3, whatsapp_username),
+             phone = COALESCE(phone, $4),
+             revision = revision + (phone IS NULL AND $4 IS NOT NULL),
+             updated_at = $5
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(user.id)
+    .bind(user.username)
+    .bind(phone.map(Phone::as_str))
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 pub async fn find_by_phone(
@@ -88,7 +137,8 @@ pub async fn apply_hubspot_change(
 pub struct LeadRecord {
     pub id: i64,
     pub name: String,
-    pub phone: String,
+    pub phone: Option<String>,
+    pub whatsapp_username: Option<String>,
     pub email: Option<String>,
     pub source: String,
     pub stage: String,
@@ -99,8 +149,8 @@ pub struct LeadRecord {
     pub created_at: Timestamp,
 }
 
-const LEAD_COLUMNS: &str =
-    "id, name, phone, email, source, stage, lost, lost_reason, ad_referral, created_at FROM leads";
+const LEAD_COLUMNS: &str = "id, name, phone, whatsapp_username, email, source, stage, lost, \
+    lost_reason, ad_referral, created_at FROM leads";
 
 /// Keeps the click-to-WhatsApp ad (Meta's `referral`, JSON) the lead first wrote from; a lead
 /// that already has one keeps it (first touch).
@@ -242,7 +292,8 @@ pub async fn list(
     offset: i64,
 ) -> sqlx::Result<Vec<LeadRecord>> {
     let columns =
-        "l.id, l.name, l.phone, l.email, l.source, l.stage, l.lost, l.lost_reason, l.ad_referral, l.created_at";
+        "l.id, l.name, l.phone, l.whatsapp_username, l.email, l.source, l.stage, l.lost, \
+         l.lost_reason, l.ad_referral, l.created_at";
     let mut query = match filter.search {
         Some(search) => {
             let mut query = QueryBuilder::new(format!(
@@ -342,6 +393,9 @@ pub async fn pending_hubspot(
         "SELECT id, name, phone, email, hubspot_id, revision FROM leads
          WHERE hubspot_sync_error IS NULL
            AND (hubspot_synced_revision IS NULL OR hubspot_synced_revision < revision)
+           -- A WhatsApp user known by id alone waits for a phone: HubSpot's answers to a
+           -- create are matched to leads by it.
+           AND phone IS NOT NULL
          ORDER BY id LIMIT $1",
     )
     .bind(limit)

@@ -249,7 +249,8 @@ pub async fn insert_queued(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OutboundRecord {
     pub id: i64,
-    pub phone: String,
+    /// `None` for a lead known by their WhatsApp user id alone.
+    pub phone: Option<String>,
     pub kind: String,
     pub body: Option<String>,
     pub template_name: Option<String>,

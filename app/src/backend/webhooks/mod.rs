@@ -112,13 +112,36 @@ async fn lead_for_phone(
         return Ok(id);
     }
     let fallback = format!("Contacto {phone}");
+    new_lead(
+        &mut *tx,
+        Some(phone),
+        None,
+        name,
+        &fallback,
+        source,
+        created_at,
+    )
+    .await
+}
+
+/// A lead made from what a provider told us, with the HubSpot sync it needs.
+async fn new_lead(
+    tx: &mut sqlx::SqliteConnection,
+    phone: Option<&Phone>,
+    whatsapp_user: Option<leads::WhatsappUser<'_>>,
+    name: Option<&str>,
+    fallback: &str,
+    source: Source,
+    created_at: Timestamp,
+) -> sqlx::Result<i64> {
     let name = name
         .map(str::trim)
         .filter(|n| !n.is_empty())
-        .unwrap_or(&fallback);
+        .unwrap_or(fallback);
     let lead = leads::NewLead {
         name,
         phone,
+        whatsapp_user,
         email: None,
         source,
         stage: LeadStage::New,

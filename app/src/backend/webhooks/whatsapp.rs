@@ -2,7 +2,7 @@
 //! updates move our outbound messages forward (SPEC §2 order), whatever order they arrive in.
 
 use super::whatsapp_content::Content;
-use super::{lead_for_phone, Item, ItemEffects};
+use super::{new_lead, Item, ItemEffects};
 use crate::backend::store::{lead_activities, leads, messages, webhook_events};
 use crate::domain::{Phone, Source, Timestamp};
 use anyhow::Context;
@@ -37,25 +37,150 @@ struct Value {
     statuses: Vec<serde_json::Value>,
 }
 
+/// The sender as `contacts[]` describes them. A user with a WhatsApp username comes with their
+/// business-scoped `user_id` and no `wa_id` (no phone).
 #[derive(Deserialize)]
 struct Contact {
-    wa_id: String,
+    wa_id: Option<String>,
+    user_id: Option<String>,
     profile: Option<Profile>,
 }
 
 #[derive(Deserialize)]
 struct Profile {
     name: Option<String>,
+    username: Option<String>,
 }
 
-/// Who sent a message and when; what it says is read by [`Content::from_meta`].
+/// Who sent a message and when; what it says is read by [`Content::from_meta`]. `from` (the
+/// phone) is absent for a user with a username; `from_user_id` (their business-scoped id) is
+/// present once Meta sends it.
 #[derive(Deserialize)]
 struct InboundMessage {
-    from: String,
+    from: Option<String>,
+    from_user_id: Option<String>,
     id: String,
     timestamp: String,
     /// Present when the conversation started from a click-to-WhatsApp ad.
     referral: Option<serde_json::Value>,
+}
+
+/// A message's sender: their phone (when Meta shows it), their user id, the contact entry.
+struct Sender<'a> {
+    phone: Option<Phone>,
+    user_id: Option<&'a str>,
+    contact: Option<&'a Contact>,
+}
+
+impl<'a> Sender<'a> {
+    fn of(message: &'a InboundMessage, contacts: &'a [Contact]) -> anyhow::Result<Self> {
+        let from = message
+            .from
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty());
+        // Meta writes digits; "+34…" is the same number.
+        let phone = from
+            .map(|f| {
+                Phone::parse(&format!("+{}", f.trim_start_matches('+')))
+                    .with_context(|| format!("it comes from {f:?}"))
+            })
+            .transpose()?;
+        let user_id = message
+            .from_user_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty());
+        if phone.is_none() && user_id.is_none() {
+            anyhow::bail!("it names no sender (neither from nor from_user_id)");
+        }
+        let contact = contacts.iter().find(|c| {
+            (user_id.is_some() && c.user_id.as_deref() == user_id)
+                || (from.is_some()
+                    && c.wa_id.as_deref().map(|w| w.trim_start_matches('+'))
+                        == from.map(|f| f.trim_start_matches('+')))
+        });
+        Ok(Self {
+            phone,
+            user_id,
+            contact,
+        })
+    }
+
+    fn name(&self) -> Option<&str> {
+        self.contact?.profile.as_ref()?.name.as_deref()
+    }
+
+    fn username(&self) -> Option<&str> {
+        self.contact?.profile.as_ref()?.username.as_deref()
+    }
+
+    /// Their lead: by user id first (it stays when a phone appears), then by phone; a new one
+    /// otherwise. A lead found either way learns what it did not know (id, username, phone).
+    async fn lead(
+        &self,
+        tx: &mut SqliteConnection,
+        source: Source,
+        at: Timestamp,
+        now: Timestamp,
+    ) -> anyhow::Result<i64> {
+        let user = self.user_id.map(|id| leads::WhatsappUser {
+            id,
+            username: self.username(),
+        });
+        let by_user = match self.user_id {
+            Some(id) => leads::find_by_whatsapp_user(&mut *tx, id).await?,
+            None => None,
+        };
+        let by_phone = match (&self.phone, by_user) {
+            (Some(phone), None) => leads::find_by_phone(&mut *tx, phone).await?,
+            _ => None,
+        };
+        if let Some(lead_id) = by_user.or(by_phone) {
+            if let Some(user) = user {
+                // The lead of this user id learns its phone, unless another lead has it (the
+                // patient wrote before as a phone, then as a username): no merge by guesswork,
+                // the message stays here and the timeline says which lead to merge with.
+                let mut phone = self.phone.as_ref();
+                if let (Some(number), Some(_)) = (phone, by_user) {
+                    if let Some(other) = leads::find_by_phone(&mut *tx, number).await? {
+                        if other != lead_id {
+                            phone = None;
+                            lead_activities::insert(
+                                &mut *tx,
+                                lead_id,
+                                None,
+                                "possible_duplicate",
+                                &format!(
+                                    "WhatsApp muestra su teléfono {number}, que es del lead \
+                                     {other}: unidlos a mano si son la misma persona"
+                                ),
+                                now,
+                            )
+                            .await?;
+                        }
+                    }
+                }
+                leads::link_whatsapp_user(&mut *tx, lead_id, user, phone, now).await?;
+            }
+            return Ok(lead_id);
+        }
+        let fallback = match (&self.phone, self.username()) {
+            (Some(phone), _) => format!("Contacto {phone}"),
+            (None, Some(username)) => format!("WhatsApp @{username}"),
+            (None, None) => "Contacto de WhatsApp".to_string(),
+        };
+        Ok(new_lead(
+            &mut *tx,
+            self.phone.as_ref(),
+            user,
+            self.name(),
+            &fallback,
+            source,
+            at,
+        )
+        .await?)
+    }
 }
 
 #[derive(Deserialize)]
@@ -164,19 +289,14 @@ async fn apply_message(
     {
         return Ok(Item::Duplicate);
     }
-    let phone = Phone::parse(&format!("+{}", message.from))
-        .with_context(|| format!("it comes from {:?}", message.from))?;
-    let name = contacts
-        .iter()
-        .find(|c| c.wa_id == message.from)
-        .and_then(|c| c.profile.as_ref()?.name.clone());
+    let sender = Sender::of(&message, contacts)?;
     let source = if message.referral.is_some() {
         Source::Meta
     } else {
         Source::Organic
     };
     let at = unix(&message.timestamp, now);
-    let lead_id = lead_for_phone(&mut *tx, &phone, name.as_deref(), source, at).await?;
+    let lead_id = sender.lead(&mut *tx, source, at, now).await?;
     if let Some(referral) = &message.referral {
         leads::attribute_ad(&mut *tx, lead_id, &ad_referral(referral).to_string()).await?;
     }
@@ -186,7 +306,11 @@ async fn apply_message(
     } = &content
     {
         if kind == "user_changed_number" {
-            change_number(&mut *tx, lead_id, &phone, raw, at).await?;
+            let old = sender
+                .phone
+                .as_ref()
+                .context("a number change that does not say the old number")?;
+            change_number(&mut *tx, lead_id, old, raw, at).await?;
         }
     }
     if let Content::Reaction {
