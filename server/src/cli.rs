@@ -605,8 +605,11 @@ pub async fn webhooks(config: Config, command: WebhooksCommand) -> anyhow::Resul
                             event.id, effects.applied, effects.duplicates
                         ),
                         Some(failed) => println!(
-                            "{}: processed in part ({} item(s) applied, {} already applied); {failed}",
-                            event.id, effects.applied, effects.duplicates
+                            "{}: processed in part ({} item(s) applied, {} already applied); {}",
+                            event.id,
+                            effects.applied,
+                            effects.duplicates,
+                            app::domain::mask_phone_numbers(&failed)
                         ),
                     },
                     Ok(Processed::Failed(error)) => println!("{}: failed: {error}", event.id),

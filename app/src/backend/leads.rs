@@ -220,13 +220,14 @@ pub async fn create(
     draft: &LeadDraft,
     now: Timestamp,
 ) -> Result<i64, AppError> {
+    let phone = draft.phone.as_ref().ok_or_else(phone_needed)?;
     let mut tx = begin(db).await?;
-    check_phone_free(&mut tx, &draft.phone, None).await?;
+    check_phone_free(&mut tx, phone, None).await?;
     let id = leads::insert(
         &mut *tx,
         leads::NewLead {
             name: &draft.name,
-            phone: Some(&draft.phone),
+            phone: Some(phone),
             whatsapp_user: None,
             email: draft.email.as_ref(),
             source: draft.source,
@@ -263,12 +264,17 @@ pub async fn update(
 ) -> Result<(), AppError> {
     let mut tx = begin(db).await?;
     let before = existing_lead(&mut tx, id).await?;
-    check_phone_free(&mut tx, &draft.phone, Some(id)).await?;
+    match &draft.phone {
+        Some(phone) => check_phone_free(&mut tx, phone, Some(id)).await?,
+        // A phone is never taken away; a lead that never had one may stay so.
+        None if before.phone.is_some() => return Err(phone_needed()),
+        None => {}
+    }
     let mut changed = Vec::new();
     if before.name != draft.name {
         changed.push("nombre");
     }
-    if before.phone.as_deref() != Some(draft.phone.as_str()) {
+    if before.phone.as_deref() != draft.phone.as_ref().map(Phone::as_str) {
         changed.push("teléfono");
     }
     if before.email.as_deref() != draft.email.as_ref().map(|e| e.as_str()) {
@@ -284,7 +290,7 @@ pub async fn update(
         &mut *tx,
         id,
         &draft.name,
-        &draft.phone,
+        draft.phone.as_ref(),
         draft.email.as_ref(),
         draft.source,
         now,
@@ -681,13 +687,17 @@ pub async fn request_call(
     Ok(id)
 }
 
+fn phone_needed() -> AppError {
+    AppError::invalid("phone", "Escribe el teléfono del lead.")
+}
+
 /// Calls and WhatsApp messages from the clinic need a number; a patient who writes with a
 /// WhatsApp username alone has not given one yet.
 fn no_phone() -> AppError {
     AppError::invalid(
         "phone",
         "Este paciente escribe por WhatsApp con nombre de usuario y aún no ha dado su teléfono: \
-         respóndele desde WhatsApp Manager o añade su número en «Editar».",
+         mini-crm solo puede escribir o llamar a un número. Añádelo en «Editar» cuando lo tengas.",
     )
 }
 
@@ -834,7 +844,10 @@ fn ad_line(referral: &str) -> Option<String> {
     };
     let parts: Vec<String> = [
         field("headline").map(|h| format!("«{h}»")),
-        field("source_id").map(|id| format!("anuncio {id}")),
+        field("source_id").map(|id| match field("source_type") {
+            Some("post") => format!("publicación {id}"),
+            _ => format!("anuncio {id}"),
+        }),
         field("source_url").map(str::to_string),
         field("ctwa_clid").map(|c| format!("clic {c}")),
     ]
@@ -857,8 +870,19 @@ fn content_line(content: &Content, message_rows: &[messages::MessageRecord]) -> 
     let target = message_rows
         .iter()
         .find(|m| m.wamid.as_deref() == Some(message_id.as_str()))
-        .and_then(|m| m.body.as_deref().or(m.template_name.as_deref()));
-    match target {
+        .and_then(|m| {
+            let content = m
+                .content
+                .as_deref()
+                .and_then(|c| serde_json::from_str::<Content>(c).ok());
+            match (&m.body, &m.template_name, content) {
+                (Some(body), _, _) => Some(body.clone()),
+                (None, Some(template), _) => Some(template.clone()),
+                (None, None, Some(content)) => Some(content.line()),
+                _ => None,
+            }
+        });
+    match target.as_deref() {
         Some(words) => {
             let mut quoted: String = words.chars().take(60).collect();
             if quoted.len() < words.len() {

@@ -97,7 +97,8 @@ fn LeadForm(values: LeadFormValues) -> impl IntoView {
             <input id="lead-name" name="name" type="text" required maxlength="120" autocomplete="off" value=values.name />
             <FieldError error field="name" />
             <label for="lead-phone">"Teléfono"</label>
-            <input id="lead-phone" name="phone" type="tel" required autocomplete="off" value=values.phone
+            // Required, except for a lead that has none yet (a WhatsApp username).
+            <input id="lead-phone" name="phone" type="tel" required=values.id.is_none() || !values.phone.is_empty() autocomplete="off" value=values.phone.clone()
                 aria-describedby="lead-phone-help" />
             <p id="lead-phone-help" class="help">"Con prefijo internacional; los números españoles pueden ir sin +34."</p>
             <FieldError error field="phone" />

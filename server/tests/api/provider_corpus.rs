@@ -179,13 +179,13 @@ async fn every_documented_message_type_is_kept_and_told_in_one_line() {
     let cases = [
         ("wa_01_text", "Hola, ¿tenéis cita para mañana por la tarde?"),
         ("wa_02_image", "Imagen (image/jpeg): Foto de la receta · archivo 1003383421387256 en WhatsApp"),
-        ("wa_03_video", "Vídeo"),
-        ("wa_04_audio_voice", "Audio (audio/ogg; codecs=opus)"),
+        ("wa_03_video", "Vídeo (video/mp4): Así me duele al mover la rodilla · archivo 1166846181421424 en WhatsApp"),
+        ("wa_04_audio_voice", "Audio (audio/ogg; codecs=opus) · archivo 1908647269898587 en WhatsApp"),
         (
             "wa_05_document",
             "Documento «analitica_marzo.pdf» (application/pdf): Informe de la analítica",
         ),
-        ("wa_06_sticker", "Sticker (image/webp)"),
+        ("wa_06_sticker", "Sticker (image/webp) · archivo 1908647269898587 en WhatsApp"),
         ("wa_07_interactive_button_reply", "Pulsó «Confirmar cita» · opción confirm-appointment"),
         ("wa_08_interactive_list_reply", "Pulsó «Martes 14, 16:30» (Dra. Ruiz · Fisioterapia)"),
         ("wa_09_button_template_quick_reply", "Pulsó el botón «Cancelar cita»"),
@@ -251,6 +251,15 @@ async fn a_reaction_is_linked_to_its_message_and_taking_it_back_removes_it() {
     assert!(lead_page(&app, &cookie)
         .await
         .contains("Reaccionó con 👍 a «Le confirmamos la cita del martes»"));
+    // A new emoji replaces the reaction: one per message, as WhatsApp shows it.
+    let mut changed = corpus("wa_12_reaction");
+    let message = &mut changed["entry"][0]["changes"][0]["value"]["messages"][0];
+    message["id"] = json!("wamid.reaction-changed");
+    message["reaction"]["emoji"] = json!("❤️");
+    post_whatsapp(&app, &serde_json::to_vec(&changed).unwrap()).await;
+    drain(&app).await;
+    let page = lead_page(&app, &cookie).await;
+    assert!(page.contains("Reaccionó con ❤️") && !page.contains("Reaccionó con 👍"));
     deliver(&app, "wa_13_reaction_removed").await;
     assert!(!lead_page(&app, &cookie).await.contains("Reaccionó"));
     assert_eq!(
@@ -412,41 +421,101 @@ async fn a_patient_who_changes_number_keeps_one_lead() {
     let page = app.get(&format!("/leads/{lead}"), Some(&cookie)).await.body;
     assert!(page.contains("Teléfono cambiado"), "in the timeline");
     assert!(page.contains("De +34611223344 a +34699887766 (aviso de WhatsApp)"));
-    assert!(page.contains(
-        "Aviso de WhatsApp: User Lucía Fernández changed from 34611223344 to 34699887766"
-    ));
+    assert!(page.contains("WhatsApp avisa: cambió su número a +34699887766"));
 }
 
 #[tokio::test]
-async fn a_new_number_that_is_another_leads_is_not_merged_by_guesswork() {
+async fn a_new_number_that_is_another_leads_keeps_the_notice_and_flags_the_duplicate() {
     let app = providers_app().await;
     deliver(&app, "wa_01_text").await;
+    // The first message from the new number came before the notice: it made its own lead.
     let mut other = corpus("wa_01_text");
     let value = &mut other["entry"][0]["changes"][0]["value"];
     value["contacts"][0]["wa_id"] = json!("34699887766");
     value["messages"][0]["from"] = json!("34699887766");
-    value["messages"][0]["id"] = json!("wamid.someone-else");
+    value["messages"][0]["id"] = json!("wamid.from-the-new-number");
     post_whatsapp(&app, &serde_json::to_vec(&other).unwrap()).await;
     drain(&app).await;
-    let body = serde_json::to_vec(&corpus("wa_15_system_user_changed_number")).unwrap();
-    post_whatsapp(&app, &body).await;
-    drain(&app).await;
+    deliver(&app, "wa_15_system_user_changed_number").await; // asserts nothing failed
     assert_eq!(count(&app, "SELECT COUNT(*) FROM leads").await, 2);
+    let old = count(&app, "SELECT id FROM leads WHERE phone = '+34611223344'").await;
+    let new = count(&app, "SELECT id FROM leads WHERE phone = '+34699887766'").await;
     assert_eq!(
         count(
             &app,
-            "SELECT COUNT(*) FROM leads WHERE phone = '+34611223344'"
+            &format!("SELECT COUNT(*) FROM messages WHERE lead_id = {old}")
         )
         .await,
-        1,
-        "unchanged"
+        2,
+        "the notice is kept on the patient's lead"
     );
-    let error: String =
-        sqlx::query_scalar("SELECT last_error FROM webhook_events WHERE status = 'failed'")
-            .fetch_one(&app.state.db.reader)
-            .await
-            .unwrap();
-    assert!(error.contains("already belongs to lead"), "{error}");
+    let detail: String = sqlx::query_scalar(
+        "SELECT detail FROM lead_activities WHERE action = 'possible_duplicate'",
+    )
+    .fetch_one(&app.state.db.reader)
+    .await
+    .unwrap();
+    assert_eq!(
+        detail,
+        format!("Su nuevo número +34699887766 es del lead {new}: puede ser la misma persona")
+    );
+    // The same notice again (Meta redelivers with a new id) adds no second line.
+    let mut again = corpus("wa_15_system_user_changed_number");
+    again["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = json!("wamid.notice-again");
+    post_whatsapp(&app, &serde_json::to_vec(&again).unwrap()).await;
+    drain(&app).await;
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM lead_activities WHERE action = 'possible_duplicate'"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_new_user_id_keeps_the_lead_for_the_next_username_message() {
+    let app = providers_app().await;
+    deliver(&app, "wa_18b_no_username_phone_and_bsuid").await;
+    let lead = count(
+        &app,
+        "SELECT id FROM leads WHERE whatsapp_user_id = 'ES.13491208655302741918'",
+    )
+    .await;
+    deliver(&app, "wa_16_system_user_changed_user_id").await;
+    assert_eq!(
+        count(
+            &app,
+            "SELECT id FROM leads WHERE whatsapp_user_id = 'ES.27710356482019934410'"
+        )
+        .await,
+        lead
+    );
+    // The next message names only the new user id (a username, no phone).
+    let mut next = corpus("wa_18a_username_no_phone_bsuid");
+    let value = &mut next["entry"][0]["changes"][0]["value"];
+    value["contacts"][0]["user_id"] = json!("ES.27710356482019934410");
+    value["messages"][0]["from_user_id"] = json!("ES.27710356482019934410");
+    value["messages"][0]["id"] = json!("wamid.after-the-change");
+    post_whatsapp(&app, &serde_json::to_vec(&next).unwrap()).await;
+    drain(&app).await;
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM leads").await, 1);
+    assert_eq!(
+        count(
+            &app,
+            &format!("SELECT COUNT(*) FROM messages WHERE lead_id = {lead}")
+        )
+        .await,
+        3
+    );
+    // A notice is not the patient writing: it does not open the 24-hour window.
+    let only_notice: i64 = count(
+        &app,
+        "SELECT COUNT(*) FROM messages WHERE json_extract(content, '$.type') = 'system'",
+    )
+    .await;
+    assert_eq!(only_notice, 1);
 }
 
 #[tokio::test]
@@ -600,7 +669,48 @@ async fn a_username_that_shows_another_leads_phone_keeps_its_message_and_flags_t
     .await
     .unwrap();
     assert!(
-        detail.contains("+34611223344") && detail.contains("unidlos a mano"),
+        detail.contains("+34611223344") && detail.ends_with("puede ser la misma persona"),
         "{detail}"
     );
+}
+
+#[tokio::test]
+async fn a_username_lead_is_edited_without_inventing_a_phone_and_others_keep_theirs() {
+    use app::backend::leads::{create, update};
+    use app::domain::{CurrentUser, LeadDraft, Role, Timestamp};
+    let app = providers_app().await;
+    deliver(&app, "wa_18a_username_no_phone_bsuid").await;
+    deliver(&app, "wa_01_text").await;
+    let staff = CurrentUser {
+        id: app.create_user("recepcion@clinica.es", Role::Staff).await,
+        email: "recepcion@clinica.es".into(),
+        name: "Recepción".into(),
+        role: Role::Staff,
+    };
+    let username_lead = count(&app, "SELECT id FROM leads WHERE phone IS NULL").await;
+    let phone_lead = count(&app, "SELECT id FROM leads WHERE phone = '+34611223344'").await;
+    let now = Timestamp::now();
+    let renamed = LeadDraft::parse("Lucía F.", "", "lucia@example.com", "organic").unwrap();
+    update(&app.state.db, &staff, username_lead, &renamed, now)
+        .await
+        .unwrap();
+    let (name, email): (String, Option<String>) =
+        sqlx::query_as("SELECT name, email FROM leads WHERE id = $1")
+            .bind(username_lead)
+            .fetch_one(&app.state.db.reader)
+            .await
+            .unwrap();
+    assert_eq!(
+        (name.as_str(), email.as_deref()),
+        ("Lucía F.", Some("lucia@example.com"))
+    );
+    for refused in [
+        update(&app.state.db, &staff, phone_lead, &renamed, now)
+            .await
+            .map(|_| 0),
+        create(&app.state.db, &staff, &renamed, now).await,
+    ] {
+        let error = refused.unwrap_err();
+        assert_eq!(error.to_string(), "Escribe el teléfono del lead.");
+    }
 }

@@ -26,6 +26,30 @@ pub async fn insert(
     Ok(())
 }
 
+/// Like [`insert`], unless the lead already has this very line (a notice repeated by every
+/// message must not fill the timeline).
+pub async fn insert_once(
+    db: &mut sqlx::SqliteConnection,
+    lead_id: i64,
+    action: &str,
+    detail: &str,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    let seen: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM lead_activities
+                        WHERE lead_id = $1 AND action = $2 AND detail = $3)",
+    )
+    .bind(lead_id)
+    .bind(action)
+    .bind(detail)
+    .fetch_one(&mut *db)
+    .await?;
+    if !seen {
+        insert(&mut *db, lead_id, None, action, detail, now).await?;
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ActivityRecord {
     pub action: String,

@@ -55,6 +55,22 @@ pub async fn find_by_whatsapp_user(
         .await
 }
 
+/// WhatsApp gave the patient a new user id (their number changed, or Meta renewed it).
+pub async fn change_whatsapp_user(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    user_id: &str,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE leads SET whatsapp_user_id = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(user_id)
+        .bind(now)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// Records the lead's WhatsApp user id and username (the latest Meta sent), and its phone when
 /// the lead had none and Meta now shows it.
 pub async fn link_whatsapp_user(
@@ -199,7 +215,7 @@ pub async fn update(
     db: impl SqliteExecutor<'_>,
     id: i64,
     name: &str,
-    phone: &Phone,
+    phone: Option<&Phone>,
     email: Option<&Email>,
     source: Source,
     now: Timestamp,
@@ -211,7 +227,7 @@ pub async fn update(
     )
     .bind(id)
     .bind(name)
-    .bind(phone.as_str())
+    .bind(phone.map(Phone::as_str))
     .bind(email.map(Email::as_str))
     .bind(source.as_str())
     .bind(now)

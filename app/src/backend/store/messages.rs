@@ -212,7 +212,9 @@ pub async fn last_inbound_at(
     lead_id: i64,
 ) -> sqlx::Result<Option<Timestamp>> {
     sqlx::query_scalar(
-        "SELECT max(created_at) FROM messages WHERE lead_id = $1 AND direction = 'inbound'",
+        // WhatsApp's own notices (a number changed) are not the patient writing.
+        "SELECT max(created_at) FROM messages WHERE lead_id = $1 AND direction = 'inbound'
+           AND (content IS NULL OR json_extract(content, '$.type') <> 'system')",
     )
     .bind(lead_id)
     .fetch_one(db)

@@ -76,17 +76,27 @@ impl ItemEffects {
     }
 }
 
-/// A database error that is not the data's fault: the same statement would work later.
-/// Constraint refusals are the data's (a value this item carries), so they fail the item.
+/// A database error that is not the data's fault: the same statement would work later (the file
+/// busy, locked, full or unreadable, a schema this release does not expect, the pool exhausted).
+/// A constraint or a trigger refusing a value, or a row that does not decode, is the item's.
 fn is_database_fault(err: &anyhow::Error) -> bool {
     match err.downcast_ref::<sqlx::Error>() {
-        Some(sqlx::Error::Database(db)) => !matches!(
-            db.kind(),
-            sqlx::error::ErrorKind::UniqueViolation
-                | sqlx::error::ErrorKind::ForeignKeyViolation
-                | sqlx::error::ErrorKind::NotNullViolation
-                | sqlx::error::ErrorKind::CheckViolation
-        ),
+        Some(sqlx::Error::Database(db)) => {
+            // SQLite's extended result code; its low byte is the primary code: CONSTRAINT (19,
+            // RAISE in a trigger included), MISMATCH (20), RANGE (25).
+            let primary = db
+                .code()
+                .and_then(|code| code.parse::<i64>().ok())
+                .map(|code| code & 0xff);
+            !matches!(primary, Some(19 | 20 | 25))
+        }
+        Some(
+            sqlx::Error::Decode(_)
+            | sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::RowNotFound
+            | sqlx::Error::ColumnNotFound(_)
+            | sqlx::Error::TypeNotFound { .. },
+        ) => false,
         Some(_) => true,
         None => false,
     }
@@ -278,5 +288,46 @@ impl Job for ProcessWebhook {
             },
             Processed::Failed(error) => Err(JobError::Permanent(anyhow::anyhow!(error))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_database_fault;
+
+    #[tokio::test]
+    async fn a_refusal_is_the_items_fault_and_a_busy_file_the_databases() {
+        use sqlx::{Connection, SqliteConnection};
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        for sql in [
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL UNIQUE CHECK (v <> 'x'))",
+            "CREATE TRIGGER t_guard BEFORE INSERT ON t WHEN NEW.v = 'raise' BEGIN
+                 SELECT RAISE(ABORT, 'refused by a trigger');
+             END",
+            "INSERT INTO t (v) VALUES ('a')",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        for refused in ["'a'", "NULL", "'x'", "'raise'"] {
+            let err = sqlx::query(&format!("INSERT INTO t (v) VALUES ({refused})"))
+                .execute(&mut conn)
+                .await
+                .unwrap_err();
+            assert!(!is_database_fault(&err.into()), "{refused}");
+        }
+        let undecodable = sqlx::query_scalar::<_, i64>("SELECT 'text'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_err();
+        assert!(!is_database_fault(&undecodable.into()));
+        // A schema this release does not expect is not the message's fault: retried.
+        let missing = sqlx::query("INSERT INTO gone (v) VALUES (1)")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        assert!(is_database_fault(&missing.into()));
+        let busy = sqlx::Error::Io(std::io::Error::other("disk gone"));
+        assert!(is_database_fault(&busy.into()));
+        assert!(!is_database_fault(&anyhow::anyhow!("a field is missing")));
     }
 }

@@ -24,17 +24,17 @@ struct Entry {
 
 #[derive(Deserialize)]
 struct Change {
-    value: Value,
+    #[serde(default)]
+    value: serde_json::Value,
 }
 
-#[derive(Deserialize)]
-struct Value {
-    #[serde(default)]
-    contacts: Vec<serde_json::Value>,
-    #[serde(default)]
-    messages: Vec<serde_json::Value>,
-    #[serde(default)]
-    statuses: Vec<serde_json::Value>,
+/// The items of `value[key]`: a change of another shape (another webhook field, a list that is
+/// not one) has none of them, and never fails its siblings.
+fn items<'v>(value: &'v serde_json::Value, key: &str) -> &'v [serde_json::Value] {
+    value
+        .get(key)
+        .and_then(|items| items.as_array())
+        .map_or(&[], Vec::as_slice)
 }
 
 /// The sender as `contacts[]` describes them. A user with a WhatsApp username comes with their
@@ -79,18 +79,19 @@ impl<'a> Sender<'a> {
             .as_deref()
             .map(str::trim)
             .filter(|f| !f.is_empty());
-        // Meta writes digits; "+34…" is the same number.
-        let phone = from
-            .map(|f| {
-                Phone::parse(&format!("+{}", f.trim_start_matches('+')))
-                    .with_context(|| format!("it comes from {f:?}"))
-            })
-            .transpose()?;
         let user_id = message
             .from_user_id
             .as_deref()
             .map(str::trim)
             .filter(|u| !u.is_empty());
+        // Meta writes digits; "+34…" is the same number. One that does not read as a number
+        // is no sender, unless the user id says who it is.
+        let phone = match from.map(|f| Phone::parse(&format!("+{}", f.trim_start_matches('+')))) {
+            Some(Ok(phone)) => Some(phone),
+            Some(Err(_)) if user_id.is_some() => None,
+            Some(Err(_)) => anyhow::bail!("it comes from {:?}", from.unwrap_or_default()),
+            None => None,
+        };
         if phone.is_none() && user_id.is_none() {
             anyhow::bail!("it names no sender (neither from nor from_user_id)");
         }
@@ -146,22 +147,25 @@ impl<'a> Sender<'a> {
                     if let Some(other) = leads::find_by_phone(&mut *tx, number).await? {
                         if other != lead_id {
                             phone = None;
-                            lead_activities::insert(
+                            possible_duplicate(
                                 &mut *tx,
                                 lead_id,
-                                None,
-                                "possible_duplicate",
-                                &format!(
-                                    "WhatsApp muestra su teléfono {number}, que es del lead \
-                                     {other}: unidlos a mano si son la misma persona"
-                                ),
+                                &format!("WhatsApp muestra su teléfono {number}, que es del lead {other}"),
                                 now,
                             )
                             .await?;
                         }
                     }
                 }
+                let learns_phone = phone.is_some()
+                    && leads::get(&mut *tx, lead_id)
+                        .await?
+                        .is_some_and(|lead| lead.phone.is_none());
                 leads::link_whatsapp_user(&mut *tx, lead_id, user, phone, now).await?;
+                if learns_phone {
+                    // A new revision with a phone: HubSpot gets it.
+                    crate::backend::hubspot_sync::request_sync(&mut *tx, Timestamp::now()).await?;
+                }
             }
             return Ok(lead_id);
         }
@@ -248,18 +252,17 @@ pub async fn process(
         .flat_map(|e| e.changes)
         .map(|c| c.value)
     {
-        let contacts: Vec<Contact> = value
-            .contacts
+        let contacts: Vec<Contact> = items(&value, "contacts")
             .iter()
             .filter_map(|c| Contact::deserialize(c).ok())
             .collect();
-        for message in &value.messages {
+        for message in items(&value, "messages") {
             let what = format!("message {}", item_id(message));
             let mut item = sqlx::Connection::begin(&mut *tx).await?;
             let outcome = apply_message(&mut item, event_id, &contacts, message, now).await;
             effects.settle(item, &what, outcome).await?;
         }
-        for status in &value.statuses {
+        for status in items(&value, "statuses") {
             let what = format!("status of {}", item_id(status));
             let mut item = sqlx::Connection::begin(&mut *tx).await?;
             let outcome = apply_status(&mut item, event_id, status, now).await;
@@ -296,30 +299,31 @@ async fn apply_message(
         Source::Organic
     };
     let at = unix(&message.timestamp, now);
-    let lead_id = sender.lead(&mut *tx, source, at, now).await?;
+    // A notice that the patient's id changed names the old one: their lead is found by it.
+    let previous_user = match raw
+        .pointer("/system/previous_user_id")
+        .and_then(|v| v.as_str())
+    {
+        Some(previous) => leads::find_by_whatsapp_user(&mut *tx, previous).await?,
+        None => None,
+    };
+    let lead_id = match previous_user {
+        Some(lead_id) => lead_id,
+        None => sender.lead(&mut *tx, source, at, now).await?,
+    };
     if let Some(referral) = &message.referral {
         leads::attribute_ad(&mut *tx, lead_id, &ad_referral(referral).to_string()).await?;
     }
     let content = Content::from_meta(raw);
-    if let Content::System {
-        kind: Some(kind), ..
-    } = &content
-    {
-        if kind == "user_changed_number" {
-            let old = sender
-                .phone
-                .as_ref()
-                .context("a number change that does not say the old number")?;
-            change_number(&mut *tx, lead_id, old, raw, at).await?;
-        }
+    if let Content::System { .. } = &content {
+        identity_changed(&mut *tx, lead_id, raw, at, now).await?;
     }
-    if let Content::Reaction {
-        message_id,
-        emoji: None,
-    } = &content
-    {
+    if let Content::Reaction { message_id, emoji } = &content {
+        // One reaction per message, the latest: a new emoji replaces it, none takes it back.
         messages::remove_reactions(&mut *tx, lead_id, message_id).await?;
-        return Ok(Item::Applied);
+        if emoji.is_none() {
+            return Ok(Item::Applied);
+        }
     }
     let stored = serde_json::to_string(&content).context("storing the message's content")?;
     messages::insert(
@@ -342,43 +346,94 @@ async fn apply_message(
     Ok(Item::Applied)
 }
 
-/// A patient changed their WhatsApp number (`system.wa_id` is the new one): the lead keeps its
-/// history and takes the new number, so their next message lands on it; the old number stays in
-/// the timeline. A new number that is already another lead's is not merged by guesswork: the
-/// item fails, saying which lead, for a person to decide.
-async fn change_number(
+/// WhatsApp says the patient changed: a new number (`user_changed_number`, `system.wa_id`) or a
+/// new user id (`system.user_id`, also after a number change). The lead keeps its history and
+/// takes the new number and id, so the next message lands on it; the old number stays in the
+/// timeline. A new number or id that is already another lead's is not merged by guesswork: the
+/// notice is kept and the timeline says which lead it may duplicate.
+async fn identity_changed(
     tx: &mut SqliteConnection,
     lead_id: i64,
-    old: &Phone,
     raw: &serde_json::Value,
     at: Timestamp,
+    now: Timestamp,
 ) -> anyhow::Result<()> {
-    let new_id = raw
-        .pointer("/system/wa_id")
-        .and_then(|v| v.as_str())
-        .context("a number change without the new number (system.wa_id)")?;
-    let new = Phone::parse(&format!("+{}", new_id.trim_start_matches('+')))
-        .with_context(|| format!("the new number {new_id:?} is not a phone number"))?;
-    if &new == old {
-        return Ok(());
+    let system = |key: &str| {
+        raw.pointer(&format!("/system/{key}"))
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let lead = leads::get(&mut *tx, lead_id)
+        .await?
+        .context("the lead of a notice is gone")?;
+    if system("type") == Some("user_changed_number") {
+        if let Some(new_id) = system("wa_id") {
+            let new = Phone::parse(&format!("+{}", new_id.trim_start_matches('+')))
+                .with_context(|| format!("the new number {new_id:?} is not a phone number"))?;
+            if lead.phone.as_deref() != Some(new.as_str()) {
+                match leads::find_by_phone(&mut *tx, &new).await? {
+                    Some(other) => {
+                        possible_duplicate(
+                            &mut *tx,
+                            lead_id,
+                            &format!("Su nuevo número {new} es del lead {other}"),
+                            now,
+                        )
+                        .await?
+                    }
+                    None => {
+                        leads::change_phone(&mut *tx, lead_id, &new, at).await?;
+                        let old = lead.phone.as_deref().unwrap_or("sin teléfono");
+                        lead_activities::insert(
+                            &mut *tx,
+                            lead_id,
+                            None,
+                            "phone_changed",
+                            &format!("De {old} a {new} (aviso de WhatsApp)"),
+                            at,
+                        )
+                        .await?;
+                        crate::backend::hubspot_sync::request_sync(&mut *tx, Timestamp::now())
+                            .await?;
+                    }
+                }
+            }
+        }
     }
-    if let Some(other) = leads::find_by_phone(&mut *tx, &new).await? {
-        anyhow::bail!(
-            "the patient's new number already belongs to lead {other}; merge the two leads by hand"
-        );
+    if let Some(new_user) = system("user_id") {
+        match leads::find_by_whatsapp_user(&mut *tx, new_user).await? {
+            Some(other) if other != lead_id => {
+                possible_duplicate(
+                    &mut *tx,
+                    lead_id,
+                    &format!("Su nuevo identificador de WhatsApp es del lead {other}"),
+                    now,
+                )
+                .await?
+            }
+            Some(_) => {}
+            None => leads::change_whatsapp_user(&mut *tx, lead_id, new_user, now).await?,
+        }
     }
-    leads::change_phone(&mut *tx, lead_id, &new, at).await?;
-    lead_activities::insert(
+    Ok(())
+}
+
+/// Notes on the lead's timeline, once, that it may be the same person as another lead.
+async fn possible_duplicate(
+    tx: &mut SqliteConnection,
+    lead_id: i64,
+    why: &str,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    lead_activities::insert_once(
         &mut *tx,
         lead_id,
-        None,
-        "phone_changed",
-        &format!("De {old} a {new} (aviso de WhatsApp)"),
-        at,
+        "possible_duplicate",
+        &format!("{why}: puede ser la misma persona"),
+        now,
     )
-    .await?;
-    crate::backend::hubspot_sync::request_sync(&mut *tx, Timestamp::now()).await?;
-    Ok(())
+    .await
 }
 
 /// The fields of Meta's `referral` that say which ad it was (not its image or video links).

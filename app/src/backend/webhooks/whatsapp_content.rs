@@ -46,8 +46,12 @@ pub enum Content {
         message_id: String,
         emoji: Option<String>,
     },
-    /// What WhatsApp itself said it cannot deliver (`unsupported`), or a type this code does not
-    /// know yet: kept with Meta's error, never dropped.
+    /// A type this code does not read (or one missing what makes it readable): kept with its
+    /// type, never dropped.
+    Unread {
+        kind: String,
+    },
+    /// What WhatsApp itself says it cannot deliver to the clinic (`unsupported`), with its error.
     Unsupported {
         kind: String,
         code: Option<i64>,
@@ -58,6 +62,9 @@ pub enum Content {
     System {
         body: String,
         kind: Option<String>,
+        /// The new number of a `user_changed_number`.
+        #[serde(default)]
+        new_number: Option<String>,
     },
 }
 
@@ -157,6 +164,7 @@ impl Content {
             "system" => text(part, "body").map(|body| Content::System {
                 body,
                 kind: text(part, "type"),
+                new_number: text(part, "wa_id"),
             }),
             _ => None,
         };
@@ -266,7 +274,23 @@ impl Content {
                 }
                 line
             }
-            Content::System { body, .. } => format!("Aviso de WhatsApp: {body}"),
+            Content::Unread { kind } => {
+                format!("Mensaje de tipo «{kind}» que mini-crm aún no sabe mostrar")
+            }
+            Content::System {
+                body,
+                kind,
+                new_number,
+            } => match (kind.as_deref(), new_number) {
+                (Some("user_changed_number"), Some(number)) => format!(
+                    "WhatsApp avisa: cambió su número a +{}",
+                    number.trim_start_matches('+')
+                ),
+                (Some("user_changed_user_id"), _) => {
+                    "WhatsApp avisa: su identificador de usuario cambió".to_string()
+                }
+                _ => format!("Aviso de WhatsApp: {body}"),
+            },
         }
     }
 
@@ -311,13 +335,26 @@ fn shared_contact(card: &Value) -> SharedContact {
     let phones = card
         .get("phones")
         .and_then(Value::as_array)
-        .map(|phones| phones.iter().filter_map(|p| text(p, "phone")).collect())
+        .map(|phones| {
+            phones
+                .iter()
+                .filter_map(|p| {
+                    text(p, "phone").or_else(|| text(p, "wa_id").map(|w| format!("+{w}")))
+                })
+                .collect()
+        })
         .unwrap_or_default();
     SharedContact { name, phones }
 }
 
-/// A message that did not read as its type (or of a type not known here), with Meta's error.
+/// A message that did not read as its type: WhatsApp's `unsupported` with its error, or a type
+/// (or a shape) this code does not read.
 fn unsupported(kind: &str, message: &Value) -> Content {
+    if kind != "unsupported" {
+        return Content::Unread {
+            kind: kind.to_string(),
+        };
+    }
     let error = message
         .get("errors")
         .and_then(Value::as_array)
@@ -377,11 +414,16 @@ mod tests {
             ),
             (
                 json!({"type": "order", "order": {}}),
-                "Mensaje que WhatsApp no entrega a la clínica (order)",
+                "Mensaje de tipo «order» que mini-crm aún no sabe mostrar",
             ),
             (
                 json!({"type": "image", "image": {"mime_type": "image/jpeg"}}),
-                "Mensaje que WhatsApp no entrega a la clínica (image)",
+                "Mensaje de tipo «image» que mini-crm aún no sabe mostrar",
+            ),
+            (
+                json!({"type": "system", "system": {"body": "User A changed from 1 to 2",
+                       "wa_id": "34699887766", "type": "user_changed_number"}}),
+                "WhatsApp avisa: cambió su número a +34699887766",
             ),
         ];
         for (message, line) in cases {
