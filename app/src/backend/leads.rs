@@ -1041,6 +1041,8 @@ fn timeline(
             "lead_reopened" => "Reabierto",
             "phone_changed" => "Teléfono cambiado",
             "possible_duplicate" => "Posible duplicado",
+            "hubspot_deleted" => "Borrado en HubSpot",
+            "erased" => "Datos personales borrados",
             other => other,
         };
         let detail = (!a.detail.is_empty()).then(|| a.detail.clone());

@@ -107,8 +107,8 @@ async fn one_hubspot_event_that_cannot_be_read_never_sinks_the_others() {
         {"eventId": 1, "subscriptionId": 7, "portalId": 62515, "occurredAt": 1735725600000u64,
          "subscriptionType": "contact.propertyChange", "attemptNumber": 0, "objectId": 5101,
          "propertyName": "firstname", "propertyValue": "Marta"},
-        {"eventId": 2, "subscriptionId": 7, "portalId": 62515, "occurredAt": 1735725600000u64,
-         "attemptNumber": 0, "objectId": 5101},
+        {"subscriptionId": 7, "portalId": 62515, "occurredAt": 1735725600000u64,
+         "subscriptionType": "contact.propertyChange", "attemptNumber": 0, "objectId": 5101},
         {"eventId": 3, "subscriptionId": 7, "portalId": 62515, "occurredAt": 1735725600000u64,
          "subscriptionType": "contact.propertyChange", "attemptNumber": 0, "objectId": 5101,
          "propertyName": "email", "propertyValue": "marta@example.com"}
@@ -135,7 +135,8 @@ async fn one_hubspot_event_that_cannot_be_read_never_sinks_the_others() {
         .await
         .unwrap();
     assert!(
-        error.starts_with("1 of 3 item(s) failed") && error.contains("event 2: unreadable event"),
+        error.starts_with("1 of 3 item(s) failed")
+            && error.contains("event without an id: unreadable event"),
         "{error}"
     );
 }
@@ -713,4 +714,188 @@ async fn a_username_lead_is_edited_without_inventing_a_phone_and_others_keep_the
         let error = refused.unwrap_err();
         assert_eq!(error.to_string(), "Escribe el teléfono del lead.");
     }
+}
+
+/// Posts a HubSpot delivery (signed now) and drains the queue; nothing may fail.
+async fn deliver_hubspot(app: &crate::helpers::TestApp, events: &Value) {
+    let body = serde_json::to_vec(events).unwrap();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    assert_eq!(
+        post_hubspot(app, &body, now_ms).await.status,
+        StatusCode::OK
+    );
+    drain(app).await;
+    let failed: Vec<String> =
+        sqlx::query_scalar("SELECT last_error FROM webhook_events WHERE status <> 'processed'")
+            .fetch_all(&app.state.db.reader)
+            .await
+            .unwrap();
+    assert!(failed.is_empty(), "{failed:?}");
+}
+
+/// A lead of ours linked to the HubSpot contact `hubspot_id`, with a WhatsApp conversation.
+async fn linked_lead(app: &crate::helpers::TestApp, phone: &str, hubspot_id: &str) -> i64 {
+    let mut text = corpus("wa_01_text");
+    let value = &mut text["entry"][0]["changes"][0]["value"];
+    value["contacts"][0]["wa_id"] = json!(phone);
+    value["messages"][0]["from"] = json!(phone);
+    value["messages"][0]["id"] = json!(format!("wamid.{phone}"));
+    post_whatsapp(app, &serde_json::to_vec(&text).unwrap()).await;
+    drain(app).await;
+    let lead = count(
+        app,
+        &format!("SELECT id FROM leads WHERE phone = '+{phone}'"),
+    )
+    .await;
+    sqlx::query("UPDATE leads SET hubspot_id = $2, email = 'lucia@example.es' WHERE id = $1")
+        .bind(lead)
+        .bind(hubspot_id)
+        .execute(&app.state.db.writer)
+        .await
+        .unwrap();
+    lead
+}
+
+#[tokio::test]
+async fn hubspot_changes_apply_in_the_order_they_happened_not_the_order_they_arrive() {
+    let app = providers_app().await;
+    let lead = linked_lead(&app, "34611223344", "95310127002").await;
+    let mut batch = corpus("hubspot_20_contact_propertyChange_batch");
+    deliver_hubspot(&app, &batch).await;
+    let email = || async {
+        sqlx::query_scalar::<_, Option<String>>("SELECT email FROM leads WHERE id = $1")
+            .bind(lead)
+            .fetch_one(&app.state.db.reader)
+            .await
+            .unwrap()
+    };
+    assert_eq!(email().await.as_deref(), Some("lucia.fernandez@example.es"));
+    // An older change of the same property, delivered late (a retry): skipped.
+    let mut late = batch[2].clone();
+    late["eventId"] = json!(3816279399u64);
+    late["occurredAt"] = json!(1781001200000u64);
+    late["propertyValue"] = json!("antiguo@example.es");
+    deliver_hubspot(&app, &json!([late])).await;
+    assert_eq!(email().await.as_deref(), Some("lucia.fernandez@example.es"));
+    // A newer one: applied.
+    batch[2]["eventId"] = json!(3816279500u64);
+    batch[2]["occurredAt"] = json!(1781001300000u64);
+    batch[2]["propertyValue"] = json!("nuevo@example.es");
+    deliver_hubspot(&app, &json!([batch[2].clone()])).await;
+    assert_eq!(email().await.as_deref(), Some("nuevo@example.es"));
+}
+
+#[tokio::test]
+async fn hubspots_older_event_type_key_and_unknown_types_are_stored_and_skipped() {
+    let app = providers_app().await;
+    deliver_hubspot(&app, &corpus("hubspot_20b_docs_example_verbatim_eventType")).await;
+    deliver_hubspot(&app, &corpus("hubspot_21_contact_creation")).await;
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM webhook_events WHERE status = 'processed'"
+        )
+        .await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn the_generic_format_is_handled_like_the_contact_format() {
+    let app = providers_app().await;
+    let changed = linked_lead(&app, "34600000001", "95310127001").await;
+    let deleted = linked_lead(&app, "34600000006", "95310127006").await;
+    deliver_hubspot(&app, &corpus("hubspot_24_generic_object_events")).await;
+    let phone: Option<String> = sqlx::query_scalar("SELECT phone FROM leads WHERE id = $1")
+        .bind(changed)
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+    assert_eq!(phone.as_deref(), Some("+34611223344"));
+    assert_eq!(
+        count(&app, &format!("SELECT COUNT(*) FROM leads WHERE id = {deleted} AND hubspot_deleted_at IS NOT NULL")).await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_contact_deleted_in_hubspot_stays_here_marked_and_is_not_sent_again() {
+    let app = providers_app().await;
+    let cookie = app.signed_in("recepcion@clinica.es").await;
+    let lead = linked_lead(&app, "34611223344", "95310127003").await;
+    deliver_hubspot(&app, &corpus("hubspot_22_contact_deletion")).await;
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM leads").await, 1);
+    sqlx::query("UPDATE leads SET revision = revision + 1 WHERE id = $1")
+        .bind(lead)
+        .execute(&app.state.db.writer)
+        .await
+        .unwrap();
+    let pending = app::backend::store::leads::pending_hubspot(&app.state.db.reader, 100)
+        .await
+        .unwrap();
+    assert!(pending.is_empty(), "never sent again: {pending:?}");
+    let page = app.get(&format!("/leads/{lead}"), Some(&cookie)).await.body;
+    assert!(page.contains("Borrado en HubSpot"));
+}
+
+#[tokio::test]
+async fn an_erasure_request_removes_the_persons_data_and_keeps_what_reports_count() {
+    let app = providers_app().await;
+    let cookie = app.signed_in("recepcion@clinica.es").await;
+    let lead = linked_lead(&app, "34611223344", "95310127004").await;
+    let mut ended = corpus("aircall_26_call_ended");
+    ended["token"] = json!("AIRCALL_TOKEN");
+    crate::webhooks::post_aircall(&app, &serde_json::to_vec(&ended).unwrap()).await;
+    drain(&app).await;
+    let source: String = sqlx::query_scalar("SELECT source FROM leads WHERE id = $1")
+        .bind(lead)
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+    deliver_hubspot(&app, &corpus("hubspot_23_contact_privacyDeletion")).await;
+
+    let (name, phone, email, erased, kept_source): (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+    ) = sqlx::query_as("SELECT name, phone, email, erased_at, source FROM leads WHERE id = $1")
+        .bind(lead)
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+    assert_eq!(name, "Persona borrada (RGPD)");
+    assert_eq!((phone, email), (None, None));
+    assert!(erased.is_some());
+    assert_eq!(
+        kept_source, source,
+        "reports still count the lead where they did"
+    );
+    assert_eq!(
+        count(&app, &format!("SELECT COUNT(*) FROM messages WHERE lead_id = {lead} AND body IS NULL AND content IS NULL")).await,
+        1,
+        "the message row stays, its words go"
+    );
+    assert_eq!(
+        count(
+            &app,
+            &format!("SELECT COUNT(*) FROM calls WHERE lead_id = {lead} AND from_number IS NULL")
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM webhook_events WHERE instr(body, CAST('34611223344' AS BLOB)) > 0").await,
+        0,
+        "no stored delivery carries the number any more"
+    );
+    let page = app.get(&format!("/leads/{lead}"), Some(&cookie)).await.body;
+    assert!(page.contains("Datos personales borrados"));
+    assert!(!page.contains("34611223344") && !page.contains("Lucía"));
+    let search = app.get("/leads?q=lucia", Some(&cookie)).await.body;
+    assert!(
+        !search.contains(&format!("/leads/{lead}\"")),
+        "not found by the old name"
+    );
 }

@@ -3,12 +3,13 @@
 use crate::helpers::TestApp;
 use app::backend::db::Db;
 
-const TABLES: [&str; 25] = [
+const TABLES: [&str; 26] = [
     "api_tokens",
     "appointments",
     "call_requests",
     "calls",
     "heartbeats",
+    "hubspot_property_versions",
     "jobs",
     "lead_activities",
     "lead_counts",

@@ -109,14 +109,95 @@ pub async fn find_by_phone(
 }
 
 /// Id and name of the lead linked to a HubSpot contact.
+/// The lead linked to a HubSpot contact (not one deleted there, nor an erased one): its id and
+/// name.
 pub async fn find_by_hubspot_id(
     db: impl SqliteExecutor<'_>,
     hubspot_id: &str,
 ) -> sqlx::Result<Option<(i64, String)>> {
-    sqlx::query_as("SELECT id, name FROM leads WHERE hubspot_id = $1")
+    sqlx::query_as(
+        "SELECT id, name FROM leads
+         WHERE hubspot_id = $1 AND hubspot_deleted_at IS NULL AND erased_at IS NULL",
+    )
+    .bind(hubspot_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The lead a HubSpot contact was ever linked to, deleted there or not, and whether it has been
+/// erased already.
+pub async fn find_ever_by_hubspot_id(
+    db: impl SqliteExecutor<'_>,
+    hubspot_id: &str,
+) -> sqlx::Result<Option<(i64, bool)>> {
+    sqlx::query_as("SELECT id, erased_at IS NOT NULL FROM leads WHERE hubspot_id = $1")
         .bind(hubspot_id)
         .fetch_optional(db)
         .await
+}
+
+/// HubSpot delivers late and out of order: records `occurred_at` (ms) as the last change of
+/// this contact's property, unless a later one is recorded already; whether it was the latest.
+pub async fn hubspot_change_is_latest(
+    db: impl SqliteExecutor<'_>,
+    hubspot_id: &str,
+    property: &str,
+    occurred_at: i64,
+) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "INSERT INTO hubspot_property_versions (hubspot_id, property, occurred_at)
+         VALUES ($1, $2, $3)
+         ON CONFLICT (hubspot_id, property) DO UPDATE SET occurred_at = excluded.occurred_at
+         WHERE excluded.occurred_at >= hubspot_property_versions.occurred_at",
+    )
+    .bind(hubspot_id)
+    .bind(property)
+    .bind(occurred_at)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// The contact was deleted in HubSpot: the lead stays, marked, and is never sent there again
+/// (its `hubspot_id` is kept only to recognise a later erasure request for it).
+pub async fn mark_hubspot_deleted(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    at: Timestamp,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE leads SET hubspot_deleted_at = COALESCE(hubspot_deleted_at, $2) WHERE id = $1",
+    )
+    .bind(id)
+    .bind(at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A person's erasure request: every personal datum of the lead goes (name, phone, e-mail,
+/// WhatsApp ids, the ad they clicked, a lost reason staff wrote, the words of their messages, the
+/// numbers of their calls, the details of its history), while the rows that reports count
+/// (the lead's source, stage and dates, its appointments, treatments, messages and calls) stay.
+pub async fn erase(db: &mut sqlx::SqliteConnection, id: i64, now: Timestamp) -> sqlx::Result<()> {
+    for sql in [
+        "UPDATE leads SET name = 'Persona borrada (RGPD)', phone = NULL, email = NULL,
+             whatsapp_user_id = NULL, whatsapp_username = NULL, ad_referral = NULL,
+             lost_reason = NULL, erased_at = $2,
+             hubspot_deleted_at = COALESCE(hubspot_deleted_at, $2), updated_at = $2
+         WHERE id = $1",
+        "UPDATE messages SET body = NULL, content = NULL, error_reason = NULL WHERE lead_id = $1",
+        "UPDATE calls SET from_number = NULL, to_number = NULL WHERE lead_id = $1",
+        "UPDATE call_requests SET phone = '—', error = NULL WHERE lead_id = $1",
+        "UPDATE lead_activities SET detail = '' WHERE lead_id = $1",
+    ] {
+        sqlx::query(sql)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *db)
+            .await?;
+    }
+    Ok(())
 }
 
 /// A change that came from HubSpot: written without a new `revision` (and with
@@ -412,6 +493,8 @@ pub async fn pending_hubspot(
            -- A WhatsApp user known by id alone waits for a phone: HubSpot's answers to a
            -- create are matched to leads by it.
            AND phone IS NOT NULL
+           -- Deleted in HubSpot, or erased: never sent again.
+           AND hubspot_deleted_at IS NULL AND erased_at IS NULL
          ORDER BY id LIMIT $1",
     )
     .bind(limit)

@@ -122,6 +122,23 @@ pub async fn list(
         .await
 }
 
+/// Forgets processed deliveries whose body mentions `needle` (a person's phone digits, e-mail or
+/// WhatsApp id, at their erasure request); how many went. Failed and pending ones are kept:
+/// they may carry other patients' unapplied items.
+pub async fn delete_processed_mentioning(
+    db: impl SqliteExecutor<'_>,
+    needle: &str,
+) -> sqlx::Result<u64> {
+    let result = sqlx::query(
+        "DELETE FROM webhook_events
+         WHERE status = 'processed' AND instr(body, CAST($1 AS BLOB)) > 0",
+    )
+    .bind(needle)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected())
+}
+
 /// Deliveries processed before `before`, at most `limit` of them; their applied item keys go
 /// with them (ON DELETE CASCADE). Failed and pending ones are kept until handled.
 pub(crate) const PRUNE_PROCESSED: &str = "DELETE FROM webhook_events WHERE id IN (

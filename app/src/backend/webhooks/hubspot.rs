@@ -3,7 +3,7 @@
 //! ignored.
 
 use super::{Item, ItemEffects};
-use crate::backend::store::{leads, webhook_events};
+use crate::backend::store::{lead_activities, leads, webhook_events};
 use crate::domain::{Email, Phone, Timestamp};
 use anyhow::Context;
 use serde::Deserialize;
@@ -13,10 +13,40 @@ use sqlx::SqliteConnection;
 #[serde(rename_all = "camelCase")]
 struct Event {
     event_id: serde_json::Value,
-    subscription_type: String,
+    subscription_id: Option<serde_json::Value>,
+    subscription_type: Option<String>,
+    /// The generic format's object type (`0-1`: contacts).
+    object_type_id: Option<String>,
     object_id: Option<serde_json::Value>,
     property_name: Option<String>,
     property_value: Option<String>,
+    /// When the change happened in HubSpot (ms): changes apply in this order.
+    occurred_at: Option<i64>,
+}
+
+/// What an event asks of a contact, in the contact format or the generic one (`object.*` with
+/// `objectTypeId` `0-1`). Other types, other objects and HubSpot's older `eventType` key are
+/// stored and skipped.
+#[derive(Debug, PartialEq, Eq)]
+enum Change {
+    Property,
+    Deletion,
+    PrivacyDeletion,
+    Other,
+}
+
+impl Event {
+    fn change(&self) -> Change {
+        let contact = self.object_type_id.as_deref().is_none_or(|t| t == "0-1");
+        match self.subscription_type.as_deref() {
+            Some("contact.propertyChange") => Change::Property,
+            Some("contact.deletion") => Change::Deletion,
+            Some("contact.privacyDeletion") => Change::PrivacyDeletion,
+            Some("object.propertyChange") if contact => Change::Property,
+            Some("object.deletion") if contact => Change::Deletion,
+            _ => Change::Other,
+        }
+    }
 }
 
 fn id_text(value: &serde_json::Value) -> String {
@@ -68,20 +98,42 @@ async fn apply_event(
     now: Timestamp,
 ) -> anyhow::Result<Item> {
     let event = Event::deserialize(event).context("unreadable event")?;
-    let key = format!("hs:{}", id_text(&event.event_id));
+    // HubSpot says an eventId is not unique by itself: with its subscription it is.
+    let key = format!(
+        "hs:{}:{}",
+        event
+            .subscription_id
+            .as_ref()
+            .map_or_else(String::new, id_text),
+        id_text(&event.event_id)
+    );
     if !webhook_events::claim_item(&mut *tx, &key, event_id, now).await? {
         return Ok(Item::Duplicate);
     }
-    if event.subscription_type != "contact.propertyChange" {
-        return Ok(Item::Ignored);
-    }
-    let (Some(object_id), Some(property)) = (&event.object_id, &event.property_name) else {
+    let Some(object_id) = event.object_id.as_ref().map(id_text) else {
         return Ok(Item::Ignored);
     };
-    let Some((lead_id, name)) = leads::find_by_hubspot_id(&mut *tx, &id_text(object_id)).await?
-    else {
+    let at = event
+        .occurred_at
+        .and_then(|ms| Timestamp::from_unix(ms.div_euclid(1000)))
+        .map_or(now, |t| t.min(now));
+    match event.change() {
+        Change::Property => {}
+        Change::Deletion => return contact_deleted(&mut *tx, &object_id, at).await,
+        Change::PrivacyDeletion => return erasure_requested(&mut *tx, &object_id, now).await,
+        Change::Other => return Ok(Item::Ignored),
+    }
+    let Some(property) = &event.property_name else {
+        return Ok(Item::Ignored);
+    };
+    let Some((lead_id, name)) = leads::find_by_hubspot_id(&mut *tx, &object_id).await? else {
         return Ok(Item::Ignored); // a contact that is not one of our leads
     };
+    if let Some(occurred_at) = event.occurred_at {
+        if !leads::hubspot_change_is_latest(&mut *tx, &object_id, property, occurred_at).await? {
+            return Ok(Item::Ignored); // a newer change of this property was applied already
+        }
+    }
     let value = event.property_value.as_deref().unwrap_or_default().trim();
     let (first, last) = name.split_once(' ').unwrap_or((name.as_str(), ""));
     let mut change = leads::HubspotChange {
@@ -123,5 +175,78 @@ async fn apply_event(
         _ => return Ok(Item::Ignored),
     }
     leads::apply_hubspot_change(&mut *tx, lead_id, change, now).await?;
+    Ok(Item::Applied)
+}
+
+/// `contact.deletion`: the lead stays, marked as deleted in HubSpot, and is not sent again.
+async fn contact_deleted(
+    tx: &mut SqliteConnection,
+    hubspot_id: &str,
+    at: Timestamp,
+) -> anyhow::Result<Item> {
+    let Some((lead_id, _)) = leads::find_by_hubspot_id(&mut *tx, hubspot_id).await? else {
+        return Ok(Item::Ignored);
+    };
+    leads::mark_hubspot_deleted(&mut *tx, lead_id, at).await?;
+    lead_activities::insert(
+        &mut *tx,
+        lead_id,
+        None,
+        "hubspot_deleted",
+        "El contacto se borró en HubSpot: el lead sigue aquí y ya no se envía allí",
+        at,
+    )
+    .await?;
+    Ok(Item::Applied)
+}
+
+/// `contact.privacyDeletion`: the person asked to be erased (GDPR). Their personal data goes
+/// from the lead and its rows, and from the processed deliveries that carried it; what reports
+/// count stays; the lead's history says when and why.
+async fn erasure_requested(
+    tx: &mut SqliteConnection,
+    hubspot_id: &str,
+    now: Timestamp,
+) -> anyhow::Result<Item> {
+    let Some((lead_id, erased)) = leads::find_ever_by_hubspot_id(&mut *tx, hubspot_id).await?
+    else {
+        return Ok(Item::Ignored);
+    };
+    if erased {
+        return Ok(Item::Ignored);
+    }
+    let lead = leads::get(&mut *tx, lead_id)
+        .await?
+        .context("the lead to erase is gone")?;
+    let user_id: Option<String> =
+        sqlx::query_scalar("SELECT whatsapp_user_id FROM leads WHERE id = $1")
+            .bind(lead_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let mentions = [
+        lead.phone
+            .as_deref()
+            .map(|p| p.trim_start_matches('+').to_string()),
+        lead.email.clone(),
+        user_id,
+    ];
+    let mut deliveries = 0;
+    for needle in mentions.into_iter().flatten() {
+        deliveries += webhook_events::delete_processed_mentioning(&mut *tx, &needle).await?;
+    }
+    leads::erase(&mut *tx, lead_id, now).await?;
+    lead_activities::insert(
+        &mut *tx,
+        lead_id,
+        None,
+        "erased",
+        &format!(
+            "Datos personales borrados a petición de la persona (HubSpot); {deliveries} \
+             webhook(s) que los contenían, también"
+        ),
+        now,
+    )
+    .await?;
+    tracing::info!(lead_id, deliveries, "lead erased at the person's request");
     Ok(Item::Applied)
 }
