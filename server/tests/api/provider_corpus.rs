@@ -899,3 +899,81 @@ async fn an_erasure_request_removes_the_persons_data_and_keeps_what_reports_coun
         "not found by the old name"
     );
 }
+
+/// Every delivery of the corpus: refused unsigned or badly signed (nothing stored), stored once
+/// however often it is redelivered, and processed without a failed item.
+#[tokio::test]
+async fn every_documented_delivery_is_refused_forged_stored_once_and_processed() {
+    let app = providers_app().await;
+    let dir = format!(
+        "{}/tests/api/fixtures/providers",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 30, "{names:?}");
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    for name in &names {
+        let mut delivery: Value =
+            serde_json::from_slice(&std::fs::read(format!("{dir}/{name}")).unwrap()).unwrap();
+        let stored_before = count(&app, "SELECT COUNT(*) FROM webhook_events").await;
+        let (forged, first, again) = if name.starts_with("wa_") {
+            let body = serde_json::to_vec(&delivery).unwrap();
+            let forged = app
+                .send(
+                    axum::http::Request::post("/webhooks/whatsapp")
+                        .header("content-type", "application/json")
+                        .header(
+                            "x-hub-signature-256",
+                            "sha256=".to_string() + &"0".repeat(64),
+                        )
+                        .body(axum::body::Body::from(body.clone()))
+                        .unwrap(),
+                )
+                .await;
+            (
+                forged,
+                post_whatsapp(&app, &body).await,
+                post_whatsapp(&app, &body).await,
+            )
+        } else if name.starts_with("hubspot_") {
+            let body = serde_json::to_vec(&delivery).unwrap();
+            let forged = post_hubspot(&app, &body, now_ms - 10 * 60 * 1000).await;
+            (
+                forged,
+                post_hubspot(&app, &body, now_ms).await,
+                post_hubspot(&app, &body, now_ms).await,
+            )
+        } else {
+            let forged =
+                crate::webhooks::post_aircall(&app, &serde_json::to_vec(&delivery).unwrap()).await;
+            delivery["token"] = json!("AIRCALL_TOKEN");
+            let body = serde_json::to_vec(&delivery).unwrap();
+            (
+                forged,
+                crate::webhooks::post_aircall(&app, &body).await,
+                crate::webhooks::post_aircall(&app, &body).await,
+            )
+        };
+        assert_eq!(forged.status, StatusCode::UNAUTHORIZED, "{name}: forged");
+        assert_eq!(first.json()["status"], "stored", "{name}");
+        assert_eq!(again.json()["status"], "duplicate", "{name}: redelivered");
+        assert_eq!(
+            count(&app, "SELECT COUNT(*) FROM webhook_events").await,
+            stored_before + 1,
+            "{name}: stored once"
+        );
+        drain(&app).await;
+    }
+    let failed: Vec<(String, String)> = sqlx::query_as(
+        "SELECT provider, last_error FROM webhook_events WHERE status <> 'processed'",
+    )
+    .fetch_all(&app.state.db.reader)
+    .await
+    .unwrap();
+    assert!(failed.is_empty(), "{failed:?}");
+}
