@@ -870,7 +870,10 @@ pub async fn hubspot_sync(
     println!("{total} leads pending");
     let (mut sent, mut synced, mut refused, mut retries) = (0, 0, 0, 0);
     loop {
-        match sync_batch(&db, &client).await {
+        match sync_batch(&db, &client)
+            .await
+            .map_err(CallError::retry_if_unknown)
+        {
             Ok(report) if report.sent == 0 => break,
             Ok(report) => {
                 retries = 0;
@@ -888,7 +891,11 @@ pub async fn hubspot_sync(
                 eprintln!("HubSpot: {reason}; trying again in {wait} s");
                 tokio::time::sleep(std::time::Duration::from_secs(wait as u64)).await;
             }
-            Err(CallError::Retry { reason, .. } | CallError::Refused { reason, .. }) => {
+            Err(
+                CallError::Retry { reason, .. }
+                | CallError::Refused { reason, .. }
+                | CallError::Unknown { reason },
+            ) => {
                 anyhow::bail!(
                     "HubSpot sync stopped after {sent} leads: {reason} (rerun to continue)"
                 )

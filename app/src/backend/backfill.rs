@@ -25,7 +25,9 @@ pub async fn aircall_calls(
     let mut report = BackfillReport::default();
     let mut page = 1;
     loop {
-        let (calls, more) = match client.list_calls(since.unix(), now.unix(), page).await {
+        // A read: an answer lost on the way is simply asked for again.
+        let listed = client.list_calls(since.unix(), now.unix(), page).await;
+        let (calls, more) = match listed.map_err(CallError::retry_if_unknown) {
             Ok(answer) => answer,
             Err(CallError::Retry {
                 reason,
@@ -41,7 +43,7 @@ pub async fn aircall_calls(
                 tokio::time::sleep(std::time::Duration::from_secs(wait as u64)).await;
                 continue;
             }
-            Err(CallError::Refused { reason, .. }) => {
+            Err(CallError::Refused { reason, .. } | CallError::Unknown { reason }) => {
                 anyhow::bail!("Aircall refused the list of calls: {reason}")
             }
         };

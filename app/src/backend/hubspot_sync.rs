@@ -34,7 +34,11 @@ impl Job for SyncHubspot {
                 JobError::Retryable(anyhow!("HubSpot is not configured (HUBSPOT_ACCESS_TOKEN)"))
             })?;
         for _ in 0..BATCHES_PER_JOB {
-            let result = sync_batch(&ctx.db, &client).await;
+            // Upserts by HubSpot id or e-mail repeat safely; a create whose answer was lost may
+            // have happened (it is matched by phone on the next run).
+            let result = sync_batch(&ctx.db, &client)
+                .await
+                .map_err(CallError::retry_if_unknown);
             let now = Timestamp::now();
             let breaker = match &result {
                 Err(CallError::Retry { reason, .. }) => {

@@ -197,6 +197,25 @@ async fn deliver_message(ctx: &JobContext, id: i64) -> Result<(), JobError> {
             messages::clear_send(db, id).await.map_err(db_error)?;
             Err(err.into_job_error(&format!("WhatsApp send of message {id}")))
         }
+        Err(err @ CallError::Unknown { .. }) => {
+            // The request left and no answer came: sent, maybe. As after a crash mid-send, a
+            // person decides; never a second copy by itself.
+            messages::set_status(
+                db,
+                id,
+                "failed",
+                Some((0, OUTCOME_UNKNOWN)),
+                Timestamp::now(),
+            )
+            .await
+            .map_err(db_error)?;
+            tracing::error!(
+                provider = "whatsapp",
+                message_id = id,
+                "send timed out: outcome unknown, not resent"
+            );
+            Err(err.into_job_error(&format!("WhatsApp send of message {id}")))
+        }
         Err(err @ CallError::Refused { .. }) => {
             if let CallError::Refused { code, reason } = &err {
                 messages::set_status(
@@ -290,6 +309,14 @@ impl Job for DialLead {
                 Ok(())
             }
             Err(CallError::Refused { reason, .. }) => fail(reason).await,
+            Err(CallError::Unknown { .. }) => {
+                tracing::error!(
+                    provider = "aircall",
+                    request_id = id,
+                    "dial timed out: outcome unknown, not repeated"
+                );
+                fail(OUTCOME_UNKNOWN.replace("el mensaje", "la llamada")).await
+            }
             Err(err) => {
                 call_requests::finish(db, id, "queued", None, Timestamp::now())
                     .await
@@ -309,7 +336,7 @@ async fn record_on_breaker<T>(
 ) -> Result<(), JobError> {
     let now = Timestamp::now();
     match result {
-        Err(CallError::Retry { reason, .. }) => {
+        Err(CallError::Retry { reason, .. } | CallError::Unknown { reason }) => {
             breakers::record_failure(&ctx.db, provider, reason, now).await
         }
         _ => breakers::record_success(&ctx.db, provider, now).await,

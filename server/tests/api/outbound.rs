@@ -22,10 +22,16 @@ struct Setup {
 /// A lead who wrote an hour ago (the 24-hour window is open), and staff signed in.
 async fn setup() -> Setup {
     let meta = FakeProvider::start().await;
+    let base = meta.base.clone();
+    setup_at(meta, &base).await
+}
+
+/// [`setup`] with Meta's API at `base`.
+async fn setup_at(meta: FakeProvider, base: &str) -> Setup {
     let app = TestApp::spawn_with(&[
         ("WHATSAPP_ACCESS_TOKEN", TOKEN),
         ("WHATSAPP_PHONE_NUMBER_ID", PHONE_NUMBER_ID),
-        ("WHATSAPP_API_BASE", &meta.base),
+        ("WHATSAPP_API_BASE", base),
     ])
     .await;
     let cookie = app.signed_in("ana@clinic.test").await;
@@ -257,6 +263,75 @@ async fn a_send_interrupted_mid_request_is_never_repeated() {
     assert_eq!(status, "failed");
     assert_eq!(reason.as_deref(), Some(OUTCOME_UNKNOWN));
     assert_eq!(s.job().await.0, "failed");
+}
+
+/// A Meta that takes requests and never answers; how many it took.
+async fn silent_meta() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = taken.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut request = [0u8; 8192];
+                let _ = socket.read(&mut request).await;
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            });
+        }
+    });
+    (base, taken)
+}
+
+#[tokio::test]
+async fn a_send_whose_answer_never_comes_is_outcome_unknown_and_never_resent() {
+    let (base, taken) = silent_meta().await;
+    let s = setup_at(FakeProvider::start().await, &base).await;
+    let id = s.write(&[("body", "Hola")]).await;
+    let mut ctx = s.app.state.jobs();
+    ctx.http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let outcome = runner::run_one(&ctx, &[Queue::Whatsapp], "test")
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Failed { .. }), "{outcome:?}");
+    let (status, _, reason, _) = s.message(id).await;
+    assert_eq!(
+        (status.as_str(), reason.as_deref()),
+        ("failed", Some(OUTCOME_UNKNOWN))
+    );
+    assert_eq!(
+        runner::run_one(&ctx, &[Queue::Whatsapp], "test")
+            .await
+            .unwrap(),
+        Outcome::Idle
+    );
+    assert_eq!(
+        taken.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "sent at most once"
+    );
+}
+
+#[tokio::test]
+async fn a_send_that_could_not_connect_is_retried_later() {
+    // A port nobody listens on: the request never left.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let s = setup_at(FakeProvider::start().await, &base).await;
+    let id = s.write(&[("body", "Hola")]).await;
+    assert!(matches!(s.work().await, Outcome::Retrying { .. }));
+    let (status, _, _, started) = s.message(id).await;
+    assert_eq!(
+        (status.as_str(), started),
+        ("queued", None),
+        "free to send later"
+    );
 }
 
 #[tokio::test]

@@ -20,6 +20,10 @@ pub enum CallError {
     },
     /// The provider refused this request and will again: its code and reason.
     Refused { code: Option<i64>, reason: String },
+    /// The request left and no answer came back (a timeout after connecting, a cut answer): it
+    /// may have happened. Not a refusal, and not safe to repeat for what must happen once (a
+    /// message, a call); safe for a read.
+    Unknown { reason: String },
 }
 
 impl CallError {
@@ -36,20 +40,38 @@ impl CallError {
             CallError::Refused { reason, .. } => {
                 JobError::Permanent(anyhow::anyhow!("{context}: {reason}"))
             }
+            CallError::Unknown { reason } => JobError::Permanent(anyhow::anyhow!(
+                "{context}: outcome unknown ({reason}); not repeated by itself"
+            )),
+        }
+    }
+
+    /// For a read, which may always be repeated: an unknown outcome is worth another attempt.
+    pub fn retry_if_unknown(self) -> Self {
+        match self {
+            CallError::Unknown { reason } => CallError::Retry {
+                reason,
+                retry_after: None,
+            },
+            other => other,
         }
     }
 
     fn network(err: reqwest::Error) -> Self {
+        if err.is_connect() {
+            // Nothing left: the connection was never made.
+            return CallError::Retry {
+                reason: format!("could not connect: {err}"),
+                retry_after: None,
+            };
+        }
         let what = if err.is_timeout() {
             "timed out"
-        } else if err.is_connect() {
-            "could not connect"
         } else {
             "request failed"
         };
-        CallError::Retry {
-            reason: format!("{what}: {err}"),
-            retry_after: None,
+        CallError::Unknown {
+            reason: format!("{what} after the request left: {err}"),
         }
     }
 }

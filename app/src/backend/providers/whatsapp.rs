@@ -67,9 +67,9 @@ impl WhatsappClient {
             return answer["messages"][0]["id"]
                 .as_str()
                 .map(str::to_string)
-                .ok_or_else(|| CallError::Retry {
+                // Accepted, but which message is it? Sent, most likely: never twice.
+                .ok_or_else(|| CallError::Unknown {
                     reason: format!("accepted without a message id: {answer}"),
-                    retry_after: wait,
                 });
         }
         Err(classify(status.as_u16(), &answer, wait))
