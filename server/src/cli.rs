@@ -175,7 +175,8 @@ pub enum QueueCommand {
     },
     /// Stop claiming jobs of a queue (all without one); work waits, nothing is dropped.
     Pause { queue: Option<Queue> },
-    /// Claim jobs of a paused queue again (all without one).
+    /// Claim jobs of a paused queue again (all without one); also lifts the hold of a queue
+    /// whose provider refused the whole account, once its cause is fixed.
     Resume { queue: Option<Queue> },
 }
 
@@ -538,6 +539,10 @@ pub async fn queue(config: Config, command: QueueCommand) -> anyhow::Result<()> 
                     now,
                 )
                 .await?;
+                if !paused {
+                    // The cause of an account-wide refusal is fixed: its held work runs again.
+                    app::backend::flags::release_queue(&db.writer, queue, now).await?;
+                }
                 println!(
                     "queue {} {}",
                     queue.as_str(),

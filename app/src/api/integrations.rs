@@ -28,7 +28,7 @@ pub async fn list_queues() -> Result<Vec<QueueView>, AppError> {
                 oldest_pending_seconds: row
                     .and_then(|r| r.oldest_pending)
                     .map(|t| (now.unix() - t.unix()).max(0)),
-                held: hold_reason(queue, &flags, &breakers, now).map(str::to_string),
+                held: hold_reason(queue, &flags, &breakers, now),
             }
         })
         .collect())

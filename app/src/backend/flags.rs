@@ -18,6 +18,33 @@ pub const BACKUP_PHONE: &str = "clinic.backup_phone";
 /// `maintenance`: the message shown while the app is down (`mini-crm down`); absent when up.
 pub const MAINTENANCE: &str = "maintenance";
 
+/// Setting key of a queue's account-wide hold: its provider refused the whole account (an
+/// expired token, a locked account, an unpaid bill, missing permissions, a template that does not
+/// match), so its work waits, with the provider's reason, until someone fixes the cause and
+/// resumes the queue (`mini-crm queue resume whatsapp`); then each held job runs once.
+pub fn hold_key(queue: Queue) -> String {
+    format!("queue.held.{}", queue.as_str())
+}
+
+/// Holds `queue` with `reason` (see [`hold_key`]).
+pub async fn hold_queue(
+    db: impl sqlx::SqliteExecutor<'_>,
+    queue: Queue,
+    reason: &str,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    settings::set(db, &hold_key(queue), reason, now).await
+}
+
+/// Lifts `queue`'s account-wide hold, if it had one.
+pub async fn release_queue(
+    db: impl sqlx::SqliteExecutor<'_>,
+    queue: Queue,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    settings::set(db, &hold_key(queue), "", now).await
+}
+
 /// Setting key of a queue's pause flag.
 pub fn pause_key(queue: Queue) -> String {
     format!("queue.paused.{}", queue.as_str())
@@ -66,6 +93,12 @@ impl Flags {
 
     pub fn queue_paused(&self, queue: Queue) -> bool {
         self.get(&pause_key(queue)) == Some("true")
+    }
+
+    /// Why the provider refused the whole account, while the queue is held for it.
+    pub fn account_hold(&self, queue: Queue) -> Option<&str> {
+        self.get(&hold_key(queue))
+            .filter(|reason| !reason.is_empty())
     }
 
     pub fn whatsapp_outbound(&self) -> bool {

@@ -216,6 +216,27 @@ async fn deliver_message(ctx: &JobContext, id: i64) -> Result<(), JobError> {
             );
             Err(err.into_job_error(&format!("WhatsApp send of message {id}")))
         }
+        Err(CallError::Refused {
+            code: Some(code),
+            reason,
+        }) if crate::backend::providers::whatsapp::ACCOUNT_WIDE.contains(&code) => {
+            // Not this message's fault: every one would be refused. The queue waits with the
+            // reason; this message is sent, once, when the cause is fixed and the queue resumed.
+            messages::clear_send(db, id).await.map_err(db_error)?;
+            let why = crate::domain::mask_phone_numbers(&format!("{code}: {reason}"));
+            crate::backend::flags::hold_queue(db, Queue::Whatsapp, &why, Timestamp::now())
+                .await
+                .map_err(db_error)?;
+            tracing::error!(
+                provider = "whatsapp",
+                message_id = id,
+                code,
+                "Meta refuses the whole account: whatsapp queue held"
+            );
+            Err(JobError::Held(anyhow!(
+                "WhatsApp send of message {id}: {why}"
+            )))
+        }
         Err(err @ CallError::Refused { .. }) => {
             if let CallError::Refused { code, reason } = &err {
                 messages::set_status(
@@ -339,7 +360,10 @@ async fn record_on_breaker<T>(
         Err(CallError::Retry { reason, .. } | CallError::Unknown { reason }) => {
             breakers::record_failure(&ctx.db, provider, reason, now).await
         }
-        _ => breakers::record_success(&ctx.db, provider, now).await,
+        // A refusal says nothing of the provider's health (one message, one account): the
+        // breaker is left as it is.
+        Err(CallError::Refused { .. }) => Ok(()),
+        Ok(_) => breakers::record_success(&ctx.db, provider, now).await,
     }
     .map_err(|e| {
         let context = format!("recording {} on its breaker", provider.as_str());

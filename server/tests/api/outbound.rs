@@ -203,6 +203,79 @@ async fn rate_limits_wait_for_retry_after_and_burn_no_message() {
 }
 
 #[tokio::test]
+async fn an_account_wide_refusal_holds_the_queue_and_each_message_goes_once_after_the_fix() {
+    let s = setup().await;
+    let first = s.write(&[("body", "Hola")]).await;
+    let second = s.write(&[("body", "¿Sigue en pie la cita?")]).await;
+    // Meta's answer to an expired token (Graph API error 190, HTTP 401).
+    s.meta.script([meta_error(
+        401,
+        190,
+        "Error validating access token: Session has expired",
+    )]);
+    let outcome = s.work().await;
+    assert!(matches!(outcome, Outcome::Held { .. }), "{outcome:?}");
+    // Held: nothing else is tried, no message is failed, no attempt spent.
+    assert_eq!(s.work().await, Outcome::Idle);
+    assert_eq!(s.meta.received().len(), 1);
+    for id in [first, second] {
+        assert_eq!(s.message(id).await.0, "queued");
+    }
+    assert_eq!(
+        count_attempts(&s.app).await,
+        vec![0, 0],
+        "attempts given back"
+    );
+    // What /healthz and Integraciones say of the queue.
+    let flags = app::backend::flags::Flags::load(&s.app.state.db)
+        .await
+        .unwrap();
+    let held = runner::hold_reason(Queue::Whatsapp, &flags, &[], Timestamp::now()).unwrap();
+    assert!(
+        held.contains("190") && held.contains("mini-crm queue resume whatsapp"),
+        "{held}"
+    );
+    let breaker: String =
+        sqlx::query_scalar("SELECT state FROM provider_breakers WHERE provider = 'whatsapp'")
+            .fetch_optional(&s.app.state.db.reader)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| "closed".into());
+    assert_eq!(
+        breaker, "closed",
+        "a refusal is not an outage, nor proof of health"
+    );
+
+    // The operator renews the token and resumes: each message is sent exactly once.
+    let resumed = std::process::Command::new(env!("CARGO_BIN_EXE_mini-crm"))
+        .env_clear()
+        .env("DATABASE_URL", &s.app.state.config.database_url)
+        .env("RUST_LOG", "warn")
+        .args(["queue", "resume", "whatsapp"])
+        .output()
+        .unwrap();
+    assert!(resumed.status.success());
+    assert!(matches!(s.work().await, Outcome::Done { .. }));
+    assert!(matches!(s.work().await, Outcome::Done { .. }));
+    assert_eq!(s.work().await, Outcome::Idle);
+    assert_eq!(
+        s.meta.received().len(),
+        3,
+        "the refused one, then each message once"
+    );
+    for id in [first, second] {
+        assert!(s.message(id).await.1.is_some(), "sent");
+    }
+}
+
+async fn count_attempts(app: &TestApp) -> Vec<i64> {
+    sqlx::query_scalar("SELECT attempts FROM jobs WHERE queue = 'whatsapp' ORDER BY id")
+        .fetch_all(&app.state.db.reader)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
 async fn refusals_fail_the_message_with_the_reason_shown_on_the_lead() {
     let s = setup().await;
     let outside_window = s.write(&[("body", "Hola")]).await;

@@ -42,6 +42,10 @@ pub enum JobError {
     /// Trying again cannot help (bad payload, a refusal that will not change).
     #[error("{0:#}")]
     Permanent(anyhow::Error),
+    /// The job's queue is held now (its provider refused the whole account): back to waiting,
+    /// its attempt not spent; it runs when the hold is lifted.
+    #[error("{0:#}")]
+    Held(anyhow::Error),
 }
 
 pub trait Job: Serialize + DeserializeOwned {

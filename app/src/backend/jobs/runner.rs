@@ -12,34 +12,42 @@ use rand::Rng;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Why `queue`'s jobs are held now, if they are: a pause, maintenance (outbound queues), a
-/// sending flag, or its provider's open breaker. `None`: claim away.
+/// Why `queue`'s jobs are held now, if they are: a pause, the provider refusing the whole
+/// account, maintenance (outbound queues), a sending flag, or its provider's open breaker.
+/// `None`: claim away.
 pub fn hold_reason(
     queue: Queue,
     flags: &Flags,
     breakers: &[Breaker],
     now: Timestamp,
-) -> Option<&'static str> {
+) -> Option<String> {
     let provider = queue.provider();
-    if flags.queue_paused(queue) {
-        Some("En pausa")
+    let reason = if flags.queue_paused(queue) {
+        "En pausa"
+    } else if let Some(refusal) = flags.account_hold(queue) {
+        return Some(format!(
+            "Retenida: el proveedor rechaza la cuenta ({refusal}). Tras corregirlo: mini-crm \
+             queue resume {}",
+            queue.as_str()
+        ));
     } else if provider.is_some() && flags.maintenance().is_some() {
-        Some("Mantenimiento: envíos detenidos")
+        "Mantenimiento: envíos detenidos"
     } else if queue == Queue::Whatsapp && !flags.whatsapp_outbound() {
-        Some("Envío de WhatsApp desactivado")
+        "Envío de WhatsApp desactivado"
     } else if queue == Queue::Hubspot && flags.hubspot_mode() == HubspotMode::Deferred {
-        Some("Sincronización con HubSpot diferida")
+        "Sincronización con HubSpot diferida"
     } else if queue == Queue::Hubspot && flags.hubspot_mode() == HubspotMode::Off {
-        Some("Sincronización con HubSpot desactivada")
+        "Sincronización con HubSpot desactivada"
     } else if provider.is_some_and(|p| {
         breakers
             .iter()
             .any(|b| b.provider == p.as_str() && b.holds(now))
     }) {
-        Some("Proveedor caído: circuito abierto")
+        "Proveedor caído: circuito abierto"
     } else {
-        None
-    }
+        return None;
+    };
+    Some(reason.to_string())
 }
 
 /// The queues among `wanted` whose jobs may be claimed now (flags and breakers are read at
@@ -69,6 +77,13 @@ pub enum Outcome {
         error: String,
     },
     Failed {
+        id: i64,
+        kind: String,
+        error: String,
+    },
+    /// Its queue is held (the provider refused the whole account): waiting again, attempt
+    /// given back.
+    Held {
         id: i64,
         kind: String,
         error: String,
@@ -132,6 +147,12 @@ pub async fn run_one(ctx: &JobContext, wanted: &[Queue], worker: &str) -> anyhow
         Ok(()) => {
             jobs::complete(&ctx.db.writer, id, worker, now).await?;
             Outcome::Done { id, kind }
+        }
+        Err(JobError::Held(err)) => {
+            let error = mask_phone_numbers(&format!("{err:#}"));
+            jobs::release_held(&ctx.db.writer, id, worker, &error, now).await?;
+            tracing::warn!(job_id = id, queue = %job.queue, kind, error, "job held with its queue");
+            Outcome::Held { id, kind, error }
         }
         Err(JobError::Retryable(err) | JobError::RetryAfter(err, _))
             if job.attempts < job.max_attempts =>

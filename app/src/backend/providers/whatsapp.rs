@@ -23,6 +23,11 @@ pub struct WhatsappClient {
 const RETRY_CODES: [i64; 6] = [130_429, 131_056, 80_007, 4, 131_000, 131_016];
 /// More than 24 hours since the lead's last message: only templates.
 pub const NEEDS_TEMPLATE: i64 = 131_047;
+/// Refusals of the whole account, not of one message (Meta's error codes): an expired or
+/// invalid token (190), missing permissions (10, 200), a locked account (131031), a payment
+/// problem (131042), a template that does not exist in that language or whose parameters do not
+/// match (132000, 132001). Every message would be refused the same way: the queue is held.
+pub const ACCOUNT_WIDE: [i64; 7] = [190, 10, 200, 131_031, 131_042, 132_000, 132_001];
 
 impl WhatsappClient {
     /// `None` while `WHATSAPP_ACCESS_TOKEN` or `WHATSAPP_PHONE_NUMBER_ID` is unset.

@@ -104,6 +104,29 @@ pub async fn complete(
     Ok(())
 }
 
+/// Back to `pending`, due now, with the attempt its claim counted given back: its queue is
+/// held, and it runs once the hold is lifted.
+pub async fn release_held(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    worker: &str,
+    error: &str,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE jobs SET status = 'pending', locked_at = NULL, locked_by = NULL, last_error = $3,
+                         attempts = max(attempts - 1, 0), run_at = $4, updated_at = $4
+         WHERE id = $1 AND status = 'running' AND locked_by = $2",
+    )
+    .bind(id)
+    .bind(worker)
+    .bind(error)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Back to `pending` at `run_at` (a retry after a failure).
 pub async fn postpone(
     db: impl SqliteExecutor<'_>,
