@@ -45,6 +45,13 @@ pub struct Config {
     /// The approved WhatsApp template of appointment reminders, also offered on a lead's page
     /// outside the 24-hour window (`WHATSAPP_REMINDER_TEMPLATE`).
     pub whatsapp_reminder_template: String,
+    /// The language code the template was approved in (`WHATSAPP_TEMPLATE_LANGUAGE`, `es_ES`).
+    pub whatsapp_template_language: String,
+    /// The values of the template's body variables, in order (`WHATSAPP_REMINDER_PARAMETERS`,
+    /// `fecha,hora`).
+    pub whatsapp_reminder_parameters: Vec<TemplateValue>,
+    /// The clinic's name, for a template that says it (`CLINIC_NAME`).
+    pub clinic_name: Option<String>,
     /// Sending WhatsApp messages: unset token or number id → messages wait in the queue.
     pub whatsapp_access_token: Option<Secret>,
     pub whatsapp_phone_number_id: Option<String>,
@@ -58,6 +65,32 @@ pub struct Config {
     pub hubspot_api_base: String,
     /// `GET /metrics` answers only with this bearer token; unset → the route is off (404).
     pub metrics_token: Option<Secret>,
+}
+
+/// A value a reminder template's body variable takes, as `WHATSAPP_REMINDER_PARAMETERS`
+/// names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TemplateValue {
+    /// The lead's name (`nombre`).
+    Name,
+    /// The appointment's local date, `14/10/2026` (`fecha`).
+    Date,
+    /// The appointment's local time, `16:30` (`hora`).
+    Time,
+    /// `CLINIC_NAME` (`clinica`).
+    Clinic,
+}
+
+impl TemplateValue {
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "nombre" => Some(TemplateValue::Name),
+            "fecha" => Some(TemplateValue::Date),
+            "hora" => Some(TemplateValue::Time),
+            "clinica" | "clínica" => Some(TemplateValue::Clinic),
+            _ => None,
+        }
+    }
 }
 
 /// A secret from the environment. Its `Debug` never shows it, so configuration can be logged.
@@ -160,6 +193,46 @@ impl Config {
         }
         let jobs_retention_days = days("JOBS_RETENTION_DAYS", "30")?;
         let webhooks_retention_days = days("WEBHOOKS_RETENTION_DAYS", "90")?;
+        let whatsapp_template_language = get("WHATSAPP_TEMPLATE_LANGUAGE", "es_ES")
+            .trim()
+            .to_string();
+        let language_ok = {
+            let (lang, region) = whatsapp_template_language
+                .split_once('_')
+                .unwrap_or((&whatsapp_template_language, "AA"));
+            lang.len() == 2
+                && lang.chars().all(|c| c.is_ascii_lowercase())
+                && region.len() == 2
+                && region.chars().all(|c| c.is_ascii_uppercase())
+        };
+        if !language_ok {
+            bail!(
+                "WHATSAPP_TEMPLATE_LANGUAGE={whatsapp_template_language:?}: the code the template \
+                 was approved in, such as es_ES or es"
+            );
+        }
+        let parameters = get("WHATSAPP_REMINDER_PARAMETERS", "fecha,hora");
+        let whatsapp_reminder_parameters = parameters
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty() && *p != "-")
+            .map(|p| {
+                TemplateValue::parse(p).with_context(|| {
+                    format!(
+                        "WHATSAPP_REMINDER_PARAMETERS={parameters:?}: {p:?} is none of nombre, \
+                         fecha, hora, clinica"
+                    )
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let clinic_name = lookup("CLINIC_NAME")
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty());
+        if whatsapp_reminder_parameters.contains(&TemplateValue::Clinic) && clinic_name.is_none() {
+            bail!(
+                "WHATSAPP_REMINDER_PARAMETERS uses clinica: set CLINIC_NAME to the clinic's name"
+            );
+        }
         let production = match get("APP_ENV", "development").trim() {
             "production" => true,
             "development" => false,
@@ -174,6 +247,9 @@ impl Config {
             jobs_retention_days,
             webhooks_retention_days,
             whatsapp_reminder_template: get("WHATSAPP_REMINDER_TEMPLATE", "recordatorio_cita"),
+            whatsapp_template_language,
+            whatsapp_reminder_parameters,
+            clinic_name,
             whatsapp_access_token: secret("WHATSAPP_ACCESS_TOKEN"),
             whatsapp_phone_number_id: lookup("WHATSAPP_PHONE_NUMBER_ID")
                 .map(|id| id.trim().to_string())
@@ -279,6 +355,43 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(both.database_url, "sqlite://x.sqlite");
+    }
+
+    #[test]
+    fn the_template_language_and_parameters_are_checked_at_start() {
+        let defaults = config(&[]).unwrap();
+        assert_eq!(defaults.whatsapp_template_language, "es_ES");
+        assert_eq!(
+            defaults.whatsapp_reminder_parameters,
+            [TemplateValue::Date, TemplateValue::Time]
+        );
+        let set = config(&[
+            ("WHATSAPP_TEMPLATE_LANGUAGE", "es"),
+            ("WHATSAPP_REMINDER_PARAMETERS", "nombre, fecha,hora,clinica"),
+            ("CLINIC_NAME", "Clínica Retiro"),
+        ])
+        .unwrap();
+        assert_eq!(set.whatsapp_template_language, "es");
+        assert_eq!(set.whatsapp_reminder_parameters.len(), 4);
+        let none = config(&[("WHATSAPP_REMINDER_PARAMETERS", "-")]).unwrap();
+        assert!(none.whatsapp_reminder_parameters.is_empty());
+        for (vars, said) in [
+            (
+                vec![("WHATSAPP_TEMPLATE_LANGUAGE", "spanish")],
+                "es_ES or es",
+            ),
+            (
+                vec![("WHATSAPP_REMINDER_PARAMETERS", "fecha,dia")],
+                "\"dia\" is none of",
+            ),
+            (
+                vec![("WHATSAPP_REMINDER_PARAMETERS", "clinica")],
+                "set CLINIC_NAME",
+            ),
+        ] {
+            let refused = format!("{:#}", config(&vars).unwrap_err());
+            assert!(refused.contains(said), "{refused}");
+        }
     }
 
     #[test]

@@ -112,6 +112,37 @@ impl Job for SendReminder {
 
 /// Sends one queued outbound message through Meta: once accepted it is not sent again, and a
 /// send that was interrupted mid-request is never repeated (outcome unknown).
+/// The values of the reminder template's body variables for message `id`, in the order
+/// `WHATSAPP_REMINDER_PARAMETERS` gives; `Err` with a Spanish reason when one cannot be known
+/// (a date for a lead with no appointment).
+async fn template_parameters(
+    ctx: &JobContext,
+    id: i64,
+) -> Result<Result<Vec<String>, String>, JobError> {
+    use crate::backend::config::TemplateValue;
+    let (name, appointment) = messages::template_facts(&ctx.db.reader, id, Timestamp::now())
+        .await
+        .map_err(|e| JobError::Retryable(anyhow::Error::from(e).context("template values")))?;
+    let local = appointment.map(|at| at.as_datetime().with_timezone(&ctx.config.timezone));
+    let mut values = Vec::new();
+    for value in &ctx.config.whatsapp_reminder_parameters {
+        values.push(match (value, &local) {
+            (TemplateValue::Name, _) => name.clone(),
+            (TemplateValue::Date, Some(at)) => at.format("%d/%m/%Y").to_string(),
+            (TemplateValue::Time, Some(at)) => at.format("%H:%M").to_string(),
+            (TemplateValue::Date | TemplateValue::Time, None) => {
+                return Ok(Err(
+                    "la plantilla lleva la fecha y la hora de una cita y el lead no tiene ninguna \
+                     programada"
+                        .to_string(),
+                ))
+            }
+            (TemplateValue::Clinic, _) => ctx.config.clinic_name.clone().unwrap_or_default(),
+        });
+    }
+    Ok(Ok(values))
+}
+
 async fn deliver_message(ctx: &JobContext, id: i64) -> Result<(), JobError> {
     let db = &ctx.db.writer;
     let db_error = |e: sqlx::Error| {
@@ -131,7 +162,22 @@ async fn deliver_message(ctx: &JobContext, id: i64) -> Result<(), JobError> {
     })?;
     let outbound = match (message.kind.as_str(), &message.body, &message.template_name) {
         ("text", Some(body), _) => Outbound::Text(body),
-        ("template", _, Some(name)) => Outbound::Template(name),
+        ("template", _, Some(name)) => {
+            let parameters = match template_parameters(ctx, id).await? {
+                Ok(parameters) => parameters,
+                Err(missing) => {
+                    messages::set_status(db, id, "failed", Some((0, &missing)), Timestamp::now())
+                        .await
+                        .map_err(db_error)?;
+                    return Err(JobError::Permanent(anyhow!("message {id}: {missing}")));
+                }
+            };
+            Outbound::Template {
+                name,
+                language: &ctx.config.whatsapp_template_language,
+                parameters,
+            }
+        }
         _ => {
             return Err(JobError::Permanent(anyhow!(
                 "message {id} has nothing to send"

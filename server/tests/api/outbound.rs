@@ -138,6 +138,8 @@ async fn a_message_written_on_the_lead_page_is_sent_once_by_the_queue() {
     let text = s
         .write(&[("body", "¿Te va bien el martes a las 10?")])
         .await;
+    // The template says the date and time of the lead's next appointment.
+    s.book(30).await;
     let template = s.write(&[("template", "recordatorio_cita")]).await;
     assert!(matches!(s.work().await, Outcome::Done { .. }));
     assert!(matches!(s.work().await, Outcome::Done { .. }));
@@ -157,13 +159,34 @@ async fn a_message_written_on_the_lead_page_is_sent_once_by_the_queue() {
     );
     assert_eq!(received[1].body["type"], "template");
     assert_eq!(
-        received[1].body["template"],
-        json!({ "name": "recordatorio_cita", "language": { "code": "es" } })
+        received[1].body["template"]["language"],
+        json!({ "code": "es_ES" })
     );
+    let parameters = received[1].body["template"]["components"][0]["parameters"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(parameters, 2, "fecha and hora");
 
     // Accepted by Meta: its id is stored, so the status webhooks find the message.
     assert_eq!(s.message(text).await.1.as_deref(), Some("wamid.fake.1"));
     assert_eq!(s.message(template).await.1.as_deref(), Some("wamid.fake.2"));
+}
+
+#[tokio::test]
+async fn a_template_that_needs_an_appointment_is_not_sent_without_one() {
+    let s = setup().await;
+    let template = s.write(&[("template", "recordatorio_cita")]).await;
+    assert!(matches!(s.work().await, Outcome::Failed { .. }));
+    assert!(
+        s.meta.received().is_empty(),
+        "Meta would refuse it (132000)"
+    );
+    let (status, _, reason, _) = s.message(template).await;
+    assert_eq!(status, "failed");
+    assert!(reason
+        .unwrap()
+        .contains("el lead no tiene ninguna programada"));
 }
 
 #[tokio::test]
@@ -756,9 +779,23 @@ async fn a_kept_appointment_gets_one_reminder_24_hours_before() {
     assert_eq!(s.reminders_sent(), 1);
     let sent = &s.meta.received()[0];
     assert_eq!(sent.body["to"], "+34699112233");
+    // In the language the template was approved in (es_ES by default), with the body
+    // variables WHATSAPP_REMINDER_PARAMETERS names (fecha, hora by default), in the clinic's zone.
+    let at: String = sqlx::query_scalar("SELECT scheduled_at FROM appointments WHERE id = $1")
+        .bind(appointment)
+        .fetch_one(&s.app.state.db.reader)
+        .await
+        .unwrap();
+    let local = Timestamp::parse_rfc3339(&at)
+        .unwrap()
+        .as_datetime()
+        .with_timezone(&chrono_tz::Europe::Madrid);
     assert_eq!(
         sent.body["template"],
-        json!({ "name": "recordatorio_cita", "language": { "code": "es" } })
+        json!({ "name": "recordatorio_cita", "language": { "code": "es_ES" },
+                "components": [{ "type": "body", "parameters": [
+                    { "type": "text", "text": local.format("%d/%m/%Y").to_string() },
+                    { "type": "text", "text": local.format("%H:%M").to_string() } ] }] })
     );
     let (status, wamid): (String, Option<String>) =
         sqlx::query_as("SELECT status, wamid FROM messages WHERE appointment_id = $1")

@@ -7,8 +7,13 @@ use serde_json::{json, Value};
 /// What to send.
 pub enum Outbound<'a> {
     Text(&'a str),
-    /// An approved template, in Spanish.
-    Template(&'a str),
+    /// An approved template: its name, the language it was approved in, the values of its body
+    /// variables in order.
+    Template {
+        name: &'a str,
+        language: &'a str,
+        parameters: Vec<String>,
+    },
 }
 
 pub struct WhatsappClient {
@@ -52,9 +57,21 @@ impl WhatsappClient {
                 body["type"] = json!("text");
                 body["text"] = json!({ "preview_url": false, "body": text });
             }
-            Outbound::Template(name) => {
+            Outbound::Template {
+                name,
+                language,
+                parameters,
+            } => {
                 body["type"] = json!("template");
-                body["template"] = json!({ "name": name, "language": { "code": "es" } });
+                body["template"] = json!({ "name": name, "language": { "code": language } });
+                if !parameters.is_empty() {
+                    let values: Vec<Value> = parameters
+                        .iter()
+                        .map(|text| json!({ "type": "text", "text": text }))
+                        .collect();
+                    body["template"]["components"] =
+                        json!([{ "type": "body", "parameters": values }]);
+                }
             }
         }
         let response = self

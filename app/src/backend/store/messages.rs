@@ -261,6 +261,27 @@ pub struct OutboundRecord {
     pub send_started_at: Option<Timestamp>,
 }
 
+/// What a template's variables may say of an outbound message: its lead's name, and the time of
+/// its appointment (a reminder's own, else the lead's next scheduled one after `now`).
+pub async fn template_facts(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    now: Timestamp,
+) -> sqlx::Result<(String, Option<Timestamp>)> {
+    sqlx::query_as(
+        "SELECT l.name, COALESCE(a.scheduled_at,
+                    (SELECT MIN(n.scheduled_at) FROM appointments n
+                     WHERE n.lead_id = l.id AND n.status = 'scheduled' AND n.scheduled_at > $2))
+         FROM messages m JOIN leads l ON l.id = m.lead_id
+         LEFT JOIN appointments a ON a.id = m.appointment_id
+         WHERE m.id = $1",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_one(db)
+    .await
+}
+
 pub async fn get_outbound(
     db: impl SqliteExecutor<'_>,
     id: i64,
