@@ -496,3 +496,77 @@ async fn hubspot_outage_drill_opens_the_breaker_burns_no_attempts_and_sends_each
             .unwrap();
     assert_eq!(state, "closed");
 }
+
+/// The backfill's configuration against `aircall`.
+fn aircall_config(app: &TestApp, aircall: &FakeProvider) -> app::backend::config::Config {
+    app::backend::config::Config::from_lookup(|name| match name {
+        "DATABASE_URL" => Some(app.state.config.database_url.clone()),
+        "AIRCALL_API_ID" => Some("id".into()),
+        "AIRCALL_API_TOKEN" => Some("token".into()),
+        "AIRCALL_API_BASE" => Some(aircall.base.clone()),
+        _ => None,
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_backfill_over_aircalls_cap_is_split_and_a_persistent_outage_ends_it_clearly() {
+    let aircall = FakeProvider::start().await;
+    let app = TestApp::spawn().await;
+    let config = aircall_config(&app, &aircall);
+    let since = Timestamp::now().plus_seconds(-86_400);
+    // The whole day matches 15,000 calls (over the 10,000 Aircall lists for one query): each
+    // half is listed on its own.
+    aircall.script([
+        (
+            200,
+            vec![],
+            json!({ "calls": [], "meta": { "total": 15000, "next_page_link": "x" } }),
+        ),
+        (
+            200,
+            vec![],
+            json!({ "calls": [], "meta": { "total": 7000, "next_page_link": null } }),
+        ),
+        (
+            200,
+            vec![],
+            json!({ "calls": [], "meta": { "total": 8000, "next_page_link": null } }),
+        ),
+    ]);
+    server::cli::aircall_backfill(config.clone(), since)
+        .await
+        .unwrap();
+    let received = aircall.received();
+    assert_eq!(received.len(), 3, "the day, then its two halves");
+    let window = |query: &str| -> (i64, i64) {
+        let value = |key: &str| {
+            query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+        };
+        (value("from"), value("to"))
+    };
+    let (from, to) = window(&received[0].query);
+    let (first_from, first_to) = window(&received[1].query);
+    let (second_from, second_to) = window(&received[2].query);
+    assert_eq!((first_from, second_to), (from, to));
+    assert_eq!(second_from, first_to + 1, "no gap, no overlap");
+
+    // Aircall failing every time: a bounded number of tries, then a clear error.
+    let failing = (
+        503,
+        vec![("retry-after", "1".to_string())],
+        json!({ "error": "down" }),
+    );
+    aircall.script(std::iter::repeat_n(failing, 5));
+    let error = server::cli::aircall_backfill(config, since)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("kept failing after 5 attempts"), "{error}");
+    assert_eq!(aircall.received().len(), 3 + 5);
+}

@@ -3,7 +3,36 @@
 
 use super::{retry_after, CallError};
 use crate::backend::config::{Config, Secret};
+use crate::domain::Timestamp;
 use serde_json::{json, Value};
+
+/// Aircall lists at most this many calls for one query: a longer period is split.
+pub const LIST_CAP: u64 = 10_000;
+
+/// One page of Aircall's list of calls.
+#[derive(Debug, Default)]
+pub struct CallsPage {
+    pub calls: Vec<Value>,
+    /// Whether a next page follows.
+    pub more: bool,
+    /// How many calls the whole query matches (`meta.total`).
+    pub total: u64,
+}
+
+/// How long to wait before the next request: `Retry-After` when given, else Aircall's own
+/// `X-AircallApi-Reset` (the instant, in Unix seconds, its per-minute budget starts again).
+fn wait(headers: &reqwest::header::HeaderMap) -> Option<i64> {
+    retry_after(headers).or_else(|| {
+        let reset: i64 = headers
+            .get("x-aircallapi-reset")?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        Some((reset - Timestamp::now().unix()).clamp(1, 3600))
+    })
+}
 
 pub struct AircallClient {
     http: reqwest::Client,
@@ -37,7 +66,7 @@ impl AircallClient {
         if response.status().is_success() {
             return Ok(());
         }
-        let wait = retry_after(response.headers());
+        let wait = wait(response.headers());
         let answer: Value = response.json().await.unwrap_or(Value::Null);
         let detail = answer["troubleshoot"]
             .as_str()
@@ -48,13 +77,8 @@ impl AircallClient {
         Err(CallError::from_status(status, reason, wait))
     }
 
-    /// One page (1-based, 50 calls) of the calls between two instants; whether more follow.
-    pub async fn list_calls(
-        &self,
-        from: i64,
-        to: i64,
-        page: u32,
-    ) -> Result<(Vec<Value>, bool), CallError> {
+    /// One page (1-based, 50 calls) of the calls between two instants.
+    pub async fn list_calls(&self, from: i64, to: i64, page: u32) -> Result<CallsPage, CallError> {
         let response = self
             .http
             .get(format!("{}/v1/calls", self.base))
@@ -70,14 +94,17 @@ impl AircallClient {
             .await
             .map_err(CallError::network)?;
         let status = response.status().as_u16();
-        let wait = retry_after(response.headers());
+        let wait = wait(response.headers());
         let answer: Value = response.json().await.unwrap_or(Value::Null);
         if (200..300).contains(&status) {
             let calls = answer["calls"].as_array().cloned().unwrap_or_default();
             let more = answer["meta"]["next_page_link"]
                 .as_str()
                 .is_some_and(|link| !link.is_empty());
-            return Ok((calls, more));
+            let total = answer["meta"]["total"]
+                .as_u64()
+                .unwrap_or(calls.len() as u64);
+            return Ok(CallsPage { calls, more, total });
         }
         let reason = format!(
             "HTTP {status}: {}",
@@ -87,5 +114,28 @@ impl AircallClient {
                 .unwrap_or("sin detalle")
         );
         Err(CallError::from_status(status, reason, wait))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wait;
+    use crate::domain::Timestamp;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn aircall_says_when_its_budget_starts_again() {
+        let mut headers = HeaderMap::new();
+        let reset = Timestamp::now().unix() + 42;
+        headers.insert("x-aircallapi-remaining", HeaderValue::from_static("0"));
+        headers.insert(
+            "x-aircallapi-reset",
+            HeaderValue::from_str(&reset.to_string()).unwrap(),
+        );
+        let waited = wait(&headers).unwrap();
+        assert!((41..=42).contains(&waited), "{waited}");
+        headers.insert("retry-after", HeaderValue::from_static("7"));
+        assert_eq!(wait(&headers), Some(7), "Retry-After wins");
+        assert_eq!(wait(&HeaderMap::new()), None);
     }
 }

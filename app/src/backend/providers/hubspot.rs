@@ -93,6 +93,44 @@ impl HubspotClient {
             "HTTP {status}: {}",
             answer["message"].as_str().unwrap_or("sin detalle")
         );
-        Err(CallError::from_status(status, reason, wait))
+        Err(CallError::from_status(
+            status,
+            reason,
+            rate_limit_wait(status, &answer, wait),
+        ))
+    }
+}
+
+/// HubSpot's 429 names the limit it hit (`policyName`): its rolling ten-second window frees up
+/// within seconds; its daily budget does not before the day turns, so the queue waits an hour
+/// at a time instead of spending its attempts. `Retry-After`, when HubSpot sends it, wins.
+fn rate_limit_wait(status: u16, answer: &Value, retry_after: Option<i64>) -> Option<i64> {
+    if status != 429 || retry_after.is_some() {
+        return retry_after;
+    }
+    match answer["policyName"].as_str() {
+        Some("DAILY") => Some(3600),
+        Some(_) => Some(10),
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rate_limit_wait;
+    use serde_json::json;
+
+    #[test]
+    fn a_429_waits_as_long_as_the_limit_it_hit() {
+        let daily = json!({"status": "error", "errorType": "RATE_LIMIT", "policyName": "DAILY"});
+        let rolling = json!({"errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING"});
+        assert_eq!(rate_limit_wait(429, &daily, None), Some(3600));
+        assert_eq!(rate_limit_wait(429, &rolling, None), Some(10));
+        assert_eq!(
+            rate_limit_wait(429, &daily, Some(30)),
+            Some(30),
+            "Retry-After wins"
+        );
+        assert_eq!(rate_limit_wait(503, &daily, None), None);
     }
 }
