@@ -1,6 +1,7 @@
 //! A stand-in for WhatsApp's, Aircall's and HubSpot's internet APIs, on loopback, for
-//! development, drills and tests (`mini-crm dev fake-providers`). It records every request and
-//! answers like the provider when all is well; it can be told to fail — 5xx, 429 with
+//! development, drills and tests (`mini-crm dev fake-providers`). It records every request,
+//! refuses what the real API refuses (no credentials, a required field missing, a batch over
+//! HubSpot's 100 or with duplicate ids) and answers like the provider when all is well; it can be told to fail — 5xx, 429 with
 //! `Retry-After`, or hang past the client's timeout — for the next N requests of a provider,
 //! through its Rust API (tests) or its control routes (drills):
 //!
@@ -179,13 +180,27 @@ async fn answer(
                 json!({ "error": { "message": "outage drill" } }),
             ),
         },
-        (None, None) => (200, vec![], success(uri.path(), &request, n)),
+        (None, None) => {
+            let authorization = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            match refusal(provider, uri.path(), authorization, &request) {
+                Some((status, json)) => (status, vec![], json),
+                None => {
+                    let (status, json) = success(uri.path(), &request, n);
+                    (status, vec![], json)
+                }
+            }
+        }
     };
-    let mut response = (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-        Json(json),
-    )
-        .into_response();
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    // Aircall's dial answers 204, with no body at all.
+    let mut response = if status == StatusCode::NO_CONTENT {
+        status.into_response()
+    } else {
+        (status, Json(json)).into_response()
+    };
     for (name, value) in extra {
         if let Ok(value) = value.parse() {
             response.headers_mut().insert(name, value);
@@ -194,10 +209,108 @@ async fn answer(
     response
 }
 
+/// What each provider refuses, as its documentation says it does: a request without its
+/// credentials, or without what the API requires. A fake that accepted them would hide bugs.
+fn refusal(
+    provider: &str,
+    path: &str,
+    authorization: &str,
+    request: &Value,
+) -> Option<(u16, Value)> {
+    let meta_error = |status: u16, code: i64, message: &str| {
+        Some((
+            status,
+            json!({ "error": { "message": message, "type": "OAuthException", "code": code,
+                               "error_data": { "details": message } } }),
+        ))
+    };
+    match provider {
+        "whatsapp" => {
+            if !authorization.starts_with("Bearer ") || authorization.len() <= 7 {
+                return meta_error(401, 190, "Invalid OAuth access token.");
+            }
+            if request["messaging_product"] != "whatsapp" {
+                return meta_error(400, 100, "The parameter messaging_product is required.");
+            }
+            match request["type"].as_str() {
+                Some("text") => {
+                    let body = request["text"]["body"].as_str().unwrap_or_default();
+                    if body.is_empty() || body.chars().count() > 4096 {
+                        return meta_error(
+                            400,
+                            100,
+                            "Param text['body'] must be 1 to 4096 characters.",
+                        );
+                    }
+                }
+                Some("template") => {
+                    if request["template"]["name"]
+                        .as_str()
+                        .is_none_or(str::is_empty)
+                        || request["template"]["language"]["code"]
+                            .as_str()
+                            .is_none_or(str::is_empty)
+                    {
+                        return meta_error(400, 132000, "Template name or language missing.");
+                    }
+                }
+                _ => return meta_error(400, 100, "Invalid parameter: type."),
+            }
+            None
+        }
+        "aircall" => {
+            if !authorization.starts_with("Basic ") {
+                return Some((
+                    401,
+                    json!({ "error": "Unauthorized", "troubleshoot": "Basic authentication required" }),
+                ));
+            }
+            if path.ends_with("/dial") && request["to"].as_str().is_none_or(str::is_empty) {
+                return Some((
+                    400,
+                    json!({ "error": "Bad Request", "troubleshoot": "to is required" }),
+                ));
+            }
+            None
+        }
+        _ => {
+            if !authorization.starts_with("Bearer ") {
+                return Some((
+                    401,
+                    json!({ "status": "error", "category": "INVALID_AUTHENTICATION",
+                                          "message": "Authentication credentials not found." }),
+                ));
+            }
+            let Some(inputs) = request["inputs"].as_array() else {
+                return None;
+            };
+            if inputs.len() > 100 {
+                return Some((
+                    400,
+                    json!({ "status": "error", "category": "VALIDATION_ERROR",
+                                          "message": "Batch size must be at most 100." }),
+                ));
+            }
+            let mut ids: Vec<&str> = inputs.iter().filter_map(|i| i["id"].as_str()).collect();
+            let before = ids.len();
+            ids.sort_unstable();
+            ids.dedup();
+            if ids.len() < before {
+                return Some((
+                    400,
+                    json!({ "status": "error", "category": "VALIDATION_ERROR",
+                                          "message": "Duplicate IDs found in batch input." }),
+                ));
+            }
+            None
+        }
+    }
+}
+
 /// What each provider answers when all is well: Meta accepts the message; HubSpot returns
-/// every input as a contact (a new id for those it had none for); Aircall lists no calls and
-/// accepts dials.
-fn success(path: &str, request: &Value, n: usize) -> Value {
+/// every input as a contact (a new id for those it had none for; 201 for a create); Aircall
+/// lists no calls and accepts dials with 204.
+fn success(path: &str, request: &Value, n: usize) -> (u16, Value) {
     if let Some(kind) = path.strip_prefix("/crm/v3/objects/contacts/batch/") {
         let inputs = request["inputs"].as_array().cloned().unwrap_or_default();
         let results: Vec<_> = inputs
@@ -211,10 +324,20 @@ fn success(path: &str, request: &Value, n: usize) -> Value {
                 json!({ "id": id, "properties": input["properties"], "new": kind != "update" })
             })
             .collect();
-        return json!({ "status": "COMPLETE", "results": results });
+        let status = if kind == "create" { 201 } else { 200 };
+        return (status, json!({ "status": "COMPLETE", "results": results }));
     }
     if path == "/v1/calls" {
-        return json!({ "calls": [], "meta": { "next_page_link": null } });
+        return (
+            200,
+            json!({ "calls": [], "meta": { "total": 0, "next_page_link": null } }),
+        );
     }
-    json!({ "messages": [{ "id": format!("wamid.fake.{n}"), "message_status": "accepted" }] })
+    if path.ends_with("/dial") {
+        return (204, Value::Null);
+    }
+    (
+        200,
+        json!({ "messages": [{ "id": format!("wamid.fake.{n}"), "message_status": "accepted" }] }),
+    )
 }
