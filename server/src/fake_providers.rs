@@ -281,9 +281,7 @@ fn refusal(
                                           "message": "Authentication credentials not found." }),
                 ));
             }
-            let Some(inputs) = request["inputs"].as_array() else {
-                return None;
-            };
+            let inputs = request["inputs"].as_array()?;
             if inputs.len() > 100 {
                 return Some((
                     400,
