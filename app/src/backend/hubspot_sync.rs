@@ -169,9 +169,14 @@ pub async fn sync_batch(db: &Db, client: &HubspotClient) -> Result<SyncReport, C
     Ok(report)
 }
 
+/// The contact's properties from the lead. Only what the lead has is sent: HubSpot takes an
+/// empty string as "clear it", and a one-word name must not clear a last name typed there.
 fn properties(lead: &leads::HubspotLead) -> Value {
     let (first, last) = lead.name.split_once(' ').unwrap_or((&lead.name, ""));
-    let mut properties = json!({ "firstname": first, "lastname": last, "phone": lead.phone });
+    let mut properties = json!({ "firstname": first, "phone": lead.phone });
+    if !last.trim().is_empty() {
+        properties["lastname"] = json!(last.trim());
+    }
     if let Some(email) = &lead.email {
         properties["email"] = json!(email);
     }
@@ -199,5 +204,31 @@ fn matches(kind: Batch, lead: &leads::HubspotLead, result: &Value) -> bool {
                 == lead.email
         }
         Batch::Create => result["properties"]["phone"].as_str() == Some(lead.phone.as_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::properties;
+    use crate::backend::store::leads::HubspotLead;
+
+    #[test]
+    fn what_the_lead_does_not_have_is_not_sent_to_clear_hubspots() {
+        let lead = |name: &str, email: Option<&str>| HubspotLead {
+            id: 1,
+            name: name.into(),
+            phone: "+34611223344".into(),
+            email: email.map(str::to_string),
+            hubspot_id: None,
+            revision: 1,
+        };
+        let one_word = properties(&lead("Cher", None));
+        assert_eq!(
+            one_word,
+            serde_json::json!({ "firstname": "Cher", "phone": "+34611223344" })
+        );
+        let full = properties(&lead("Ana Ruiz Soto", Some("ana@example.com")));
+        assert_eq!(full["lastname"], "Ruiz Soto");
+        assert_eq!(full["email"], "ana@example.com");
     }
 }
