@@ -143,6 +143,26 @@ async fn template_parameters(
     Ok(Ok(values))
 }
 
+/// Message `id` may or may not have reached Meta (`why`): failed as "outcome unknown" for a
+/// person to decide, never sent again by itself.
+async fn outcome_unknown(db: &sqlx::SqlitePool, id: i64, why: &str) -> sqlx::Result<()> {
+    messages::set_status(
+        db,
+        id,
+        "failed",
+        Some((0, OUTCOME_UNKNOWN)),
+        Timestamp::now(),
+    )
+    .await?;
+    tracing::error!(
+        provider = "whatsapp",
+        message_id = id,
+        why,
+        "outcome unknown, not resent"
+    );
+    Ok(())
+}
+
 async fn deliver_message(ctx: &JobContext, id: i64) -> Result<(), JobError> {
     let db = &ctx.db.writer;
     let db_error = |e: sqlx::Error| {
@@ -205,20 +225,9 @@ async fn deliver_message(ctx: &JobContext, id: i64) -> Result<(), JobError> {
         .await
         .map_err(db_error)?
     {
-        messages::set_status(
-            db,
-            id,
-            "failed",
-            Some((0, OUTCOME_UNKNOWN)),
-            Timestamp::now(),
-        )
-        .await
-        .map_err(db_error)?;
-        tracing::error!(
-            provider = "whatsapp",
-            message_id = id,
-            "send interrupted earlier: outcome unknown, not resent"
-        );
+        outcome_unknown(db, id, "send interrupted earlier")
+            .await
+            .map_err(db_error)?;
         return Err(JobError::Permanent(anyhow!(
             "message {id}: an earlier send was interrupted mid-request; outcome unknown, not resent"
         )));
@@ -246,20 +255,9 @@ async fn deliver_message(ctx: &JobContext, id: i64) -> Result<(), JobError> {
         Err(err @ CallError::Unknown { .. }) => {
             // The request left and no answer came: sent, maybe. As after a crash mid-send, a
             // person decides; never a second copy by itself.
-            messages::set_status(
-                db,
-                id,
-                "failed",
-                Some((0, OUTCOME_UNKNOWN)),
-                Timestamp::now(),
-            )
-            .await
-            .map_err(db_error)?;
-            tracing::error!(
-                provider = "whatsapp",
-                message_id = id,
-                "send timed out: outcome unknown, not resent"
-            );
+            outcome_unknown(db, id, "send timed out")
+                .await
+                .map_err(db_error)?;
             Err(err.into_job_error(&format!("WhatsApp send of message {id}")))
         }
         Err(CallError::Refused {

@@ -71,37 +71,20 @@ pub async fn due(db: &Db, policy: Policy, now: Timestamp) -> sqlx::Result<Pruned
 
 /// Deletes every row past its retention, batch by batch.
 pub async fn prune(db: &Db, policy: Policy, now: Timestamp) -> anyhow::Result<Pruned> {
-    let mut pruned = Pruned::default();
-    loop {
-        let gone = jobs::prune_done(&db.writer, policy.jobs_before(now), BATCH)
-            .await
-            .context("deleting done jobs")?;
-        pruned.jobs += gone;
-        if gone < BATCH as u64 {
-            break;
-        }
-        tokio::time::sleep(PAUSE).await;
-    }
-    loop {
-        let gone = webhook_events::prune_processed(&db.writer, policy.webhooks_before(now), BATCH)
-            .await
-            .context("deleting processed webhook deliveries")?;
-        pruned.deliveries += gone;
-        if gone < BATCH as u64 {
-            break;
-        }
-        tokio::time::sleep(PAUSE).await;
-    }
-    loop {
-        let gone = messages::prune_early_statuses(&db.writer, policy.jobs_before(now), BATCH)
-            .await
-            .context("deleting unmatched WhatsApp statuses")?;
-        pruned.unmatched_statuses += gone;
-        if gone < BATCH as u64 {
-            break;
-        }
-        tokio::time::sleep(PAUSE).await;
-    }
+    let pruned = Pruned {
+        jobs: in_batches("deleting done jobs", |limit| {
+            jobs::prune_done(&db.writer, policy.jobs_before(now), limit)
+        })
+        .await?,
+        deliveries: in_batches("deleting processed webhook deliveries", |limit| {
+            webhook_events::prune_processed(&db.writer, policy.webhooks_before(now), limit)
+        })
+        .await?,
+        unmatched_statuses: in_batches("deleting unmatched WhatsApp statuses", |limit| {
+            messages::prune_early_statuses(&db.writer, policy.jobs_before(now), limit)
+        })
+        .await?,
+    };
     settings::set(&db.writer, LAST_PRUNE, &now.to_string(), now)
         .await
         .context("recording the prune")?;
@@ -111,6 +94,24 @@ pub async fn prune(db: &Db, policy: Policy, now: Timestamp) -> anyhow::Result<Pr
 /// A day after the last prune (by any process), or when none is on record.
 fn prune_is_due(last: Option<Timestamp>, now: Timestamp) -> bool {
     last.is_none_or(|at| now.unix() - at.unix() >= DAY)
+}
+
+/// Runs `delete` (up to [`BATCH`] rows a time) until a batch comes back short, pausing between
+/// batches; how many rows went.
+async fn in_batches<F, Fut>(what: &'static str, mut delete: F) -> anyhow::Result<u64>
+where
+    F: FnMut(i64) -> Fut,
+    Fut: std::future::Future<Output = sqlx::Result<u64>>,
+{
+    let mut total = 0;
+    loop {
+        let gone = delete(BATCH).await.context(what)?;
+        total += gone;
+        if gone < BATCH as u64 {
+            return Ok(total);
+        }
+        tokio::time::sleep(PAUSE).await;
+    }
 }
 
 /// `serve`'s daily prune: hourly it looks whether the last one (by any process) is a day old.
