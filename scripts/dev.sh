@@ -33,5 +33,11 @@ if [ "${DEV_FAKE_PROVIDERS:-1}" = "1" ]; then
   export WHATSAPP_API_BASE="http://$fake_addr" WHATSAPP_ACCESS_TOKEN=fake WHATSAPP_PHONE_NUMBER_ID=fake
   export AIRCALL_API_BASE="http://$fake_addr" AIRCALL_API_ID=fake AIRCALL_API_TOKEN=fake
   export HUBSPOT_API_BASE="http://$fake_addr" HUBSPOT_ACCESS_TOKEN=fake
+  # The fake HubSpot starts empty: give it the unique lead-id property the sync waits for
+  # (retried while the fake starts listening).
+  for _ in $(seq 50); do
+    target/release/mini-crm hubspot setup >/dev/null 2>&1 && break
+    sleep 0.1
+  done
 fi
 target/release/mini-crm serve

@@ -122,7 +122,7 @@ pub enum DbCommand {
 pub enum DevCommand {
     /// Serve fake WhatsApp, Aircall and HubSpot APIs on loopback (point *_API_BASE at it). They
     /// record what they receive (`GET /_fake/received`) and fail on request
-    /// (`POST /_fake/fail {"provider":"whatsapp","mode":"5xx|429|timeout","count":N}`).
+    /// (`POST /_fake/fail {"provider":"whatsapp","mode":"5xx|429|timeout|<documented error>","count":N}`).
     FakeProviders {
         #[arg(long, default_value = "127.0.0.1:3999")]
         addr: std::net::SocketAddr,
@@ -131,6 +131,10 @@ pub enum DevCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum HubspotCommand {
+    /// Create, once, the unique contact property that carries our lead id
+    /// (HUBSPOT_LEAD_ID_PROPERTY); the sync matches contacts by it and waits for it. Lifts the
+    /// hubspot queue's hold. Safe to run again.
+    Setup,
     /// Send the leads HubSpot has not seen, batch by batch, with progress. Without options:
     /// from each lead's last successful sync. Safe to interrupt and rerun.
     Sync {
@@ -358,6 +362,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Hubspot(HubspotCommand::Sync { since, full }) => {
             hubspot_sync(config, since, full).await
         }
+        Command::Hubspot(HubspotCommand::Setup) => hubspot_setup(config).await,
         Command::Aircall(AircallCommand::Backfill { since }) => {
             aircall_backfill(config, since).await
         }
@@ -855,30 +860,55 @@ pub async fn db_check(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn hubspot_client(
+    config: &Config,
+) -> anyhow::Result<app::backend::providers::hubspot::HubspotClient> {
+    app::backend::providers::hubspot::HubspotClient::from_config(
+        config,
+        app::backend::providers::http_client(),
+    )
+    .context("HUBSPOT_ACCESS_TOKEN is not set")
+}
+
+/// `hubspot setup`: the unique lead-id contact property, created unless HubSpot has it.
+pub async fn hubspot_setup(config: Config) -> anyhow::Result<()> {
+    use app::backend::hubspot_sync::{set_up, SetUp};
+    let db = Db::connect(&config.database_url).await?;
+    let client = hubspot_client(&config)?;
+    let property = &config.hubspot_lead_id_property;
+    match set_up(&db, &client, property).await {
+        Ok(SetUp::Created) => println!("created the unique contact property {property} in HubSpot"),
+        Ok(SetUp::AlreadyThere) => {
+            println!("HubSpot already has the unique contact property {property}")
+        }
+        Err(stop) => anyhow::bail!("HubSpot set-up failed: {stop}"),
+    }
+    println!("the hubspot queue is not held: pending leads sync on the next run");
+    Ok(())
+}
+
 /// `hubspot sync`: batches until nothing is pending, printing progress.
 pub async fn hubspot_sync(
     config: Config,
     since: Option<Timestamp>,
     full: bool,
 ) -> anyhow::Result<()> {
-    use app::backend::hubspot_sync::sync_batch;
-    use app::backend::providers::{hubspot::HubspotClient, CallError};
+    use app::backend::hubspot_sync::{SyncStop, Syncer};
     use app::backend::store::leads;
     let db = Db::connect(&config.database_url).await?;
-    let client = HubspotClient::from_config(&config, app::backend::providers::http_client())
-        .context("HUBSPOT_ACCESS_TOKEN is not set")?;
+    let client = hubspot_client(&config)?;
     if full || since.is_some() {
         let marked = leads::resync_hubspot(&db.writer, if full { None } else { since }).await?;
         println!("{marked} leads to send again");
     }
     let total = leads::count_pending_hubspot(&db.reader).await?;
     println!("{total} leads pending");
+    let syncer = Syncer::new(&db, &client, &config.hubspot_lead_id_property)
+        .await
+        .map_err(|stop| anyhow::anyhow!("HubSpot sync cannot start: {stop}"))?;
     let (mut sent, mut synced, mut refused, mut retries) = (0, 0, 0, 0);
     loop {
-        match sync_batch(&db, &client)
-            .await
-            .map_err(CallError::retry_if_unknown)
-        {
+        match syncer.batch().await {
             Ok(report) if report.sent == 0 => break,
             Ok(report) => {
                 retries = 0;
@@ -887,7 +917,7 @@ pub async fn hubspot_sync(
                 refused += report.refused;
                 println!("{sent}/{total} sent: {synced} synced, {refused} refused by HubSpot");
             }
-            Err(CallError::Retry {
+            Err(SyncStop::Retry {
                 reason,
                 retry_after,
             }) if retries < 5 => {
@@ -896,14 +926,8 @@ pub async fn hubspot_sync(
                 eprintln!("HubSpot: {reason}; trying again in {wait} s");
                 tokio::time::sleep(std::time::Duration::from_secs(wait as u64)).await;
             }
-            Err(
-                CallError::Retry { reason, .. }
-                | CallError::Refused { reason, .. }
-                | CallError::Unknown { reason },
-            ) => {
-                anyhow::bail!(
-                    "HubSpot sync stopped after {sent} leads: {reason} (rerun to continue)"
-                )
+            Err(stop) => {
+                anyhow::bail!("HubSpot sync stopped after {sent} leads: {stop} (rerun to continue)")
             }
         }
     }

@@ -73,7 +73,15 @@ impl AircallClient {
             .or(answer["error"].as_str())
             .or(answer["message"].as_str())
             .unwrap_or("sin detalle");
-        let reason = format!("HTTP {status}: {detail}");
+        let reason = if status == 405 {
+            // Aircall's answer when the agent's line cannot take the call now: offline, on a
+            // call, or not set to available. Staff read this on the lead's page.
+            "Tu línea de Aircall no está disponible (desconectada, en otra llamada o en pausa): \
+             ponla disponible y vuelve a pulsar «Llamar»."
+                .to_string()
+        } else {
+            format!("HTTP {status}: {detail}")
+        };
         Err(CallError::from_status(status, reason, wait))
     }
 

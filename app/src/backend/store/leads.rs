@@ -475,62 +475,87 @@ pub async fn count_by_stage(
 pub struct HubspotLead {
     pub id: i64,
     pub name: String,
-    pub phone: String,
+    pub phone: Option<String>,
     pub email: Option<String>,
     pub hubspot_id: Option<String>,
     pub revision: i64,
+    /// Another lead with the same e-mail that HubSpot already has (only for a lead HubSpot
+    /// does not have yet): an upsert by that e-mail would land on the other lead's contact.
+    pub email_taken_by: Option<i64>,
 }
 
-/// Leads whose last change HubSpot has not seen (and that it has not refused), oldest id first.
+/// Leads whose last change HubSpot has not seen, and that it has not refused; deleted in
+/// HubSpot or erased: never sent again.
+macro_rules! pending_hubspot {
+    () => {
+        "hubspot_sync_error IS NULL
+         AND (hubspot_synced_revision IS NULL OR hubspot_synced_revision < revision)
+         AND hubspot_deleted_at IS NULL AND erased_at IS NULL"
+    };
+}
+
+/// The first `limit` leads pending for HubSpot, oldest id first.
 pub async fn pending_hubspot(
     db: impl SqliteExecutor<'_>,
     limit: i64,
 ) -> sqlx::Result<Vec<HubspotLead>> {
-    sqlx::query_as(
-        "SELECT id, name, phone, email, hubspot_id, revision FROM leads
-         WHERE hubspot_sync_error IS NULL
-           AND (hubspot_synced_revision IS NULL OR hubspot_synced_revision < revision)
-           -- A WhatsApp user known by id alone waits for a phone: HubSpot's answers to a
-           -- create are matched to leads by it.
-           AND phone IS NOT NULL
-           -- Deleted in HubSpot, or erased: never sent again.
-           AND hubspot_deleted_at IS NULL AND erased_at IS NULL
-         ORDER BY id LIMIT $1",
-    )
+    sqlx::query_as(concat!(
+        "SELECT id, name, phone, email, hubspot_id, revision,
+                (SELECT other.id FROM leads other
+                 WHERE leads.hubspot_id IS NULL AND other.email = leads.email
+                   AND other.id <> leads.id AND other.hubspot_id IS NOT NULL
+                 ORDER BY other.id LIMIT 1) AS email_taken_by
+         FROM leads WHERE ",
+        pending_hubspot!(),
+        " ORDER BY id LIMIT $1"
+    ))
     .bind(limit)
     .fetch_all(db)
     .await
 }
 
 pub async fn count_pending_hubspot(db: impl SqliteExecutor<'_>) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM leads
-         WHERE hubspot_sync_error IS NULL
-           AND (hubspot_synced_revision IS NULL OR hubspot_synced_revision < revision)",
-    )
+    sqlx::query_scalar(concat!(
+        "SELECT count(*) FROM leads WHERE ",
+        pending_hubspot!()
+    ))
     .fetch_one(db)
     .await
 }
 
 /// HubSpot has the lead as of `revision` (the one that was sent): a later change stays pending.
+/// `Err(other)` when that contact is already lead `other`'s (nothing is changed). One
+/// statement: another process may be syncing too.
 pub async fn mark_hubspot_synced(
-    db: impl SqliteExecutor<'_>,
+    db: impl SqliteExecutor<'_> + Copy,
     id: i64,
     hubspot_id: &str,
     revision: i64,
     now: Timestamp,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> sqlx::Result<Result<(), i64>> {
+    let updated = sqlx::query(
         "UPDATE leads SET hubspot_id = $2, hubspot_synced_revision = $3, hubspot_synced_at = $4
-         WHERE id = $1",
+         WHERE id = $1
+           AND NOT EXISTS (SELECT 1 FROM leads other WHERE other.hubspot_id = $2 AND other.id <> $1)",
     )
     .bind(id)
     .bind(hubspot_id)
     .bind(revision)
     .bind(now)
     .execute(db)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    if updated == 1 {
+        return Ok(Ok(()));
+    }
+    let other: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM leads WHERE hubspot_id = $1 AND id <> $2")
+            .bind(hubspot_id)
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    // No other lead: this one was deleted meanwhile, and there is nothing to mark.
+    Ok(other.map_or(Ok(()), Err))
 }
 
 /// HubSpot refused this contact: kept with the reason, out of the sync until the lead changes.

@@ -1,17 +1,24 @@
 //! A stand-in for WhatsApp's, Aircall's and HubSpot's internet APIs, on loopback, for
-//! development, drills and tests (`mini-crm dev fake-providers`). It records every request,
-//! refuses what the real API refuses (no credentials, a required field missing, a batch over
-//! HubSpot's 100 or with duplicate ids) and answers like the provider when all is well; it can be told to fail — 5xx, 429 with
-//! `Retry-After`, or hang past the client's timeout — for the next N requests of a provider,
-//! through its Rust API (tests) or its control routes (drills):
+//! development, drills and tests (`mini-crm dev fake-providers`). It records every request and
+//! answers as strictly as each API documents: it refuses what the real API refuses (no
+//! credentials, a required field missing), keeps HubSpot's contacts and properties so each
+//! answer follows from earlier calls ([`hubspot`]), counts each provider's rate limit and sends
+//! its headers ([`limits`]). It can be told to fail its next N requests to a provider — 5xx,
+//! 429 with `Retry-After`, a hang past the client's timeout, or any documented error by name
+//! ([`documented`]) — through its Rust API (tests) or its control routes (drills):
 //!
 //!   curl -X POST 127.0.0.1:3999/_fake/fail -d '{"provider":"whatsapp","mode":"5xx","count":20}'
+//!   curl -X POST 127.0.0.1:3999/_fake/fail -d '{"provider":"aircall","mode":"405","count":1}'
 //!   curl 127.0.0.1:3999/_fake/received
 //!   curl -X POST 127.0.0.1:3999/_fake/reset
 
+pub mod documented;
+pub mod hubspot;
+mod limits;
+
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -25,6 +32,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Serialize)]
 pub struct Received {
     pub provider: &'static str,
+    pub method: String,
     pub path: String,
     pub query: String,
     pub authorization: Option<String>,
@@ -38,7 +46,8 @@ pub type Answer = (u16, Vec<(&'static str, String)>, Value);
 #[derive(Debug, Clone, Deserialize)]
 pub struct Failure {
     pub provider: String,
-    /// `5xx`, `429` or `timeout`.
+    /// `5xx`, `429`, `timeout`, or the name of one of the provider's documented errors
+    /// ([`documented`]).
     pub mode: String,
     pub count: usize,
     #[serde(default)]
@@ -50,6 +59,8 @@ struct Inner {
     received: Vec<Received>,
     script: VecDeque<Answer>,
     failures: Vec<Failure>,
+    crm: hubspot::Crm,
+    budgets: limits::Budgets,
 }
 
 #[derive(Clone, Default)]
@@ -67,12 +78,37 @@ impl FakeProviders {
             .extend(answers);
     }
 
-    pub fn fail(&self, failure: Failure) {
+    /// The provider's next `failure.count` requests fail as `failure.mode` says; a mode the
+    /// provider does not document is refused.
+    pub fn fail(&self, failure: Failure) -> Result<(), String> {
+        let known = ["5xx", "429", "timeout"].contains(&failure.mode.as_str())
+            || documented::answer(&failure.provider, &failure.mode, 0).is_some();
+        if !known {
+            return Err(format!(
+                "{} documents no error {:?}",
+                failure.provider, failure.mode
+            ));
+        }
         self.inner
             .lock()
             .expect("fake state")
             .failures
             .push(failure);
+        Ok(())
+    }
+
+    /// A contact someone typed in HubSpot; its id.
+    pub fn hubspot_contact(&self, properties: Value) -> String {
+        self.inner
+            .lock()
+            .expect("fake state")
+            .crm
+            .add_contact(properties)
+    }
+
+    /// HubSpot's contacts now, as `{"id", "properties"}`.
+    pub fn hubspot_contacts(&self) -> Vec<Value> {
+        self.inner.lock().expect("fake state").crm.contacts()
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -101,9 +137,11 @@ async fn received(State(fake): State<FakeProviders>) -> Json<Vec<Received>> {
     Json(fake.received())
 }
 
-async fn fail(State(fake): State<FakeProviders>, Json(failure): Json<Failure>) -> StatusCode {
-    fake.fail(failure);
-    StatusCode::NO_CONTENT
+async fn fail(State(fake): State<FakeProviders>, Json(failure): Json<Failure>) -> Response {
+    match fake.fail(failure) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(why) => (StatusCode::BAD_REQUEST, Json(json!({ "error": why }))).into_response(),
+    }
 }
 
 async fn reset(State(fake): State<FakeProviders>) -> StatusCode {
@@ -123,25 +161,30 @@ fn provider_of(path: &str) -> &'static str {
 
 async fn answer(
     State(fake): State<FakeProviders>,
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let provider = provider_of(uri.path());
-    let (scripted, failure, n, request) = {
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let request = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    // Ok: the answer now; Err: the failure this request was told to get.
+    let reply: Result<Answer, Failure> = {
         let mut inner = fake.inner.lock().expect("fake state");
-        let request = serde_json::from_slice(&body).unwrap_or(Value::Null);
         inner.received.push(Received {
             provider,
+            method: method.to_string(),
             path: uri.path().to_string(),
             query: uri.query().unwrap_or_default().to_string(),
-            authorization: headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
+            authorization: authorization.clone(),
             body: request.clone(),
         });
         let n = inner.received.len();
+        let budget = inner.budgets.take(provider);
         let failure = inner
             .failures
             .iter_mut()
@@ -150,16 +193,35 @@ async fn answer(
                 f.count -= 1;
                 f.clone()
             });
+        // A failure takes this request; the script waits for the next one.
         let scripted = if failure.is_none() {
             inner.script.pop_front()
         } else {
             None
         };
-        (scripted, failure, n, request)
+        match (failure, scripted) {
+            (Some(failure), _) => Err(failure),
+            (None, Some(scripted)) => Ok(scripted),
+            (None, None) => Ok(match budget {
+                limits::Verdict::Over(refusal) => refusal,
+                limits::Verdict::Within(limit_headers) => {
+                    let auth = authorization.as_deref().unwrap_or_default();
+                    let (status, json) = refusal(provider, uri.path(), auth, &request)
+                        .unwrap_or_else(|| {
+                            success(&mut inner.crm, method.as_str(), uri.path(), &request, n)
+                        });
+                    (status, limit_headers, json)
+                }
+            }),
+        }
     };
-    let (status, extra, json) = match (scripted, failure) {
-        (Some(answer), _) => answer,
-        (None, Some(failure)) => match failure.mode.as_str() {
+    let (status, extra, json) = match reply {
+        Ok(answer) => answer,
+        Err(failure) => match failure.mode.as_str() {
+            // The provider's own answer where it documents one by that name (Aircall's 429).
+            name if documented::answer(provider, name, 0).is_some() => {
+                documented::answer(provider, name, limits::now_unix()).expect("documented")
+            }
             "timeout" => {
                 // Past the client's 15 s: the request times out on its side.
                 tokio::time::sleep(Duration::from_secs(20)).await;
@@ -174,25 +236,13 @@ async fn answer(
                     .collect(),
                 json!({ "error": { "code": 130429, "message": "rate limit drill" }, "errorType": "RATE_LIMIT" }),
             ),
+            // `5xx`: fail() accepts nothing else.
             _ => (
                 503,
                 vec![],
                 json!({ "error": { "message": "outage drill" } }),
             ),
         },
-        (None, None) => {
-            let authorization = headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            match refusal(provider, uri.path(), authorization, &request) {
-                Some((status, json)) => (status, vec![], json),
-                None => {
-                    let (status, json) = success(uri.path(), &request, n);
-                    (status, vec![], json)
-                }
-            }
-        }
     };
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     // Aircall's dial answers 204, with no body at all.
@@ -281,49 +331,25 @@ fn refusal(
                                           "message": "Authentication credentials not found." }),
                 ));
             }
-            let inputs = request["inputs"].as_array()?;
-            if inputs.len() > 100 {
-                return Some((
-                    400,
-                    json!({ "status": "error", "category": "VALIDATION_ERROR",
-                                          "message": "Batch size must be at most 100." }),
-                ));
-            }
-            let mut ids: Vec<&str> = inputs.iter().filter_map(|i| i["id"].as_str()).collect();
-            let before = ids.len();
-            ids.sort_unstable();
-            ids.dedup();
-            if ids.len() < before {
-                return Some((
-                    400,
-                    json!({ "status": "error", "category": "VALIDATION_ERROR",
-                                          "message": "Duplicate IDs found in batch input." }),
-                ));
-            }
             None
         }
     }
 }
 
-/// What each provider answers when all is well: Meta accepts the message; HubSpot returns
-/// every input as a contact (a new id for those it had none for; 201 for a create); Aircall
-/// lists no calls and accepts dials with 204.
-fn success(path: &str, request: &Value, n: usize) -> (u16, Value) {
-    if let Some(kind) = path.strip_prefix("/crm/v3/objects/contacts/batch/") {
-        let inputs = request["inputs"].as_array().cloned().unwrap_or_default();
-        let results: Vec<_> = inputs
-            .iter()
-            .enumerate()
-            .map(|(i, input)| {
-                let id = match kind {
-                    "update" => input["id"].clone(),
-                    _ => json!(format!("hs-{n}-{i}")),
-                };
-                json!({ "id": id, "properties": input["properties"], "new": kind != "update" })
-            })
-            .collect();
-        let status = if kind == "create" { 201 } else { 200 };
-        return (status, json!({ "status": "COMPLETE", "results": results }));
+/// What each provider answers when all is well: HubSpot from its contacts and properties
+/// (404 for a path it does not have); Meta accepts the message; Aircall lists no calls and
+/// accepts dials with 204.
+fn success(
+    crm: &mut hubspot::Crm,
+    method: &str,
+    path: &str,
+    request: &Value,
+    n: usize,
+) -> (u16, Value) {
+    if path.starts_with("/crm/") {
+        return crm.answer(method, path, request).unwrap_or_else(|| {
+            (404, json!({ "status": "error", "message": "Not found", "category": "OBJECT_NOT_FOUND" }))
+        });
     }
     if path == "/v1/calls" {
         return (
