@@ -132,7 +132,7 @@ pub enum DevCommand {
 #[derive(Debug, Subcommand)]
 pub enum HubspotCommand {
     /// Create, once, the unique contact property that carries our lead id
-    /// (HUBSPOT_LEAD_ID_PROPERTY); the sync matches contacts by it and waits for it. Lifts the
+    /// (HUBSPOT_LEAD_KEY_PROPERTY); the sync matches contacts by it and waits for it. Lifts the
     /// hubspot queue's hold. Safe to run again.
     Setup,
     /// Send the leads HubSpot has not seen, batch by batch, with progress. Without options:
@@ -875,7 +875,7 @@ pub async fn hubspot_setup(config: Config) -> anyhow::Result<()> {
     use app::backend::hubspot_sync::{set_up, SetUp};
     let db = Db::connect(&config.database_url).await?;
     let client = hubspot_client(&config)?;
-    let property = &config.hubspot_lead_id_property;
+    let property = &config.hubspot_lead_key_property;
     match set_up(&db, &client, property).await {
         Ok(SetUp::Created) => println!("created the unique contact property {property} in HubSpot"),
         Ok(SetUp::AlreadyThere) => {
@@ -887,7 +887,8 @@ pub async fn hubspot_setup(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `hubspot sync`: batches until nothing is pending, printing progress.
+/// `hubspot sync`: batches until nothing is pending, printing progress. Waits while another
+/// sync (the worker's) holds the lease.
 pub async fn hubspot_sync(
     config: Config,
     since: Option<Timestamp>,
@@ -903,19 +904,23 @@ pub async fn hubspot_sync(
     }
     let total = leads::count_pending_hubspot(&db.reader).await?;
     println!("{total} leads pending");
-    let syncer = Syncer::new(&db, &client, &config.hubspot_lead_id_property)
+    let syncer = Syncer::new(&db, &client, &config.hubspot_lead_key_property, "cli")
         .await
         .map_err(|stop| anyhow::anyhow!("HubSpot sync cannot start: {stop}"))?;
-    let (mut sent, mut synced, mut refused, mut retries) = (0, 0, 0, 0);
-    loop {
+    let (mut settled, mut synced, mut refused, mut retries) = (0, 0, 0, 0);
+    let outcome = loop {
         match syncer.batch().await {
-            Ok(report) if report.sent == 0 => break,
+            Ok(report) if report.settled == 0 => break Ok(()),
             Ok(report) => {
                 retries = 0;
-                sent += report.sent;
+                settled += report.settled;
                 synced += report.synced;
                 refused += report.refused;
-                println!("{sent}/{total} sent: {synced} synced, {refused} refused by HubSpot");
+                println!("{settled}/{total} sent: {synced} synced, {refused} refused by HubSpot");
+            }
+            Err(SyncStop::Busy) => {
+                eprintln!("another HubSpot sync (the worker's) is sending; waiting for it");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             }
             Err(SyncStop::Retry {
                 reason,
@@ -927,8 +932,19 @@ pub async fn hubspot_sync(
                 tokio::time::sleep(std::time::Duration::from_secs(wait as u64)).await;
             }
             Err(stop) => {
-                anyhow::bail!("HubSpot sync stopped after {sent} leads: {stop} (rerun to continue)")
+                break Err(anyhow::anyhow!(
+                    "HubSpot sync stopped after {settled} leads: {stop} (rerun to continue)"
+                ))
             }
+        }
+    };
+    // Stopped: the lease is given back and the worker's queue carries on; done: the same, and
+    // a change made meanwhile gets its job.
+    match outcome {
+        Ok(()) => syncer.finish().await?,
+        Err(err) => {
+            syncer.release().await?;
+            return Err(err);
         }
     }
     println!("done: {synced} synced, {refused} refused (see the leads' hubspot_sync_error)");

@@ -63,10 +63,10 @@ pub struct Config {
     /// Contact sync: unset token → sync jobs wait in the queue.
     pub hubspot_access_token: Option<Secret>,
     pub hubspot_api_base: String,
-    /// The unique contact property that carries our lead id in HubSpot
-    /// (`HUBSPOT_LEAD_ID_PROPERTY`, created by `mini-crm hubspot setup`): contacts are matched by
+    /// The unique contact property that carries each lead's random key in HubSpot
+    /// (`HUBSPOT_LEAD_KEY_PROPERTY`, created by `mini-crm hubspot setup`): contacts are matched by
     /// it, so a create repeated after a lost answer finds the contact it made.
-    pub hubspot_lead_id_property: String,
+    pub hubspot_lead_key_property: String,
     /// `GET /metrics` answers only with this bearer token; unset → the route is off (404).
     pub metrics_token: Option<Secret>,
 }
@@ -237,18 +237,18 @@ impl Config {
                 "WHATSAPP_REMINDER_PARAMETERS uses clinica: set CLINIC_NAME to the clinic's name"
             );
         }
-        let hubspot_lead_id_property = get("HUBSPOT_LEAD_ID_PROPERTY", "mini_crm_lead_id");
-        let property_ok = hubspot_lead_id_property
+        let hubspot_lead_key_property = get("HUBSPOT_LEAD_KEY_PROPERTY", "mini_crm_lead_key");
+        let property_ok = hubspot_lead_key_property
             .chars()
             .next()
             .is_some_and(|c| c.is_ascii_lowercase())
-            && hubspot_lead_id_property
+            && hubspot_lead_key_property
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-            && !hubspot_lead_id_property.starts_with("hs_");
+            && !hubspot_lead_key_property.starts_with("hs_");
         if !property_ok {
             bail!(
-                "HUBSPOT_LEAD_ID_PROPERTY={hubspot_lead_id_property:?}: an internal property name \
+                "HUBSPOT_LEAD_KEY_PROPERTY={hubspot_lead_key_property:?}: an internal property name \
                  of lowercase letters, digits and _, not starting with hs_"
             );
         }
@@ -281,7 +281,7 @@ impl Config {
             aircall_api_base: get("AIRCALL_API_BASE", "https://api.aircall.io"),
             hubspot_access_token: secret("HUBSPOT_ACCESS_TOKEN"),
             hubspot_api_base: get("HUBSPOT_API_BASE", "https://api.hubapi.com"),
-            hubspot_lead_id_property,
+            hubspot_lead_key_property,
             metrics_token: secret("METRICS_TOKEN"),
             database_url: get("DATABASE_URL", DEFAULT_DATABASE_URL),
             production,
@@ -364,19 +364,19 @@ mod tests {
     }
 
     #[test]
-    fn the_hubspot_lead_id_property_is_a_name_hubspot_accepts() {
+    fn the_hubspot_lead_key_property_is_a_name_hubspot_accepts() {
         assert_eq!(
-            config(&[]).unwrap().hubspot_lead_id_property,
-            "mini_crm_lead_id"
+            config(&[]).unwrap().hubspot_lead_key_property,
+            "mini_crm_lead_key"
         );
-        let set = config(&[("HUBSPOT_LEAD_ID_PROPERTY", "clinica_norte_lead_id")]).unwrap();
-        assert_eq!(set.hubspot_lead_id_property, "clinica_norte_lead_id");
+        let set = config(&[("HUBSPOT_LEAD_KEY_PROPERTY", "clinica_norte_lead_key")]).unwrap();
+        assert_eq!(set.hubspot_lead_key_property, "clinica_norte_lead_key");
         for bad in ["Lead", "1lead", "lead-id", "hs_lead", "lead id"] {
-            let refused = config(&[("HUBSPOT_LEAD_ID_PROPERTY", bad)])
+            let refused = config(&[("HUBSPOT_LEAD_KEY_PROPERTY", bad)])
                 .unwrap_err()
                 .to_string();
             assert!(
-                refused.contains("HUBSPOT_LEAD_ID_PROPERTY"),
+                refused.contains("HUBSPOT_LEAD_KEY_PROPERTY"),
                 "{bad}: {refused}"
             );
         }

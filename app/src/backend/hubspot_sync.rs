@@ -1,24 +1,27 @@
 //! Leads to HubSpot contacts (SPEC §4): a lead is pending while HubSpot has not seen its last
 //! change. A batch of at most 100 pending leads is sent by how HubSpot can match each: its
-//! stored HubSpot id (update), else its e-mail (upsert), else the unique contact property that
-//! carries our lead id (upsert, set up once by `mini-crm hubspot setup`). Every call is
-//! therefore safe to repeat: a create whose answer was lost finds its contact next time.
+//! stored HubSpot id (update); else the contact that has its e-mail, looked up first and taken
+//! only if it is no other lead's (update by that id); else the unique contact property that
+//! carries the lead's random key (upsert, set up once by `mini-crm hubspot setup`). No call
+//! creates blind, so every call may be repeated: a create whose answer was lost finds its
+//! contact the next time, and one patient's data never lands on another's contact.
 //!
 //! One contact never stops the others: each record's answer is applied on its own, and a
-//! batch HubSpot refuses as a whole is split in halves until the refused contact stands alone,
-//! is marked with HubSpot's reason and the rest are synced. Changes that came from HubSpot are
-//! written already synced, so they are never sent back.
+//! batch HubSpot refuses as a whole for a record's data is split in halves until that record
+//! stands alone, is marked with HubSpot's reason, and the rest are synced. One sync runs at a
+//! time across processes (a lease), so answers are never applied out of order. Changes that
+//! came from HubSpot are written already synced, so they are never sent back.
 
 use super::breakers;
 use super::db::Db;
 use super::flags::{self, HubspotMode};
 use super::jobs::{Job, JobContext, JobError};
 use super::providers::hubspot::{
-    refuses_the_account, Batch, BatchAnswer, HubspotClient, BATCH_LIMIT,
+    refuses_the_account, Batch, BatchOutcome, Found, HubspotClient, Refusal, BATCH_LIMIT,
 };
 use super::providers::CallError;
-use super::store::{jobs, leads};
-use crate::domain::{mask_phone_numbers, Provider, Queue, Timestamp};
+use super::store::{jobs, leads, leases};
+use crate::domain::{mask_email_addresses, mask_phone_numbers, Provider, Queue, Timestamp};
 use anyhow::anyhow;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -40,36 +43,55 @@ impl Job for SyncHubspot {
             HubspotClient::from_config(&ctx.config, ctx.http.clone()).ok_or_else(|| {
                 JobError::Retryable(anyhow!("HubSpot is not configured (HUBSPOT_ACCESS_TOKEN)"))
             })?;
-        let syncer = Syncer::new(&ctx.db, &client, &ctx.config.hubspot_lead_id_property).await;
-        let syncer = match syncer {
+        let property = &ctx.config.hubspot_lead_key_property;
+        let syncer = match Syncer::new(&ctx.db, &client, property, "worker").await {
             Ok(syncer) => syncer,
             Err(stop) => return Err(stopped(ctx, stop).await),
         };
         for _ in 0..BATCHES_PER_JOB {
-            match syncer.batch().await {
-                Ok(report) => {
-                    record_on_breaker(ctx, None).await?;
-                    if report.sent == 0 {
-                        return Ok(());
+            let failed = match syncer.batch().await {
+                Ok(report) => match record_on_breaker(ctx, None).await {
+                    Err(err) => Some(err),
+                    Ok(()) if report.settled == 0 => break,
+                    Ok(()) => {
+                        tracing::info!(
+                            provider = "hubspot",
+                            synced = report.synced,
+                            refused = report.refused,
+                            "contacts synced"
+                        );
+                        None
                     }
-                    tracing::info!(
-                        provider = "hubspot",
-                        synced = report.synced,
-                        refused = report.refused,
-                        "contacts synced"
-                    )
+                },
+                // Another process is syncing: it hands over when it is done (`finish`). Should
+                // it die instead, a job due when its lease runs out takes over.
+                Err(SyncStop::Busy) => {
+                    let now = Timestamp::now();
+                    let mut conn = ctx
+                        .db
+                        .writer
+                        .acquire()
+                        .await
+                        .map_err(|e| JobError::Retryable(e.into()))?;
+                    return queue_sync(&mut conn, now.plus_seconds(LEASE_SECONDS), now)
+                        .await
+                        .map_err(|e| JobError::Retryable(e.into()));
                 }
-                Err(stop) => return Err(stopped(ctx, stop).await),
+                Err(stop) => Some(stopped(ctx, stop).await),
+            };
+            if let Some(err) = failed {
+                // This job is tried again (or held) as it is; others may sync meanwhile.
+                syncer
+                    .release()
+                    .await
+                    .map_err(|e| JobError::Retryable(e.into()))?;
+                return Err(err);
             }
         }
-        // More to do: a fresh job continues (a pending one may already exist).
-        let mut conn = ctx
-            .db
-            .writer
-            .acquire()
-            .await
-            .map_err(|e| JobError::Retryable(e.into()))?;
-        request_sync(&mut conn, Timestamp::now())
+        // Whatever is still pending (more than ten batches, a change made meanwhile) gets a
+        // fresh job once the lease is given back.
+        syncer
+            .finish()
             .await
             .map_err(|e| JobError::Retryable(e.into()))
     }
@@ -87,6 +109,8 @@ pub enum SyncStop {
     /// A person must act first (the token, its scopes, the set-up): the queue is held with
     /// this reason, in Spanish, until then.
     Hold(String),
+    /// Another process holds the sync's lease.
+    Busy,
     /// Our database failed.
     Database(anyhow::Error),
 }
@@ -95,6 +119,7 @@ impl std::fmt::Display for SyncStop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SyncStop::Retry { reason, .. } | SyncStop::Hold(reason) => f.write_str(reason),
+            SyncStop::Busy => f.write_str("another HubSpot sync is running"),
             SyncStop::Database(err) => write!(f, "database: {err:#}"),
         }
     }
@@ -124,16 +149,24 @@ impl From<CallError> for SyncStop {
                 retry_after: None,
             },
             CallError::Refused { code, reason } if refuses_the_account(code) => {
-                SyncStop::Hold(mask_phone_numbers(&format!(
-                    "HubSpot rechaza el token ({reason}): revisa HUBSPOT_ACCESS_TOKEN y sus \
-                     permisos, reinicia y ejecuta `mini-crm queue resume hubspot`"
-                )))
+                SyncStop::Hold(format!(
+                    "HubSpot rechaza el token o le faltan permisos ({}): revisa \
+                     HUBSPOT_ACCESS_TOKEN y sus permisos (contactos, y esquemas de contactos para \
+                     la propiedad de la clave), reinicia y ejecuta `mini-crm queue resume hubspot`",
+                    mask_personal_data(&reason)
+                ))
             }
-            CallError::Refused { reason, .. } => SyncStop::Hold(mask_phone_numbers(&format!(
-                "HubSpot rechaza la petición: {reason}"
-            ))),
+            CallError::Refused { reason, .. } => SyncStop::Hold(format!(
+                "HubSpot rechaza la petición: {}",
+                mask_personal_data(&reason)
+            )),
         }
     }
+}
+
+/// A provider's text as we keep and show it: no patient's phone number or e-mail address.
+fn mask_personal_data(text: &str) -> String {
+    mask_phone_numbers(&mask_email_addresses(text))
 }
 
 /// A stop as the queue takes it: a hold waits with its reason for a person; the rest retry.
@@ -152,6 +185,7 @@ async fn stopped(ctx: &JobContext, stop: SyncStop) -> JobError {
             JobError::Retryable(anyhow!("HubSpot contact sync: {reason}"))
         }
         SyncStop::Database(err) => JobError::Retryable(err),
+        SyncStop::Busy => JobError::Retryable(anyhow!("another HubSpot sync is running")),
         SyncStop::Hold(reason) => {
             if let Err(err) =
                 flags::hold_queue(&ctx.db.writer, Queue::Hubspot, &reason, Timestamp::now()).await
@@ -179,6 +213,15 @@ async fn record_on_breaker(ctx: &JobContext, failure: Option<&str>) -> Result<()
 /// Queues a sync unless one is already waiting, or HubSpot sync is off. Called in the
 /// transaction of every change to a lead's contact fields.
 pub async fn request_sync(conn: &mut sqlx::SqliteConnection, now: Timestamp) -> sqlx::Result<()> {
+    queue_sync(conn, now, now).await
+}
+
+/// [`request_sync`], due at `run_at`.
+async fn queue_sync(
+    conn: &mut sqlx::SqliteConnection,
+    run_at: Timestamp,
+    now: Timestamp,
+) -> sqlx::Result<()> {
     let mode = super::store::settings::get(&mut *conn, flags::HUBSPOT_SYNC_MODE).await?;
     if mode.as_deref().and_then(HubspotMode::parse) == Some(HubspotMode::Off) {
         return Ok(());
@@ -190,6 +233,7 @@ pub async fn request_sync(conn: &mut sqlx::SqliteConnection, now: Timestamp) -> 
         SyncHubspot::QUEUE,
         &payload,
         SyncHubspot::MAX_ATTEMPTS,
+        run_at,
         now,
     )
     .await
@@ -202,106 +246,189 @@ pub enum SetUp {
     AlreadyThere,
 }
 
-/// Creates the unique contact property that carries our lead id, unless HubSpot has it, and
-/// lifts the hubspot queue's hold: the call just proved the token and its scopes work.
+/// Creates the unique contact property that carries our lead keys, unless HubSpot has it, and
+/// lifts the hubspot queue's hold: the calls just proved the token works (a missing contacts
+/// scope, if any, holds it again at the next batch, with its reason).
 pub async fn set_up(db: &Db, client: &HubspotClient, property: &str) -> Result<SetUp, SyncStop> {
-    let done = match client.property(property).await? {
-        Some(found) if found.unique => SetUp::AlreadyThere,
-        Some(_) => return Err(SyncStop::Hold(not_unique(property))),
-        None => {
-            client.create_lead_id_property(property).await?;
-            SetUp::Created
+    let done = match check_property(client, property).await {
+        Ok(()) => SetUp::AlreadyThere,
+        Err(PropertyCheck::Missing) => {
+            if client.create_lead_key_property(property).await? {
+                SetUp::Created
+            } else {
+                // Made meanwhile (another set-up): it must be the right kind all the same.
+                check_property(client, property)
+                    .await
+                    .map_err(PropertyCheck::into_stop(property))?;
+                SetUp::AlreadyThere
+            }
         }
+        Err(other) => return Err(PropertyCheck::into_stop(property)(other)),
     };
     flags::release_queue(&db.writer, Queue::Hubspot, Timestamp::now()).await?;
     Ok(done)
 }
 
-fn not_unique(property: &str) -> String {
-    format!(
-        "La propiedad «{property}» de HubSpot no es de valor único: elige otro nombre en \
-         HUBSPOT_LEAD_ID_PROPERTY y ejecuta `mini-crm hubspot setup`"
-    )
+/// Why the lead-key property cannot be used.
+enum PropertyCheck {
+    Missing,
+    NotUnique,
+    Call(CallError),
+}
+
+impl PropertyCheck {
+    fn into_stop(property: &str) -> impl Fn(PropertyCheck) -> SyncStop + '_ {
+        move |check| match check {
+            PropertyCheck::Missing => SyncStop::Hold(format!(
+                "Falta en HubSpot la propiedad única «{property}» que lleva la clave de cada \
+                 lead: ejecuta `mini-crm hubspot setup`"
+            )),
+            PropertyCheck::NotUnique => SyncStop::Hold(format!(
+                "La propiedad «{property}» de HubSpot no es de valor único: elige otro nombre \
+                 en HUBSPOT_LEAD_KEY_PROPERTY y ejecuta `mini-crm hubspot setup`"
+            )),
+            PropertyCheck::Call(err) => err.into(),
+        }
+    }
+}
+
+async fn check_property(client: &HubspotClient, property: &str) -> Result<(), PropertyCheck> {
+    match client
+        .property(property)
+        .await
+        .map_err(PropertyCheck::Call)?
+    {
+        Some(found) if found.unique => Ok(()),
+        Some(_) => Err(PropertyCheck::NotUnique),
+        None => Err(PropertyCheck::Missing),
+    }
 }
 
 /// What one batch did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct SyncReport {
-    /// Leads settled (0: nothing was pending).
-    pub sent: usize,
+    /// Leads synced or refused (0: nothing was pending).
+    pub settled: usize,
     pub synced: usize,
     pub refused: usize,
 }
 
-/// Sends pending leads once the set-up is known to be in place.
+/// The lease every sync holds while it sends, and for how long one batch may take.
+const LEASE: &str = "hubspot_sync";
+const LEASE_SECONDS: i64 = 120;
+
+/// Sends pending leads once the set-up is known to be in place, one holder at a time.
 pub struct Syncer<'a> {
     db: &'a Db,
     client: &'a HubspotClient,
     property: &'a str,
+    /// This sync's name on the lease: who (`worker`, `cli`) and a random part.
+    owner: String,
 }
 
 impl<'a> Syncer<'a> {
-    /// Checks that HubSpot has the unique lead-id property: without it a new lead could only
+    /// Checks that HubSpot has the unique lead-key property: without it a new lead could only
     /// be created blind, and a create repeated after a lost answer would make a second contact.
     pub async fn new(
         db: &'a Db,
         client: &'a HubspotClient,
         property: &'a str,
+        who: &str,
     ) -> Result<Syncer<'a>, SyncStop> {
-        match client.property(property).await? {
-            Some(found) if found.unique => Ok(Self {
-                db,
-                client,
-                property,
-            }),
-            Some(_) => Err(SyncStop::Hold(not_unique(property))),
-            None => Err(SyncStop::Hold(format!(
-                "Falta en HubSpot la propiedad única «{property}» que lleva el id de cada lead: \
-                 ejecuta `mini-crm hubspot setup`"
-            ))),
+        check_property(client, property)
+            .await
+            .map_err(PropertyCheck::into_stop(property))?;
+        Ok(Self {
+            db,
+            client,
+            property,
+            owner: format!("{who}-{:016x}", rand::random::<u64>()),
+        })
+    }
+
+    /// Gives the lease back.
+    pub async fn release(&self) -> sqlx::Result<()> {
+        leases::release(&self.db.writer, LEASE, &self.owner).await
+    }
+
+    /// Gives the lease back and, when leads are still pending (work left, or changed while
+    /// another sync was turned away), queues a fresh job for them.
+    pub async fn finish(&self) -> sqlx::Result<()> {
+        self.release().await?;
+        if leads::count_pending_hubspot(&self.db.writer).await? > 0 {
+            let mut conn = self.db.writer.acquire().await?;
+            request_sync(&mut conn, Timestamp::now()).await?;
         }
+        Ok(())
     }
 
     /// Sends up to [`BATCH_LIMIT`] pending leads and applies each record's answer. A failure
     /// of a whole call leaves its leads pending.
     pub async fn batch(&self) -> Result<SyncReport, SyncStop> {
+        let now = Timestamp::now();
+        let until = now.plus_seconds(LEASE_SECONDS);
+        if !leases::take(&self.db.writer, LEASE, &self.owner, until, now).await? {
+            return Err(SyncStop::Busy);
+        }
         let pending = leads::pending_hubspot(&self.db.writer, BATCH_LIMIT as i64).await?;
         let mut report = SyncReport::default();
         let mut by_id = Vec::new();
         let mut by_email: Vec<leads::HubspotLead> = Vec::new();
-        let mut by_lead_id = Vec::new();
+        let mut by_key = Vec::new();
         for lead in pending {
-            match (&lead.hubspot_id, &lead.email, lead.email_taken_by) {
-                (Some(_), _, _) => by_id.push(lead),
-                (None, Some(_), Some(other)) => {
-                    let reason = format!(
-                        "El lead #{other}, con el mismo e-mail, ya está en HubSpot: une los \
-                         duplicados o cambia el e-mail"
-                    );
-                    self.refuse(&lead, &reason, &mut report).await?;
-                }
-                // Two inputs with one id would fail the whole batch: the second waits for the
-                // next batch, where it finds the first one's contact.
-                (None, Some(email), None) => {
+            match (&lead.hubspot_id, &lead.email) {
+                (Some(_), _) => by_id.push(lead),
+                // Two inputs for one contact would fail the whole batch, or write it twice:
+                // the second waits for the next batch, where it finds the first one's contact.
+                (None, Some(email)) => {
                     if !by_email.iter().any(|l| l.email.as_ref() == Some(email)) {
                         by_email.push(lead);
                     }
                 }
-                (None, None, _) => by_lead_id.push(lead),
+                (None, None) => by_key.push(lead),
             }
         }
-        for (how, group) in [
-            (Match::HubspotId, by_id),
-            (Match::Email, by_email),
-            (Match::LeadId, by_lead_id),
-        ] {
-            self.send(how, group, &mut report).await?;
+        let emails: Vec<&str> = by_email.iter().filter_map(|l| l.email.as_deref()).collect();
+        let found = self.client.find_by_email(&emails, self.property).await?;
+        for mut lead in by_email {
+            let contact = found.iter().find(|f| Some(&f.email) == lead.email.as_ref());
+            match contact {
+                None => by_key.push(lead),
+                Some(contact) => match self.owner_of(&lead, contact).await? {
+                    Some(other) => {
+                        let reason = format!(
+                            "El contacto {} de HubSpot, con el mismo e-mail, es del lead #{other}: \
+                             une los duplicados o cambia el e-mail",
+                            contact.id
+                        );
+                        self.refuse(&lead, &reason, &mut report).await?;
+                    }
+                    None => {
+                        lead.hubspot_id = Some(contact.id.clone());
+                        by_id.push(lead);
+                    }
+                },
+            }
         }
+        self.send(Match::HubspotId, by_id, &mut report).await?;
+        self.send(Match::Key, by_key, &mut report).await?;
         Ok(report)
     }
 
-    /// Sends `group` matched `how`; a part HubSpot refuses as a whole, or leaves unanswered, is
-    /// sent again in halves until each lead is synced or refused on its own.
+    /// The lead, other than this one, that the contact HubSpot has for its e-mail belongs to:
+    /// linked to it, or holding its key. A key we do not know (a lead lost with a restored
+    /// backup) or none (typed in HubSpot) leaves the contact free to take.
+    async fn owner_of(
+        &self,
+        lead: &leads::HubspotLead,
+        contact: &Found,
+    ) -> Result<Option<i64>, SyncStop> {
+        let key = contact.key.as_deref().filter(|k| *k != lead.hubspot_key);
+        Ok(leads::hubspot_contact_owner(&self.db.writer, lead.id, &contact.id, key).await?)
+    }
+
+    /// Sends `group` matched `how`; a part HubSpot refuses as a whole for a record's data, or
+    /// leaves unanswered, is sent again in halves until each lead is synced or refused alone.
     async fn send(
         &self,
         how: Match,
@@ -313,82 +440,147 @@ impl<'a> Syncer<'a> {
             if part.is_empty() {
                 continue;
             }
+            let alone = part.len() == 1;
             let inputs = part.iter().map(|lead| self.input(how, lead)).collect();
-            let unsettled = match self.client.batch(how.batch(), inputs).await {
-                Ok(answer) => self.apply(how, part, &answer, report).await?,
-                Err(CallError::Refused { code, reason }) if !refuses_the_account(code) => {
+            let (unsettled, unclaimed) = match self.client.batch(how.batch(), inputs).await? {
+                BatchOutcome::Answered { results, errors } => {
+                    self.apply(how, part, &results, &errors, report).await?
+                }
+                BatchOutcome::Refused(refusal) => {
+                    if refusal.message.contains(self.property) || !refusal.is_about_a_record() {
+                        // Not one record's fault (our property is gone, an answer we do not
+                        // know): marking leads would hide it.
+                        return Err(SyncStop::Hold(format!(
+                            "HubSpot rechaza los lotes: {} ({}). Si la propiedad «{}» ya no \
+                             existe, ejecuta `mini-crm hubspot setup`",
+                            mask_personal_data(&refusal.message),
+                            refusal.status,
+                            self.property
+                        )));
+                    }
                     if let [lead] = &part[..] {
-                        self.refuse(lead, &reason, report).await?;
+                        self.refused_alone(how, lead, &refusal, report).await?;
                         continue;
                     }
-                    part
+                    (part, Vec::new())
                 }
-                Err(err) => return Err(err.into()),
             };
-            if unsettled.len() > 1 {
-                let mut first = unsettled;
-                let second = first.split_off(first.len() / 2);
-                parts.push(second);
-                parts.push(first);
-            } else if let [lead] = &unsettled[..] {
-                self.refuse(lead, "HubSpot no devolvió el contacto ni un error", report)
-                    .await?;
+            match &unsettled[..] {
+                [] => {}
+                // Alone and still unanswered: settled with whatever HubSpot said.
+                [lead] if alone => {
+                    let reason = if unclaimed.is_empty() {
+                        "HubSpot no devolvió el contacto ni un error".to_string()
+                    } else {
+                        mask_personal_data(&unclaimed.join("; "))
+                    };
+                    self.refuse(lead, &reason, report).await?;
+                }
+                [_] => parts.push(unsettled),
+                _ => {
+                    let mut first = unsettled;
+                    let second = first.split_off(first.len() / 2);
+                    parts.push(second);
+                    parts.push(first);
+                }
             }
         }
         Ok(())
     }
 
-    /// Applies each record's answer; returns the leads the answer says nothing about.
+    /// A lead HubSpot refused on its own: an update of a contact HubSpot no longer has marks
+    /// the lead as deleted there (as the deletion webhook does); anything else is kept as
+    /// the lead's refusal.
+    async fn refused_alone(
+        &self,
+        how: Match,
+        lead: &leads::HubspotLead,
+        refusal: &Refusal,
+        report: &mut SyncReport,
+    ) -> Result<(), SyncStop> {
+        if how == Match::HubspotId && refusal.status == 404 {
+            leads::mark_hubspot_deleted(&self.db.writer, lead.id, Timestamp::now()).await?;
+            tracing::warn!(
+                provider = "hubspot",
+                lead_id = lead.id,
+                "contact no longer in HubSpot: lead marked deleted there"
+            );
+            report.settled += 1;
+            report.refused += 1;
+            return Ok(());
+        }
+        self.refuse(lead, &mask_personal_data(&refusal.message), report)
+            .await
+    }
+
+    /// Applies each record's answer; returns the leads the answer says nothing about, and the
+    /// errors it tied to no input (a lead sent alone is refused with them).
     async fn apply(
         &self,
         how: Match,
         part: Vec<leads::HubspotLead>,
-        answer: &BatchAnswer,
+        results: &[Value],
+        errors: &[super::providers::hubspot::RecordError],
         report: &mut SyncReport,
-    ) -> Result<Vec<leads::HubspotLead>, SyncStop> {
+    ) -> Result<(Vec<leads::HubspotLead>, Vec<String>), SyncStop> {
+        let alone = part.len() == 1;
         let mut unsettled = Vec::new();
         for lead in part {
             let trace_id = lead.id.to_string();
-            let result = answer.results.iter().find(|r| {
+            let result = results.iter().find(|r| {
                 r["objectWriteTraceId"].as_str() == Some(trace_id.as_str())
                     || self.matches(how, &lead, r)
+                    // One input, one contact back: HubSpot may answer a merged contact's id.
+                    || (alone && results.len() == 1)
             });
-            let error = answer
-                .errors
-                .iter()
-                .find(|e| e.trace_ids.contains(&trace_id));
+            let error = errors.iter().find(|e| e.trace_ids.contains(&trace_id));
             match (result.and_then(|r| r["id"].as_str()), error) {
-                (Some(hubspot_id), _) => {
-                    let linked = leads::mark_hubspot_synced(
-                        &self.db.writer,
-                        lead.id,
-                        hubspot_id,
-                        lead.revision,
-                        Timestamp::now(),
-                    )
-                    .await?;
-                    match linked {
-                        Ok(()) => {
-                            report.sent += 1;
-                            report.synced += 1;
-                        }
-                        Err(other) => {
-                            let reason = format!(
-                                "El contacto {hubspot_id} de HubSpot ya es del lead #{other}: \
-                                 une los duplicados"
-                            );
-                            self.refuse(&lead, &reason, report).await?;
-                        }
-                    }
+                (Some(hubspot_id), _) => self.link(&lead, hubspot_id, report).await?,
+                (None, Some(error)) => {
+                    self.refuse(&lead, &mask_personal_data(&error.message), report)
+                        .await?
                 }
-                (None, Some(error)) => self.refuse(&lead, &error.message, report).await?,
                 (None, None) => unsettled.push(lead),
             }
         }
-        Ok(unsettled)
+        let unclaimed = errors
+            .iter()
+            .filter(|e| e.trace_ids.is_empty())
+            .map(|e| e.message.clone())
+            .collect();
+        Ok((unsettled, unclaimed))
     }
 
-    /// HubSpot refused this contact: kept with the reason (numbers masked) and out of the sync
+    /// HubSpot has the lead's contact `hubspot_id`: stored, unless another lead has it.
+    async fn link(
+        &self,
+        lead: &leads::HubspotLead,
+        hubspot_id: &str,
+        report: &mut SyncReport,
+    ) -> Result<(), SyncStop> {
+        let linked = leads::mark_hubspot_synced(
+            &self.db.writer,
+            lead.id,
+            hubspot_id,
+            lead.revision,
+            Timestamp::now(),
+        )
+        .await?;
+        match linked {
+            Ok(()) => {
+                report.settled += 1;
+                report.synced += 1;
+                Ok(())
+            }
+            Err(other) => {
+                let reason =
+                    format!("El contacto {hubspot_id} de HubSpot ya es del lead #{other}: une los duplicados");
+                self.refuse(lead, &reason, report).await
+            }
+        }
+    }
+
+    /// HubSpot refused this contact, for `reason` (already masked): kept, and out of the sync
     /// until the lead changes.
     async fn refuse(
         &self,
@@ -396,70 +588,58 @@ impl<'a> Syncer<'a> {
         reason: &str,
         report: &mut SyncReport,
     ) -> Result<(), SyncStop> {
-        let reason = mask_phone_numbers(reason);
-        leads::mark_hubspot_refused(&self.db.writer, lead.id, &reason).await?;
+        leads::mark_hubspot_refused(&self.db.writer, lead.id, lead.revision, reason).await?;
         tracing::warn!(
             provider = "hubspot",
             lead_id = lead.id,
             reason,
             "contact refused by HubSpot"
         );
-        report.sent += 1;
+        report.settled += 1;
         report.refused += 1;
         Ok(())
     }
 
+    /// The input for `lead`: its properties with its key, and its lead id as the trace id that
+    /// ties HubSpot's answer to it.
     fn input(&self, how: Match, lead: &leads::HubspotLead) -> Value {
-        let trace_id = lead.id.to_string();
         let mut properties = properties(lead);
+        properties[self.property] = json!(lead.hubspot_key);
+        let mut input = json!({ "objectWriteTraceId": lead.id.to_string(),
+                                "properties": properties });
         match how {
-            Match::HubspotId => {
-                properties[self.property] = json!(trace_id);
-                json!({ "id": lead.hubspot_id, "objectWriteTraceId": trace_id,
-                        "properties": properties })
-            }
-            Match::Email => {
-                properties[self.property] = json!(trace_id);
-                json!({ "id": lead.email, "idProperty": "email", "objectWriteTraceId": trace_id,
-                        "properties": properties })
-            }
-            Match::LeadId => {
-                json!({ "id": trace_id, "idProperty": self.property,
-                        "objectWriteTraceId": trace_id, "properties": properties })
+            Match::HubspotId => input["id"] = json!(lead.hubspot_id),
+            Match::Key => {
+                input["id"] = json!(lead.hubspot_key);
+                input["idProperty"] = json!(self.property);
             }
         }
+        input
     }
 
     /// Whether a result is this lead's contact, where HubSpot did not echo the trace id.
     fn matches(&self, how: Match, lead: &leads::HubspotLead, result: &Value) -> bool {
         match how {
             Match::HubspotId => result["id"].as_str() == lead.hubspot_id.as_deref(),
-            Match::Email => {
-                result["properties"]["email"]
-                    .as_str()
-                    .map(str::to_lowercase)
-                    == lead.email
-            }
-            Match::LeadId => {
-                result["properties"][self.property].as_str() == Some(lead.id.to_string().as_str())
+            Match::Key => {
+                result["properties"][self.property].as_str() == Some(lead.hubspot_key.as_str())
             }
         }
     }
 }
 
 /// How HubSpot finds a lead's contact.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Match {
     HubspotId,
-    Email,
-    LeadId,
+    Key,
 }
 
 impl Match {
     fn batch(self) -> Batch {
         match self {
             Match::HubspotId => Batch::Update,
-            Match::Email | Match::LeadId => Batch::Upsert,
+            Match::Key => Batch::Upsert,
         }
     }
 }
@@ -467,7 +647,8 @@ impl Match {
 /// The contact's properties from the lead. Only what the lead has is sent: HubSpot takes an
 /// empty string as "clear it", and a one-word name must not clear a last name typed there.
 fn properties(lead: &leads::HubspotLead) -> Value {
-    let (first, last) = lead.name.split_once(' ').unwrap_or((&lead.name, ""));
+    let name = lead.name.trim();
+    let (first, last) = name.split_once(' ').unwrap_or((name, ""));
     let mut properties = json!({ "firstname": first });
     if !last.trim().is_empty() {
         properties["lastname"] = json!(last.trim());
@@ -494,10 +675,10 @@ mod tests {
             phone: Some("+34611223344".into()),
             email: email.map(str::to_string),
             hubspot_id: None,
+            hubspot_key: "0".repeat(32),
             revision: 1,
-            email_taken_by: None,
         };
-        let one_word = properties(&lead("Cher", None));
+        let one_word = properties(&lead(" Cher ", None));
         assert_eq!(
             one_word,
             serde_json::json!({ "firstname": "Cher", "phone": "+34611223344" })

@@ -50,6 +50,41 @@ impl TryFrom<String> for Email {
     }
 }
 
+/// `text` with every e-mail address in it replaced by `•••@•••`. Providers quote the address
+/// they refuse ("Email address ana@example.com is invalid"), and those texts are stored, logged
+/// and shown to staff, where a patient's address has no place.
+pub fn mask_email_addresses(text: &str) -> String {
+    let local = |c: char| c.is_alphanumeric() || "._%+-".contains(c);
+    // `@` too: a malformed address (`ana@@example.com`) is masked whole.
+    let domain = |c: char| c.is_alphanumeric() || ".-@".contains(c);
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut written = 0;
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] != '@' {
+            i += 1;
+            continue;
+        }
+        let mut start = i;
+        while start > written && local(chars[start - 1]) {
+            start -= 1;
+        }
+        let mut end = i + 1;
+        while end < chars.len() && domain(chars[end]) {
+            end += 1;
+        }
+        if start < i || end > i + 1 {
+            out.extend(&chars[written..start]);
+            out.push_str("•••@•••");
+            written = end;
+        }
+        i = end.max(i + 1);
+    }
+    out.extend(&chars[written..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +110,21 @@ mod tests {
         ] {
             assert_eq!(Email::parse(bad), Err(InvalidEmail), "{bad}");
         }
+    }
+
+    #[test]
+    fn addresses_in_a_providers_text_are_masked() {
+        use super::mask_email_addresses;
+        assert_eq!(
+            mask_email_addresses(
+                r#"[{"message":"Email address eva.g+1@example and x@y.es are invalid"}]"#
+            ),
+            r#"[{"message":"Email address •••@••• and •••@••• are invalid"}]"#
+        );
+        assert_eq!(mask_email_addresses("fede@@example.com"), "•••@•••");
+        assert_eq!(
+            mask_email_addresses("no @ here, nor here@"),
+            "no @ here, nor •••@•••"
+        );
     }
 }

@@ -18,7 +18,7 @@ mod user;
 
 pub use api_token::{ApiTokenView, NewApiToken};
 pub use appointment::AppointmentStatus;
-pub use email::{Email, InvalidEmail};
+pub use email::{mask_email_addresses, Email, InvalidEmail};
 pub use integrations::{
     BreakerView, FailedJobView, QueueView, SettingsView, WebhookEventView, WebhookPayload,
 };

@@ -3,9 +3,11 @@
 //! /crm/v3/properties/contacts`), and batch create, update and upsert of contacts with their
 //! rules — at most 100 inputs, no repeated id, `idProperty` only a unique property (or
 //! `email`), unknown properties and malformed e-mails refused, one contact per e-mail and per
-//! unique value. A batch is validated as a whole (400, or 409 for a conflict, and nothing is
-//! written), except a create or upsert whose every input carries its own
-//! `objectWriteTraceId`: that one answers record by record, 207 when some were refused.
+//! unique value — and batch read by id or unique property (207 naming the ids not found). A
+//! batch is validated as a whole (400, 404 for an unknown id, 409 for a conflict, and nothing is
+//! written), except a create whose every input carries its own `objectWriteTraceId`: HubSpot
+//! documents multi-status for batch create only, and that one answers record by record, 207
+//! when some were refused, each result and error naming its trace id.
 
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -57,8 +59,11 @@ impl Crm {
             return Some(self.create_property(request));
         }
         let kind = path.strip_prefix("objects/contacts/batch/")?;
-        if method != "POST" || !["create", "update", "upsert"].contains(&kind) {
+        if method != "POST" || !["create", "update", "upsert", "read"].contains(&kind) {
             return None;
+        }
+        if kind == "read" {
+            return Some(self.read(request));
         }
         Some(self.batch(kind, request).unwrap_or_else(|refusal| refusal))
     }
@@ -142,6 +147,72 @@ impl Crm {
         name == "email" || self.custom.get(name) == Some(&true)
     }
 
+    /// `batch/read`: the contacts with these ids (or values of a unique `idProperty`), with the
+    /// `properties` asked for; 207 with an error listing the ids it does not have.
+    fn read(&self, request: &Value) -> Refusal {
+        let id_property = request["idProperty"].as_str();
+        if id_property.is_some_and(|p| !self.is_unique(p)) {
+            return error(
+                400,
+                "VALIDATION_ERROR",
+                "idProperty must be a unique property of object type 0-1",
+            );
+        }
+        let Some(inputs) = request["inputs"].as_array() else {
+            return error(
+                400,
+                "VALIDATION_ERROR",
+                "Invalid input JSON: inputs is required",
+            );
+        };
+        if inputs.len() > 100 {
+            return error(
+                400,
+                "VALIDATION_ERROR",
+                "Batch input size must be at most 100.",
+            );
+        }
+        let wanted: Vec<&str> = request["properties"]
+            .as_array()
+            .map(|p| p.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let mut results = Vec::new();
+        let mut missing = Vec::new();
+        for input in inputs {
+            let id = input["id"].as_str().unwrap_or_default();
+            let found = match id_property {
+                Some(property) => self.find(property, id),
+                None => self.contacts.iter().position(|c| c.id == id),
+            };
+            match found {
+                Some(index) => {
+                    let contact = &self.contacts[index];
+                    let mut properties = Map::new();
+                    for name in wanted.iter().chain(["hs_object_id"].iter()) {
+                        if let Some(value) = contact.properties.get(*name) {
+                            properties.insert(name.to_string(), value.clone());
+                        }
+                    }
+                    results.push(json!({ "id": contact.id, "properties": properties,
+                                         "createdAt": "2026-01-01T00:00:00Z",
+                                         "updatedAt": "2026-01-01T00:00:00Z", "archived": false }));
+                }
+                None => missing.push(id.to_string()),
+            }
+        }
+        let mut answer = json!({ "status": "COMPLETE", "results": results,
+                                 "startedAt": "2026-01-01T00:00:00Z",
+                                 "completedAt": "2026-01-01T00:00:01Z" });
+        if missing.is_empty() {
+            return (200, answer);
+        }
+        answer["numErrors"] = json!(1);
+        answer["errors"] = json!([{ "status": "error", "category": "OBJECT_NOT_FOUND",
+            "message": "Could not get some CONTACT objects, they may be deleted or not exist. Check that ids are valid.",
+            "context": { "ids": missing } }]);
+        (207, answer)
+    }
+
     fn batch(&mut self, kind: &str, request: &Value) -> Result<(u16, Value), Refusal> {
         let inputs = request["inputs"].as_array().ok_or_else(|| {
             error(
@@ -178,8 +249,8 @@ impl Crm {
                 "Duplicate objectWriteTraceId found in batch input.",
             ));
         }
-        // Record by record only for creates and upserts that name every input.
-        let per_record = kind != "update"
+        // Record by record only for creates that name every input.
+        let per_record = kind == "create"
             && inputs.iter().all(|i| {
                 i["objectWriteTraceId"]
                     .as_str()
@@ -191,8 +262,8 @@ impl Crm {
         for input in inputs {
             match after.write(kind, input) {
                 Ok(mut result) => {
-                    if let Some(trace) = input.get("objectWriteTraceId") {
-                        result["objectWriteTraceId"] = trace.clone();
+                    if per_record {
+                        result["objectWriteTraceId"] = input["objectWriteTraceId"].clone();
                     }
                     results.push(result);
                 }
@@ -289,8 +360,12 @@ impl Crm {
                 }
             }
         }
+        let mut written = properties.clone();
         self.contacts[index].properties.extend(properties);
-        let mut result = json!({ "id": id, "properties": self.contacts[index].properties,
+        // HubSpot answers with what was written and its own bookkeeping, not the whole contact.
+        written.insert("hs_object_id".into(), json!(id.clone()));
+        written.insert("lastmodifieddate".into(), json!("2026-01-01T00:00:00Z"));
+        let mut result = json!({ "id": id, "properties": written,
                                  "createdAt": "2026-01-01T00:00:00Z",
                                  "updatedAt": "2026-01-01T00:00:00Z", "archived": false });
         if kind == "upsert" {

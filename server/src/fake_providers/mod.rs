@@ -46,10 +46,14 @@ pub type Answer = (u16, Vec<(&'static str, String)>, Value);
 #[derive(Debug, Clone, Deserialize)]
 pub struct Failure {
     pub provider: String,
-    /// `5xx`, `429`, `timeout`, or the name of one of the provider's documented errors
-    /// ([`documented`]).
+    /// `5xx`, `429`, `timeout` (hang past the client's timeout), `lost` (do what was asked,
+    /// then hang: the answer never arrives), or the name of one of the provider's documented
+    /// errors ([`documented`]).
     pub mode: String,
     pub count: usize,
+    /// Only requests whose path contains this (all of the provider's without).
+    #[serde(default)]
+    pub path: Option<String>,
     #[serde(default)]
     pub retry_after: Option<u64>,
 }
@@ -81,7 +85,7 @@ impl FakeProviders {
     /// The provider's next `failure.count` requests fail as `failure.mode` says; a mode the
     /// provider does not document is refused.
     pub fn fail(&self, failure: Failure) -> Result<(), String> {
-        let known = ["5xx", "429", "timeout"].contains(&failure.mode.as_str())
+        let known = ["5xx", "429", "timeout", "lost"].contains(&failure.mode.as_str())
             || documented::answer(&failure.provider, &failure.mode, 0).is_some();
         if !known {
             return Err(format!(
@@ -188,7 +192,11 @@ async fn answer(
         let failure = inner
             .failures
             .iter_mut()
-            .find(|f| f.provider == provider && f.count > 0)
+            .find(|f| {
+                f.provider == provider
+                    && f.count > 0
+                    && f.path.as_deref().is_none_or(|p| uri.path().contains(p))
+            })
             .map(|f| {
                 f.count -= 1;
                 f.clone()
@@ -200,6 +208,14 @@ async fn answer(
             None
         };
         match (failure, scripted) {
+            (Some(failure), _) if failure.mode == "lost" => {
+                // Done as asked; only the answer is lost.
+                let auth = authorization.as_deref().unwrap_or_default();
+                if refusal(provider, uri.path(), auth, &request).is_none() {
+                    success(&mut inner.crm, method.as_str(), uri.path(), &request, n);
+                }
+                Err(failure)
+            }
             (Some(failure), _) => Err(failure),
             (None, Some(scripted)) => Ok(scripted),
             (None, None) => Ok(match budget {
@@ -222,20 +238,23 @@ async fn answer(
             name if documented::answer(provider, name, 0).is_some() => {
                 documented::answer(provider, name, limits::now_unix()).expect("documented")
             }
-            "timeout" => {
+            "timeout" | "lost" => {
                 // Past the client's 15 s: the request times out on its side.
                 tokio::time::sleep(Duration::from_secs(20)).await;
                 (504, vec![], json!({ "error": "timeout drill" }))
             }
-            "429" => (
-                429,
-                failure
-                    .retry_after
-                    .map(|s| ("retry-after", s.to_string()))
-                    .into_iter()
-                    .collect(),
-                json!({ "error": { "code": 130429, "message": "rate limit drill" }, "errorType": "RATE_LIMIT" }),
-            ),
+            "429" => {
+                // The provider's own rate-limit body, with the Retry-After asked for.
+                let name = match provider {
+                    "hubspot" => "429-ten-secondly",
+                    "aircall" => "429",
+                    _ => "130429",
+                };
+                let (_, mut headers, body) = documented::answer(provider, name, limits::now_unix())
+                    .expect("every provider documents its rate limit");
+                headers.extend(failure.retry_after.map(|s| ("retry-after", s.to_string())));
+                (429, headers, body)
+            }
             // `5xx`: fail() accepts nothing else.
             _ => (
                 503,
@@ -324,7 +343,10 @@ fn refusal(
             None
         }
         _ => {
-            if !authorization.starts_with("Bearer ") {
+            if authorization
+                .strip_prefix("Bearer ")
+                .is_none_or(|t| t.trim().is_empty())
+            {
                 return Some((
                     401,
                     json!({ "status": "error", "category": "INVALID_AUTHENTICATION",

@@ -150,24 +150,42 @@ async fn the_fake_hubspot_answers_from_its_contacts_and_counts_its_rate_limit() 
     );
     assert!(fake.hubspot_contacts().is_empty());
 
-    // Record by record with them.
-    let mut traced = [good, bad];
+    // Upserts are validated whole even with trace ids; creates that name every input are
+    // answered record by record (207), each naming its trace id.
+    let mut traced = [good.clone(), bad.clone()];
     traced[0]["objectWriteTraceId"] = json!("1");
     traced[1]["objectWriteTraceId"] = json!("2");
     let answer = post(upsert, json!({ "inputs": traced })).await.unwrap();
+    assert_eq!(answer.status(), 400);
+    let create = "/crm/v3/objects/contacts/batch/create";
+    let creates = json!({ "inputs": [
+        { "objectWriteTraceId": "1", "properties": { "email": "ana@example.com" } },
+        { "objectWriteTraceId": "2", "properties": { "email": "eva@" } }] });
+    let answer = post(create, creates).await.unwrap();
     assert_eq!(answer.status(), 207);
     assert_eq!(answer.headers()["x-hubspot-ratelimit-max"], "100");
     let body: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(body["results"][0]["objectWriteTraceId"], "1");
-    assert_eq!(body["results"][0]["new"], true);
     assert_eq!(
         body["errors"][0]["context"]["objectWriteTraceId"],
         json!(["2"])
     );
     assert_eq!(fake.hubspot_contacts().len(), 1);
+    // Read by e-mail: the one found, and 207 naming the one not found.
+    let read = json!({ "idProperty": "email", "properties": ["email"],
+                       "inputs": [{ "id": "ANA@example.com" }, { "id": "nadie@example.com" }] });
+    let answer = post("/crm/v3/objects/contacts/batch/read", read)
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 207);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["results"][0]["properties"]["email"], "ana@example.com");
+    assert_eq!(
+        body["errors"][0]["context"]["ids"],
+        json!(["nadie@example.com"])
+    );
 
     // An e-mail another contact has: a conflict naming it.
-    let create = "/crm/v3/objects/contacts/batch/create";
     let answer = post(
         create,
         json!({ "inputs": [{ "properties": { "email": "ANA@example.com" } }] }),
@@ -200,6 +218,14 @@ async fn the_fake_hubspot_answers_from_its_contacts_and_counts_its_rate_limit() 
         again["results"][0]["new"], false,
         "an upsert repeated finds its contact"
     );
+    // A bearer without a token is no credential.
+    let answer = client
+        .get(format!("{}/crm/v3/properties/contacts/lead", fake.base))
+        .header("authorization", "Bearer ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 401);
 
     // 100 requests per rolling 10 s: the next is refused with HubSpot's own 429.
     let mut last = None;
@@ -255,6 +281,7 @@ async fn every_documented_error_is_answered_and_understood() {
             mode: name.into(),
             count: 1,
             retry_after: None,
+            path: None,
         });
         let (result, later, account) = match provider {
             "whatsapp" => {
@@ -271,14 +298,27 @@ async fn every_documented_error_is_answered_and_understood() {
                 (result, ["429", "500"].contains(&name), false)
             }
             _ => {
-                let result = hubspot
+                // A batch refused whole for a record's data is not an error of the call: the
+                // sync splits it. Anything else is.
+                let result = match hubspot
                     .batch(
                         hubspot::Batch::Update,
                         vec![serde_json::json!({ "id": "1", "properties": {} })],
                     )
                     .await
-                    .map(|_| ());
-                let later = name.starts_with("429") || name.starts_with('5');
+                {
+                    Ok(hubspot::BatchOutcome::Refused(refusal)) => {
+                        assert!(refusal.is_about_a_record(), "{name}: {refusal:?}");
+                        Err(CallError::Refused {
+                            code: Some(i64::from(refusal.status)),
+                            reason: refusal.message,
+                        })
+                    }
+                    other => other.map(|_| ()),
+                };
+                let later = name.starts_with("429")
+                    || name.starts_with('5')
+                    || ["423", "477"].contains(&name);
                 let account = matches!(&result, Err(CallError::Refused { code, .. }) if hubspot::refuses_the_account(*code));
                 (result, later, account)
             }

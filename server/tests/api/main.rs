@@ -1,5 +1,6 @@
 //! HTTP and database tests through the real router on real SQLite files: one test binary.
 
+mod aircall_backfill;
 mod auth;
 mod backup;
 mod binary;
@@ -12,6 +13,7 @@ mod fake_providers;
 mod faults;
 mod health;
 mod helpers;
+mod hubspot_sync;
 mod kpi_golden;
 mod kpi_reference;
 mod leads;
@@ -29,5 +31,4 @@ mod schema;
 mod security;
 mod seed;
 mod sessions;
-mod sync;
 mod webhooks;

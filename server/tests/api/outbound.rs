@@ -595,6 +595,32 @@ async fn click_to_call_dials_the_lead_from_the_users_aircall_line() {
         .contains(&"Llamada solicitada · marcada en Aircall".to_string()));
 }
 
+/// Aircall answers 405 when the agent's line cannot take a call now: staff read why, in
+/// Spanish, and the dial is not repeated behind their back.
+#[tokio::test]
+async fn an_agent_whose_line_is_not_available_is_told_so() {
+    let s = dial_setup().await;
+    s.aircall.fail(server::fake_providers::Failure {
+        provider: "aircall".into(),
+        mode: "405".into(),
+        count: 1,
+        retry_after: None,
+        path: Some("/dial".into()),
+    });
+    assert_eq!(s.call().await.status, StatusCode::OK);
+    assert!(matches!(s.work().await, Outcome::Failed { .. }));
+    let (status, error) = s.request().await;
+    assert_eq!(status, "failed");
+    assert!(
+        error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("Tu línea de Aircall no está disponible")),
+        "{error:?}"
+    );
+    assert!(matches!(s.work().await, Outcome::Idle), "not repeated");
+    assert_eq!(s.aircall.received().len(), 1);
+}
+
 #[tokio::test]
 async fn a_dial_is_retried_briefly_then_dropped_and_never_repeated_after_a_crash() {
     let s = dial_setup().await;

@@ -830,7 +830,7 @@ async fn a_contact_deleted_in_hubspot_stays_here_marked_and_is_not_sent_again() 
         .execute(&app.state.db.writer)
         .await
         .unwrap();
-    let pending = app::backend::store::leads::pending_hubspot(&app.state.db.reader, 100)
+    let pending = app::backend::store::leads::pending_hubspot(&app.state.db.writer, 100)
         .await
         .unwrap();
     assert!(pending.is_empty(), "never sent again: {pending:?}");

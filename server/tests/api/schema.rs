@@ -3,7 +3,7 @@
 use crate::helpers::TestApp;
 use app::backend::db::Db;
 
-const TABLES: [&str; 26] = [
+const TABLES: [&str; 27] = [
     "api_tokens",
     "appointments",
     "call_requests",
@@ -21,6 +21,7 @@ const TABLES: [&str; 26] = [
     "leads_search_data",
     "leads_search_docsize",
     "leads_search_idx",
+    "leases",
     "login_attempts",
     "messages",
     "provider_breakers",

@@ -1,7 +1,7 @@
-//! HubSpot CRM contacts: batch update (by HubSpot id) and upsert (by e-mail, or by the unique
-//! property carrying our lead id), at most 100 inputs a call, each input tagged with an
-//! `objectWriteTraceId` so HubSpot can answer record by record (207); and the set-up of that
-//! unique property.
+//! HubSpot CRM contacts: batch read by e-mail, batch update (by HubSpot id) and batch upsert
+//! (by the unique property that carries our lead key), at most 100 inputs a call, each input
+//! tagged with an `objectWriteTraceId` so HubSpot can answer record by record; and the set-up
+//! of that unique property.
 
 use super::{retry_after, CallError};
 use crate::backend::config::{Config, Secret};
@@ -27,11 +27,37 @@ impl Batch {
     }
 }
 
-/// What a batch call returned: the contacts HubSpot has now, and its per-record errors.
-#[derive(Debug, Default)]
-pub struct BatchAnswer {
-    pub results: Vec<Value>,
-    pub errors: Vec<RecordError>,
+/// How HubSpot took a batch.
+#[derive(Debug)]
+pub enum BatchOutcome {
+    /// Applied, record by record: the contacts HubSpot has now, and the records it refused.
+    Answered {
+        results: Vec<Value>,
+        errors: Vec<RecordError>,
+    },
+    /// Refused whole for what some record holds (400 validation, 404 not found, 409 conflict):
+    /// nothing was written.
+    Refused(Refusal),
+}
+
+/// HubSpot's refusal of a whole batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    /// `VALIDATION_ERROR`, `CONFLICT`, `OBJECT_NOT_FOUND`…
+    pub category: String,
+    pub message: String,
+}
+
+impl Refusal {
+    /// Whether it is about a record's data (split the batch to find it) rather than about the
+    /// request (a person must look).
+    pub fn is_about_a_record(&self) -> bool {
+        matches!(
+            self.category.as_str(),
+            "VALIDATION_ERROR" | "CONFLICT" | "OBJECT_NOT_FOUND"
+        )
+    }
 }
 
 /// One record HubSpot refused in an answer that applied the others.
@@ -40,6 +66,15 @@ pub struct RecordError {
     pub message: String,
     /// The `objectWriteTraceId`s of the inputs it concerns (none: HubSpot did not say).
     pub trace_ids: Vec<String>,
+}
+
+/// A contact found by its e-mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub id: String,
+    pub email: String,
+    /// Its value of the lead-key property, if any.
+    pub key: Option<String>,
 }
 
 /// A contact property as HubSpot describes it.
@@ -64,33 +99,87 @@ impl HubspotClient {
         })
     }
 
-    /// One batch call. A refusal of the whole batch (HubSpot validates some batches as a
-    /// whole) is `Refused` with its status: the caller splits the batch to find the record.
-    pub async fn batch(&self, kind: Batch, inputs: Vec<Value>) -> Result<BatchAnswer, CallError> {
-        if inputs.is_empty() {
-            return Ok(BatchAnswer::default());
-        }
-        let response = self
-            .http
-            .post(format!(
-                "{}/crm/v3/objects/contacts/batch/{}",
-                self.base,
-                kind.path()
-            ))
+    fn post(&self, path: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}/crm/v3/{path}", self.base))
             .bearer_auth(self.token.expose())
-            .json(&json!({ "inputs": inputs }))
+            .json(body)
+    }
+
+    /// One batch update or upsert.
+    pub async fn batch(&self, kind: Batch, inputs: Vec<Value>) -> Result<BatchOutcome, CallError> {
+        if inputs.is_empty() {
+            return Ok(BatchOutcome::Answered {
+                results: Vec::new(),
+                errors: Vec::new(),
+            });
+        }
+        let path = format!("objects/contacts/batch/{}", kind.path());
+        let response = self
+            .post(&path, &json!({ "inputs": inputs }))
             .send()
             .await
             .map_err(CallError::network)?;
+        let status = response.status().as_u16();
+        if matches!(status, 400 | 404 | 409) {
+            let answer: Value = response.json().await.unwrap_or(Value::Null);
+            return Ok(BatchOutcome::Refused(Refusal {
+                status,
+                category: answer["category"].as_str().unwrap_or_default().to_string(),
+                message: message(&answer),
+            }));
+        }
         let answer = read(response).await?;
-        let errors = answer["errors"]
+        let results = answer["results"].as_array().cloned().unwrap_or_default();
+        let errors: Vec<RecordError> = answer["errors"]
             .as_array()
             .map(|errors| errors.iter().map(record_error).collect())
             .unwrap_or_default();
-        Ok(BatchAnswer {
-            results: answer["results"].as_array().cloned().unwrap_or_default(),
-            errors,
-        })
+        if results.is_empty() && errors.is_empty() {
+            // Not an answer HubSpot documents: nothing can be concluded of any record.
+            return Err(CallError::Retry {
+                reason: "HubSpot answered a batch with neither results nor errors".into(),
+                retry_after: None,
+            });
+        }
+        Ok(BatchOutcome::Answered { results, errors })
+    }
+
+    /// The contacts that have these e-mails (HubSpot compares them without case), with their
+    /// lead key `property`; an e-mail no contact has is left out.
+    pub async fn find_by_email(
+        &self,
+        emails: &[&str],
+        property: &str,
+    ) -> Result<Vec<Found>, CallError> {
+        if emails.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inputs: Vec<Value> = emails.iter().map(|e| json!({ "id": e })).collect();
+        let body = json!({ "idProperty": "email", "properties": ["email", property],
+                           "inputs": inputs });
+        let response = self
+            .post("objects/contacts/batch/read", &body)
+            .send()
+            .await
+            .map_err(CallError::network)?;
+        // 207: some e-mails have no contact (listed in `errors`, not needed here).
+        let answer = read(response).await?;
+        Ok(answer["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|contact| {
+                Some(Found {
+                    id: contact["id"].as_str()?.to_string(),
+                    email: contact["properties"]["email"].as_str()?.to_lowercase(),
+                    key: contact["properties"][property]
+                        .as_str()
+                        .filter(|k| !k.is_empty())
+                        .map(str::to_string),
+                })
+            })
+            .collect())
     }
 
     /// The contact property `name`, or `None` where HubSpot has none by that name.
@@ -111,31 +200,43 @@ impl HubspotClient {
         }))
     }
 
-    /// Creates the unique, read-only-for-forms text property `name` that carries our lead id.
-    pub async fn create_lead_id_property(&self, name: &str) -> Result<(), CallError> {
+    /// Creates the unique text property `name` that carries our lead key. `false` when HubSpot
+    /// already had one by that name (made meanwhile by another set-up).
+    pub async fn create_lead_key_property(&self, name: &str) -> Result<bool, CallError> {
+        let body = json!({
+            "name": name,
+            "label": "Clave de lead en mini-crm",
+            "description": "Puesta por mini-crm para reconocer sus contactos; no la cambies.",
+            "groupName": "contactinformation",
+            "type": "string",
+            "fieldType": "text",
+            "hasUniqueValue": true,
+            "formField": false,
+        });
         let response = self
-            .http
-            .post(format!("{}/crm/v3/properties/contacts", self.base))
-            .bearer_auth(self.token.expose())
-            .json(&json!({
-                "name": name,
-                "label": "ID de lead en mini-crm",
-                "description": "Puesto por mini-crm para reconocer sus contactos; no lo cambies.",
-                "groupName": "contactinformation",
-                "type": "string",
-                "fieldType": "text",
-                "hasUniqueValue": true,
-                "formField": false,
-            }))
+            .post("properties/contacts", &body)
             .send()
             .await
             .map_err(CallError::network)?;
-        read(response).await.map(|_| ())
+        if response.status() == reqwest::StatusCode::CONFLICT {
+            return Ok(false);
+        }
+        read(response).await.map(|_| true)
     }
 }
 
+/// HubSpot's error text: its `message`, else the first of its `errors`.
+fn message(answer: &Value) -> String {
+    answer["message"]
+        .as_str()
+        .or(answer["errors"][0]["message"].as_str())
+        .unwrap_or("sin detalle")
+        .to_string()
+}
+
 /// A 2xx answer's JSON body (200, 201, or 207 with per-record errors), or the error it
-/// stands for.
+/// stands for: 429, 5xx and HubSpot's temporary 408, 423 (locked) and 477 (migration in
+/// progress) pass; any other status refuses the request.
 async fn read(response: reqwest::Response) -> Result<Value, CallError> {
     let status = response.status().as_u16();
     let wait = retry_after(response.headers());
@@ -143,10 +244,13 @@ async fn read(response: reqwest::Response) -> Result<Value, CallError> {
     if (200..300).contains(&status) {
         return Ok(answer);
     }
-    let reason = format!(
-        "HTTP {status}: {}",
-        answer["message"].as_str().unwrap_or("sin detalle")
-    );
+    let reason = format!("HTTP {status}: {}", message(&answer));
+    if matches!(status, 408 | 423 | 477) {
+        return Err(CallError::Retry {
+            reason,
+            retry_after: wait,
+        });
+    }
     Err(CallError::from_status(
         status,
         reason,

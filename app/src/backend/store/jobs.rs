@@ -301,17 +301,19 @@ pub async fn enqueue_unless_pending(
     queue: Queue,
     payload: &str,
     max_attempts: i64,
+    run_at: Timestamp,
     now: Timestamp,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO jobs (kind, queue, payload, max_attempts, run_at, created_at, updated_at)
-         SELECT $1, $2, $3, $4, $5, $5, $5
+         SELECT $1, $2, $3, $4, $5, $6, $6
          WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE kind = $1 AND status = 'pending')",
     )
     .bind(kind)
     .bind(queue.as_str())
     .bind(payload)
     .bind(max_attempts)
+    .bind(run_at)
     .bind(now)
     .execute(db)
     .await?;

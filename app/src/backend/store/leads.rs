@@ -478,10 +478,9 @@ pub struct HubspotLead {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub hubspot_id: Option<String>,
+    /// The value of HubSpot's unique lead-key property for this lead.
+    pub hubspot_key: String,
     pub revision: i64,
-    /// Another lead with the same e-mail that HubSpot already has (only for a lead HubSpot
-    /// does not have yet): an upsert by that e-mail would land on the other lead's contact.
-    pub email_taken_by: Option<i64>,
 }
 
 /// Leads whose last change HubSpot has not seen, and that it has not refused; deleted in
@@ -494,18 +493,21 @@ macro_rules! pending_hubspot {
     };
 }
 
-/// The first `limit` leads pending for HubSpot, oldest id first.
-pub async fn pending_hubspot(
-    db: impl SqliteExecutor<'_>,
-    limit: i64,
-) -> sqlx::Result<Vec<HubspotLead>> {
+/// The first `limit` leads pending for HubSpot, oldest id first, each with its HubSpot key
+/// (given here the first time, and kept before anything is sent).
+pub async fn pending_hubspot(db: &sqlx::SqlitePool, limit: i64) -> sqlx::Result<Vec<HubspotLead>> {
+    sqlx::query(concat!(
+        "UPDATE leads SET hubspot_key = lower(hex(randomblob(16)))
+         WHERE id IN (SELECT id FROM leads WHERE hubspot_key IS NULL AND ",
+        pending_hubspot!(),
+        " ORDER BY id LIMIT $1)"
+    ))
+    .bind(limit)
+    .execute(db)
+    .await?;
     sqlx::query_as(concat!(
-        "SELECT id, name, phone, email, hubspot_id, revision,
-                (SELECT other.id FROM leads other
-                 WHERE leads.hubspot_id IS NULL AND other.email = leads.email
-                   AND other.id <> leads.id AND other.hubspot_id IS NOT NULL
-                 ORDER BY other.id LIMIT 1) AS email_taken_by
-         FROM leads WHERE ",
+        "SELECT id, name, phone, email, hubspot_id, hubspot_key, revision FROM leads
+         WHERE hubspot_key IS NOT NULL AND ",
         pending_hubspot!(),
         " ORDER BY id LIMIT $1"
     ))
@@ -523,9 +525,28 @@ pub async fn count_pending_hubspot(db: impl SqliteExecutor<'_>) -> sqlx::Result<
     .await
 }
 
-/// HubSpot has the lead as of `revision` (the one that was sent): a later change stays pending.
-/// `Err(other)` when that contact is already lead `other`'s (nothing is changed). One
-/// statement: another process may be syncing too.
+/// The lead, other than `id`, that HubSpot's contact `hubspot_id` or key `key` belongs to here.
+pub async fn hubspot_contact_owner(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    hubspot_id: &str,
+    key: Option<&str>,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "SELECT id FROM leads WHERE id <> $1 AND (hubspot_id = $2 OR hubspot_key = $3)
+         ORDER BY id LIMIT 1",
+    )
+    .bind(id)
+    .bind(hubspot_id)
+    .bind(key)
+    .fetch_optional(db)
+    .await
+}
+
+/// HubSpot has the lead as of `revision` (the one that was sent): a later change stays pending,
+/// and an older answer never lowers what a newer one recorded. `Err(other)` when that contact
+/// is already lead `other`'s (nothing is changed). The check is in the write itself: another
+/// process may be linking leads too.
 pub async fn mark_hubspot_synced(
     db: impl SqliteExecutor<'_> + Copy,
     id: i64,
@@ -536,6 +557,7 @@ pub async fn mark_hubspot_synced(
     let updated = sqlx::query(
         "UPDATE leads SET hubspot_id = $2, hubspot_synced_revision = $3, hubspot_synced_at = $4
          WHERE id = $1
+           AND (hubspot_synced_revision IS NULL OR hubspot_synced_revision <= $3)
            AND NOT EXISTS (SELECT 1 FROM leads other WHERE other.hubspot_id = $2 AND other.id <> $1)",
     )
     .bind(id)
@@ -548,24 +570,25 @@ pub async fn mark_hubspot_synced(
     if updated == 1 {
         return Ok(Ok(()));
     }
-    let other: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM leads WHERE hubspot_id = $1 AND id <> $2")
-            .bind(hubspot_id)
-            .bind(id)
-            .fetch_optional(db)
-            .await?;
-    // No other lead: this one was deleted meanwhile, and there is nothing to mark.
-    Ok(other.map_or(Ok(()), Err))
+    // Not updated: another lead has the contact, or a newer answer was recorded first (then
+    // there is nothing to do).
+    match hubspot_contact_owner(db, id, hubspot_id, None).await? {
+        Some(other) => Ok(Err(other)),
+        None => Ok(Ok(())),
+    }
 }
 
-/// HubSpot refused this contact: kept with the reason, out of the sync until the lead changes.
+/// HubSpot refused this contact as of `revision`: kept with the reason, out of the sync until
+/// the lead changes. A change made while it was in flight is not shut out by it.
 pub async fn mark_hubspot_refused(
     db: impl SqliteExecutor<'_>,
     id: i64,
+    revision: i64,
     error: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE leads SET hubspot_sync_error = $2 WHERE id = $1")
+    sqlx::query("UPDATE leads SET hubspot_sync_error = $3 WHERE id = $1 AND revision = $2")
         .bind(id)
+        .bind(revision)
         .bind(error)
         .execute(db)
         .await?;

@@ -9,6 +9,7 @@ pub mod heartbeats;
 pub mod jobs;
 pub mod lead_activities;
 pub mod leads;
+pub mod leases;
 pub mod login_attempts;
 pub mod messages;
 #[cfg(test)]
