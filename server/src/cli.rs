@@ -619,7 +619,7 @@ pub async fn webhooks(config: Config, command: WebhooksCommand) -> anyhow::Resul
                             event.id,
                             effects.applied,
                             effects.duplicates,
-                            app::domain::mask_phone_numbers(&failed)
+                            app::domain::mask_personal_data(&failed)
                         ),
                     },
                     Ok(Processed::Failed(error)) => println!("{}: failed: {error}", event.id),
@@ -887,14 +887,15 @@ pub async fn hubspot_setup(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `hubspot sync`: batches until nothing is pending, printing progress. Waits while another
-/// sync (the worker's) holds the lease.
+/// `hubspot sync`: batches until nothing is pending, printing progress. While the worker's
+/// sync holds the lease, it waits and reports the worker's progress instead (the worker sends
+/// the same pending leads). Stopped, it leaves a job in the queue for what is left.
 pub async fn hubspot_sync(
     config: Config,
     since: Option<Timestamp>,
     full: bool,
 ) -> anyhow::Result<()> {
-    use app::backend::hubspot_sync::{SyncStop, Syncer};
+    use app::backend::hubspot_sync::{request_sync, SyncStop, Syncer};
     use app::backend::store::leads;
     let db = Db::connect(&config.database_url).await?;
     let client = hubspot_client(&config)?;
@@ -902,11 +903,26 @@ pub async fn hubspot_sync(
         let marked = leads::resync_hubspot(&db.writer, if full { None } else { since }).await?;
         println!("{marked} leads to send again");
     }
+    // Whatever happens here, the queue has a job for the pending leads.
+    request_sync(&mut *db.writer.acquire().await?, Timestamp::now()).await?;
     let total = leads::count_pending_hubspot(&db.reader).await?;
     println!("{total} leads pending");
-    let syncer = Syncer::new(&db, &client, &config.hubspot_lead_key_property, "cli")
-        .await
-        .map_err(|stop| anyhow::anyhow!("HubSpot sync cannot start: {stop}"))?;
+    let property = &config.hubspot_lead_key_property;
+    let syncer = loop {
+        match Syncer::new(&db, &client, property, "cli").await {
+            Ok(syncer) => break syncer,
+            Err(SyncStop::Busy) => {
+                let pending = leads::count_pending_hubspot(&db.reader).await?;
+                if pending == 0 {
+                    println!("done: the worker's sync sent them");
+                    return Ok(());
+                }
+                eprintln!("the worker's HubSpot sync is sending: {pending} leads pending");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+            Err(stop) => anyhow::bail!("HubSpot sync cannot start: {stop}"),
+        }
+    };
     let (mut settled, mut synced, mut refused, mut retries) = (0, 0, 0, 0);
     let outcome = loop {
         match syncer.batch().await {
@@ -917,10 +933,6 @@ pub async fn hubspot_sync(
                 synced += report.synced;
                 refused += report.refused;
                 println!("{settled}/{total} sent: {synced} synced, {refused} refused by HubSpot");
-            }
-            Err(SyncStop::Busy) => {
-                eprintln!("another HubSpot sync (the worker's) is sending; waiting for it");
-                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             }
             Err(SyncStop::Retry {
                 reason,
@@ -933,13 +945,12 @@ pub async fn hubspot_sync(
             }
             Err(stop) => {
                 break Err(anyhow::anyhow!(
-                    "HubSpot sync stopped after {settled} leads: {stop} (rerun to continue)"
+                    "HubSpot sync stopped after {settled} leads: {stop} (the queue sends the \
+                     rest; or rerun)"
                 ))
             }
         }
     };
-    // Stopped: the lease is given back and the worker's queue carries on; done: the same, and
-    // a change made meanwhile gets its job.
     match outcome {
         Ok(()) => syncer.finish().await?,
         Err(err) => {

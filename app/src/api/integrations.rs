@@ -178,7 +178,7 @@ pub async fn replay_webhook(id: i64) -> Result<String, AppError> {
             effects.applied,
             effects.duplicates,
             effects.failed.len(),
-            crate::domain::mask_phone_numbers(&effects.failed.join("; "))
+            crate::domain::mask_personal_data(&effects.failed.join("; "))
         ),
         Processed::Failed(error) => format!("Webhook {id} sigue fallando: {error}"),
     })

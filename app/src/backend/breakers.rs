@@ -4,7 +4,7 @@
 //! breaker, a failure opens it again.
 
 use super::db::Db;
-use crate::domain::{mask_phone_numbers, BreakerView, Provider, Timestamp};
+use crate::domain::{mask_personal_data, BreakerView, Provider, Timestamp};
 use sqlx::FromRow;
 
 /// Consecutive provider failures (rate limits, 5xx, timeouts) that open the breaker.
@@ -77,7 +77,7 @@ pub async fn record_failure(
     error: &str,
     now: Timestamp,
 ) -> sqlx::Result<()> {
-    let error = mask_phone_numbers(error);
+    let error = mask_personal_data(error);
     let opened: Option<String> = sqlx::query_scalar(
         "UPDATE provider_breakers SET failures = failures + 1, last_error_at = $2, last_error = $3,
              state = CASE WHEN failures + 1 >= $4 OR state = 'open' THEN 'open' ELSE state END,

@@ -253,7 +253,8 @@ impl Db {
             .context("cannot lock the database's lock file")?;
         // Migrations run on a connection of their own, closed before any pool opens: one may
         // edit a table's definition in place (0010), which the connection that made the edit
-        // does not re-read.
+        // does not re-read. Later migrations of the same run share that connection; the first
+        // of them to alter the table re-reads the schema itself (0012's writable_schema RESET).
         let mut migrating = options
             .clone()
             .connect()

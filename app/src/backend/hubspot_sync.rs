@@ -1,30 +1,32 @@
 //! Leads to HubSpot contacts (SPEC §4): a lead is pending while HubSpot has not seen its last
-//! change. A batch of at most 100 pending leads is sent by how HubSpot can match each: its
-//! stored HubSpot id (update); else the contact that has its e-mail, looked up first and taken
-//! only if it is no other lead's (update by that id); else the unique contact property that
-//! carries the lead's random key (upsert, set up once by `mini-crm hubspot setup`). No call
-//! creates blind, so every call may be repeated: a create whose answer was lost finds its
-//! contact the next time, and one patient's data never lands on another's contact.
+//! change. A batch of at most 100 pending leads finds each one's contact: its stored HubSpot id;
+//! else the contact carrying its random key (a create whose answer was lost); else the contact
+//! that has its e-mail, taken only if it is no other lead's and names the same person; else
+//! none, and it is created by an upsert on the unique key property (set up once by `mini-crm
+//! hubspot setup`). No call creates blind, so every call may be repeated, and one patient's data
+//! never lands on another's contact.
 //!
 //! One contact never stops the others: each record's answer is applied on its own, and a
 //! batch HubSpot refuses as a whole for a record's data is split in halves until that record
 //! stands alone, is marked with HubSpot's reason, and the rest are synced. One sync runs at a
-//! time across processes (a lease), so answers are never applied out of order. Changes that
-//! came from HubSpot are written already synced, so they are never sent back.
+//! time across processes (a lease, renewed before every call). Changes that came from HubSpot
+//! are written already synced, so they are never sent back.
 
 use super::breakers;
 use super::db::Db;
 use super::flags::{self, HubspotMode};
 use super::jobs::{Job, JobContext, JobError};
 use super::providers::hubspot::{
-    refuses_the_account, Batch, BatchOutcome, Found, HubspotClient, Refusal, BATCH_LIMIT,
+    refuses_the_account, Batch, BatchOutcome, Found, HubspotClient, RecordError, Refusal,
+    BATCH_LIMIT,
 };
 use super::providers::CallError;
 use super::store::{jobs, leads, leases};
-use crate::domain::{mask_email_addresses, mask_phone_numbers, Provider, Queue, Timestamp};
-use anyhow::anyhow;
+use crate::domain::{mask_personal_data, Email, Provider, Queue, Timestamp};
+use anyhow::{anyhow, Context};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::HashSet;
 
 /// Sends pending leads to HubSpot, batch after batch.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -46,58 +48,42 @@ impl Job for SyncHubspot {
         let property = &ctx.config.hubspot_lead_key_property;
         let syncer = match Syncer::new(&ctx.db, &client, property, "worker").await {
             Ok(syncer) => syncer,
-            Err(stop) => return Err(stopped(ctx, stop).await),
+            Err(stop) => return stopped(ctx, stop).await,
         };
         for _ in 0..BATCHES_PER_JOB {
-            let failed = match syncer.batch().await {
-                Ok(report) => match record_on_breaker(ctx, None).await {
-                    Err(err) => Some(err),
-                    Ok(()) if report.settled == 0 => break,
-                    Ok(()) => {
-                        tracing::info!(
-                            provider = "hubspot",
-                            synced = report.synced,
-                            refused = report.refused,
-                            "contacts synced"
-                        );
-                        None
-                    }
-                },
-                // Another process is syncing: it hands over when it is done (`finish`). Should
-                // it die instead, a job due when its lease runs out takes over.
-                Err(SyncStop::Busy) => {
-                    let now = Timestamp::now();
-                    let mut conn = ctx
-                        .db
-                        .writer
-                        .acquire()
-                        .await
-                        .map_err(|e| JobError::Retryable(e.into()))?;
-                    return queue_sync(&mut conn, now.plus_seconds(LEASE_SECONDS), now)
-                        .await
-                        .map_err(|e| JobError::Retryable(e.into()));
+            let report = match syncer.batch().await {
+                Ok(report) => report,
+                Err(stop) => {
+                    // This job is tried again (or held) as it is; others may sync meanwhile.
+                    syncer.release().await.map_err(retryable)?;
+                    return stopped(ctx, stop).await;
                 }
-                Err(stop) => Some(stopped(ctx, stop).await),
             };
-            if let Some(err) = failed {
-                // This job is tried again (or held) as it is; others may sync meanwhile.
-                syncer
-                    .release()
-                    .await
-                    .map_err(|e| JobError::Retryable(e.into()))?;
+            if let Err(err) = record_on_breaker(ctx, None).await {
+                syncer.release().await.map_err(retryable)?;
                 return Err(err);
             }
+            if report.settled == 0 {
+                break;
+            }
+            tracing::info!(
+                provider = "hubspot",
+                synced = report.synced,
+                refused = report.refused,
+                "contacts synced"
+            );
         }
         // Whatever is still pending (more than ten batches, a change made meanwhile) gets a
         // fresh job once the lease is given back.
-        syncer
-            .finish()
-            .await
-            .map_err(|e| JobError::Retryable(e.into()))
+        syncer.finish().await.map_err(retryable)
     }
 }
 
-/// Why a sync stopped before nothing was pending.
+fn retryable(err: anyhow::Error) -> JobError {
+    JobError::Retryable(err)
+}
+
+/// Why a sync stopped.
 #[derive(Debug)]
 pub enum SyncStop {
     /// HubSpot is unreachable, rate-limited or failing: worth another attempt, `retry_after`
@@ -141,11 +127,11 @@ impl From<CallError> for SyncStop {
                 reason,
                 retry_after,
             } => SyncStop::Retry {
-                reason,
+                reason: mask_personal_data(&reason),
                 retry_after,
             },
             CallError::Unknown { reason } => SyncStop::Retry {
-                reason,
+                reason: mask_personal_data(&reason),
                 retry_after: None,
             },
             CallError::Refused { code, reason } if refuses_the_account(code) => {
@@ -157,43 +143,42 @@ impl From<CallError> for SyncStop {
                 ))
             }
             CallError::Refused { reason, .. } => SyncStop::Hold(format!(
-                "HubSpot rechaza la petición: {}",
+                "HubSpot rechaza la petición ({}): revísalo y ejecuta `mini-crm queue resume \
+                 hubspot`",
                 mask_personal_data(&reason)
             )),
         }
     }
 }
 
-/// A provider's text as we keep and show it: no patient's phone number or e-mail address.
-fn mask_personal_data(text: &str) -> String {
-    mask_phone_numbers(&mask_email_addresses(text))
-}
-
-/// A stop as the queue takes it: a hold waits with its reason for a person; the rest retry.
-async fn stopped(ctx: &JobContext, stop: SyncStop) -> JobError {
-    if let SyncStop::Retry { reason, .. } = &stop {
-        if let Err(err) = record_on_breaker(ctx, Some(reason)).await {
-            return err;
-        }
-    }
+/// A stop as the queue takes it. Busy: the holder hands over when done; should it die instead,
+/// a job due when its lease runs out takes over. A hold waits with its reason for a person; the
+/// rest retry.
+async fn stopped(ctx: &JobContext, stop: SyncStop) -> Result<(), JobError> {
+    let now = Timestamp::now();
     match stop {
+        SyncStop::Busy => queue_sync(&ctx.db, now.plus_seconds(LEASE_SECONDS), now)
+            .await
+            .map_err(retryable),
         SyncStop::Retry {
             reason,
-            retry_after: Some(seconds),
-        } => JobError::RetryAfter(anyhow!("HubSpot contact sync: {reason}"), seconds),
-        SyncStop::Retry { reason, .. } => {
-            JobError::Retryable(anyhow!("HubSpot contact sync: {reason}"))
+            retry_after,
+        } => {
+            record_on_breaker(ctx, Some(&reason)).await?;
+            let err = anyhow!("HubSpot contact sync: {reason}");
+            Err(match retry_after {
+                Some(seconds) => JobError::RetryAfter(err, seconds),
+                None => JobError::Retryable(err),
+            })
         }
-        SyncStop::Database(err) => JobError::Retryable(err),
-        SyncStop::Busy => JobError::Retryable(anyhow!("another HubSpot sync is running")),
+        SyncStop::Database(err) => Err(JobError::Retryable(err)),
         SyncStop::Hold(reason) => {
-            if let Err(err) =
-                flags::hold_queue(&ctx.db.writer, Queue::Hubspot, &reason, Timestamp::now()).await
-            {
-                return JobError::Retryable(anyhow::Error::from(err).context("holding hubspot"));
-            }
+            flags::hold_queue(&ctx.db.writer, Queue::Hubspot, &reason, now)
+                .await
+                .context("holding the hubspot queue")
+                .map_err(retryable)?;
             tracing::error!(provider = "hubspot", reason, "hubspot queue held");
-            JobError::Held(anyhow!("HubSpot contact sync: {reason}"))
+            Err(JobError::Held(anyhow!("HubSpot contact sync: {reason}")))
         }
     }
 }
@@ -205,19 +190,18 @@ async fn record_on_breaker(ctx: &JobContext, failure: Option<&str>) -> Result<()
         Some(reason) => breakers::record_failure(&ctx.db, Provider::Hubspot, reason, now).await,
         None => breakers::record_success(&ctx.db, Provider::Hubspot, now).await,
     }
-    .map_err(|e| {
-        JobError::Retryable(anyhow::Error::from(e).context("recording hubspot on its breaker"))
-    })
+    .context("recording hubspot on its breaker")
+    .map_err(retryable)
 }
 
 /// Queues a sync unless one is already waiting, or HubSpot sync is off. Called in the
 /// transaction of every change to a lead's contact fields.
 pub async fn request_sync(conn: &mut sqlx::SqliteConnection, now: Timestamp) -> sqlx::Result<()> {
-    queue_sync(conn, now, now).await
+    enqueue(conn, now, now).await
 }
 
-/// [`request_sync`], due at `run_at`.
-async fn queue_sync(
+/// A sync due at `run_at` (a waiting one is brought forward to it), unless sync is off.
+async fn enqueue(
     conn: &mut sqlx::SqliteConnection,
     run_at: Timestamp,
     now: Timestamp,
@@ -239,6 +223,32 @@ async fn queue_sync(
     .await
 }
 
+/// [`enqueue`], when leads are pending.
+async fn queue_sync(db: &Db, run_at: Timestamp, now: Timestamp) -> anyhow::Result<()> {
+    if leads::count_pending_hubspot(&db.writer).await? == 0 {
+        return Ok(());
+    }
+    let mut conn = db.writer.acquire().await?;
+    enqueue(&mut conn, run_at, now)
+        .await
+        .context("queueing a HubSpot sync")
+}
+
+/// `serve`'s hourly look: leads pending with no job to send them (a job that used its attempts,
+/// a sync stopped by hand) get one. Only while HubSpot is configured.
+pub async fn run_hourly_sweep(db: Db) {
+    loop {
+        let now = Timestamp::now();
+        if let Err(err) = queue_sync(&db, now, now).await {
+            tracing::warn!(
+                error = format!("{err:#}"),
+                "hubspot sweep failed; again in an hour"
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
+}
+
 /// What `mini-crm hubspot setup` found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SetUp {
@@ -247,8 +257,7 @@ pub enum SetUp {
 }
 
 /// Creates the unique contact property that carries our lead keys, unless HubSpot has it, and
-/// lifts the hubspot queue's hold: the calls just proved the token works (a missing contacts
-/// scope, if any, holds it again at the next batch, with its reason).
+/// lifts the hubspot queue's hold once a read of contacts shows the token can reach them.
 pub async fn set_up(db: &Db, client: &HubspotClient, property: &str) -> Result<SetUp, SyncStop> {
     let done = match check_property(client, property).await {
         Ok(()) => SetUp::AlreadyThere,
@@ -259,12 +268,15 @@ pub async fn set_up(db: &Db, client: &HubspotClient, property: &str) -> Result<S
                 // Made meanwhile (another set-up): it must be the right kind all the same.
                 check_property(client, property)
                     .await
-                    .map_err(PropertyCheck::into_stop(property))?;
+                    .map_err(|check| check.into_stop(property))?;
                 SetUp::AlreadyThere
             }
         }
-        Err(other) => return Err(PropertyCheck::into_stop(property)(other)),
+        Err(other) => return Err(other.into_stop(property)),
     };
+    client
+        .read("email", &["setup@mini-crm.invalid"], &["email"])
+        .await?;
     flags::release_queue(&db.writer, Queue::Hubspot, Timestamp::now()).await?;
     Ok(done)
 }
@@ -277,8 +289,8 @@ enum PropertyCheck {
 }
 
 impl PropertyCheck {
-    fn into_stop(property: &str) -> impl Fn(PropertyCheck) -> SyncStop + '_ {
-        move |check| match check {
+    fn into_stop(self, property: &str) -> SyncStop {
+        match self {
             PropertyCheck::Missing => SyncStop::Hold(format!(
                 "Falta en HubSpot la propiedad única «{property}» que lleva la clave de cada \
                  lead: ejecuta `mini-crm hubspot setup`"
@@ -307,17 +319,18 @@ async fn check_property(client: &HubspotClient, property: &str) -> Result<(), Pr
 /// What one batch did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct SyncReport {
-    /// Leads synced or refused (0: nothing was pending).
+    /// Leads synced, refused or found deleted in HubSpot (0: nothing was pending).
     pub settled: usize,
     pub synced: usize,
     pub refused: usize,
 }
 
-/// The lease every sync holds while it sends, and for how long one batch may take.
+/// The lease every sync holds while it sends, renewed before each call to HubSpot (each at
+/// most 20 s: connect and answer timeouts), so it never runs out under a live holder.
 const LEASE: &str = "hubspot_sync";
 const LEASE_SECONDS: i64 = 120;
 
-/// Sends pending leads once the set-up is known to be in place, one holder at a time.
+/// Sends pending leads, holding the sync's lease, once the set-up is known to be in place.
 pub struct Syncer<'a> {
     db: &'a Db,
     client: &'a HubspotClient,
@@ -327,112 +340,195 @@ pub struct Syncer<'a> {
 }
 
 impl<'a> Syncer<'a> {
-    /// Checks that HubSpot has the unique lead-key property: without it a new lead could only
-    /// be created blind, and a create repeated after a lost answer would make a second contact.
+    /// Takes the lease (`Busy` while another process holds it), then checks that HubSpot has
+    /// the unique lead-key property: without it a new lead could only be created blind, and a
+    /// create repeated after a lost answer would make a second contact.
     pub async fn new(
         db: &'a Db,
         client: &'a HubspotClient,
         property: &'a str,
         who: &str,
     ) -> Result<Syncer<'a>, SyncStop> {
-        check_property(client, property)
-            .await
-            .map_err(PropertyCheck::into_stop(property))?;
-        Ok(Self {
+        let syncer = Self {
             db,
             client,
             property,
             owner: format!("{who}-{:016x}", rand::random::<u64>()),
-        })
+        };
+        syncer.renew().await?;
+        if let Err(check) = check_property(client, property).await {
+            syncer.release().await.map_err(SyncStop::Database)?;
+            return Err(check.into_stop(property));
+        }
+        Ok(syncer)
+    }
+
+    async fn renew(&self) -> Result<(), SyncStop> {
+        let now = Timestamp::now();
+        let until = now.plus_seconds(LEASE_SECONDS);
+        if leases::take(&self.db.writer, LEASE, &self.owner, until, now).await? {
+            Ok(())
+        } else {
+            Err(SyncStop::Busy)
+        }
     }
 
     /// Gives the lease back.
-    pub async fn release(&self) -> sqlx::Result<()> {
-        leases::release(&self.db.writer, LEASE, &self.owner).await
+    pub async fn release(&self) -> anyhow::Result<()> {
+        leases::release(&self.db.writer, LEASE, &self.owner)
+            .await
+            .context("giving back the hubspot_sync lease")
     }
 
     /// Gives the lease back and, when leads are still pending (work left, or changed while
-    /// another sync was turned away), queues a fresh job for them.
-    pub async fn finish(&self) -> sqlx::Result<()> {
+    /// another sync was turned away), queues a job for them.
+    pub async fn finish(&self) -> anyhow::Result<()> {
         self.release().await?;
-        if leads::count_pending_hubspot(&self.db.writer).await? > 0 {
-            let mut conn = self.db.writer.acquire().await?;
-            request_sync(&mut conn, Timestamp::now()).await?;
-        }
-        Ok(())
+        let now = Timestamp::now();
+        queue_sync(self.db, now, now).await
     }
 
     /// Sends up to [`BATCH_LIMIT`] pending leads and applies each record's answer. A failure
     /// of a whole call leaves its leads pending.
     pub async fn batch(&self) -> Result<SyncReport, SyncStop> {
-        let now = Timestamp::now();
-        let until = now.plus_seconds(LEASE_SECONDS);
-        if !leases::take(&self.db.writer, LEASE, &self.owner, until, now).await? {
-            return Err(SyncStop::Busy);
-        }
+        self.renew().await?;
         let pending = leads::pending_hubspot(&self.db.writer, BATCH_LIMIT as i64).await?;
         let mut report = SyncReport::default();
-        let mut by_id = Vec::new();
-        let mut by_email: Vec<leads::HubspotLead> = Vec::new();
-        let mut by_key = Vec::new();
-        for lead in pending {
-            match (&lead.hubspot_id, &lead.email) {
-                (Some(_), _) => by_id.push(lead),
+        let (linked, unlinked): (Vec<_>, Vec<_>) =
+            pending.into_iter().partition(|l| l.hubspot_id.is_some());
+        // A create whose answer was lost: HubSpot has the contact with this lead's key.
+        let keys: Vec<&str> = unlinked.iter().map(|l| l.hubspot_key.as_str()).collect();
+        self.renew().await?;
+        let by_key = self
+            .client
+            .read(self.property, &keys, &[self.property])
+            .await?;
+        let mut found = Vec::new();
+        let mut by_email: Vec<(leads::HubspotLead, String)> = Vec::new();
+        let mut new = Vec::new();
+        for mut lead in unlinked {
+            if let Some(contact) = by_key
+                .iter()
+                .find(|c| c.get(self.property) == Some(lead.hubspot_key.as_str()))
+            {
+                lead.hubspot_id = Some(contact.id.clone());
+                found.push(lead);
+                continue;
+            }
+            // Looked up only if HubSpot would take it as an address; otherwise the upsert
+            // carries it and HubSpot refuses this lead alone.
+            let email = lead
+                .email
+                .as_deref()
+                .and_then(|e| Email::parse(e).ok())
+                .map(|e| e.as_str().to_string());
+            match email {
                 // Two inputs for one contact would fail the whole batch, or write it twice:
                 // the second waits for the next batch, where it finds the first one's contact.
-                (None, Some(email)) => {
-                    if !by_email.iter().any(|l| l.email.as_ref() == Some(email)) {
-                        by_email.push(lead);
-                    }
-                }
-                (None, None) => by_key.push(lead),
+                Some(email) if by_email.iter().any(|(_, e)| *e == email) => {}
+                Some(email) => by_email.push((lead, email)),
+                None => new.push(lead),
             }
         }
-        let emails: Vec<&str> = by_email.iter().filter_map(|l| l.email.as_deref()).collect();
-        let found = self.client.find_by_email(&emails, self.property).await?;
-        for mut lead in by_email {
-            let contact = found.iter().find(|f| Some(&f.email) == lead.email.as_ref());
-            match contact {
-                None => by_key.push(lead),
-                Some(contact) => match self.owner_of(&lead, contact).await? {
-                    Some(other) => {
-                        let reason = format!(
-                            "El contacto {} de HubSpot, con el mismo e-mail, es del lead #{other}: \
-                             une los duplicados o cambia el e-mail",
-                            contact.id
-                        );
-                        self.refuse(&lead, &reason, &mut report).await?;
-                    }
-                    None => {
-                        lead.hubspot_id = Some(contact.id.clone());
-                        by_id.push(lead);
-                    }
-                },
+        let emails: Vec<&str> = by_email.iter().map(|(_, e)| e.as_str()).collect();
+        self.renew().await?;
+        let wanted = ["email", "firstname", "phone", self.property];
+        let with_email = match self.client.read("email", &emails, &wanted).await {
+            Ok(contacts) => contacts,
+            // HubSpot refused the read itself (an address it will not look up): each lead is
+            // then upserted by its key, and one whose e-mail another contact has is refused
+            // alone, with HubSpot's "already exists".
+            Err(CallError::Refused { code, reason }) if !refuses_the_account(code) => {
+                tracing::warn!(
+                    provider = "hubspot",
+                    reason = mask_personal_data(&reason),
+                    "HubSpot refused the look-up by e-mail; leads go by their keys"
+                );
+                Vec::new()
             }
+            Err(err) => return Err(err.into()),
+        };
+        for (mut lead, email) in by_email {
+            let Some(contact) = with_email
+                .iter()
+                .find(|c| c.get("email").map(str::to_lowercase).as_deref() == Some(&email))
+            else {
+                new.push(lead);
+                continue;
+            };
+            if let Some(reason) = self.not_this_leads(&lead, contact).await? {
+                self.refuse(&lead, &reason, &mut report).await?;
+                continue;
+            }
+            lead.hubspot_id = Some(contact.id.clone());
+            found.push(lead);
         }
-        self.send(Match::HubspotId, by_id, &mut report).await?;
-        self.send(Match::Key, by_key, &mut report).await?;
+        let looked_up: HashSet<i64> = found.iter().map(|l| l.id).collect();
+        let mut update = linked;
+        update.extend(found);
+        self.send(Match::Id, update, &looked_up, &mut report)
+            .await?;
+        self.send(Match::Key, new, &looked_up, &mut report).await?;
         Ok(report)
     }
 
-    /// The lead, other than this one, that the contact HubSpot has for its e-mail belongs to:
-    /// linked to it, or holding its key. A key we do not know (a lead lost with a restored
-    /// backup) or none (typed in HubSpot) leaves the contact free to take.
-    async fn owner_of(
+    /// Why the contact HubSpot has for this lead's e-mail is not this lead's to take, if it is
+    /// not: it is another lead's here (linked to it, or carrying its key), or it names someone
+    /// else (another first name or phone, as when a family shares an address). A contact
+    /// typed in HubSpot with the same person's details, or carrying a key we do not know (a
+    /// lead lost with a restored backup), is taken.
+    async fn not_this_leads(
         &self,
         lead: &leads::HubspotLead,
         contact: &Found,
-    ) -> Result<Option<i64>, SyncStop> {
-        let key = contact.key.as_deref().filter(|k| *k != lead.hubspot_key);
-        Ok(leads::hubspot_contact_owner(&self.db.writer, lead.id, &contact.id, key).await?)
+    ) -> Result<Option<String>, SyncStop> {
+        let key = contact
+            .get(self.property)
+            .filter(|k| *k != lead.hubspot_key);
+        let owner =
+            leads::hubspot_contact_owner(&self.db.writer, lead.id, &contact.id, key).await?;
+        if let Some(other) = owner {
+            return Ok(Some(format!(
+                "El contacto {} de HubSpot, con el mismo e-mail, es del lead #{other}: une los \
+                 duplicados o cambia el e-mail",
+                contact.id
+            )));
+        }
+        let first_name = |name: &str| {
+            name.split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_lowercase()
+        };
+        let name_differs = contact
+            .get("firstname")
+            .is_some_and(|theirs| first_name(theirs) != first_name(&lead.name));
+        let last_digits = |phone: &str| {
+            let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
+            digits[digits.len().saturating_sub(9)..]
+                .iter()
+                .collect::<String>()
+        };
+        let phone_differs = match (contact.get("phone"), lead.phone.as_deref()) {
+            (Some(theirs), Some(ours)) => last_digits(theirs) != last_digits(ours),
+            _ => false,
+        };
+        Ok((name_differs || phone_differs).then(|| {
+            format!(
+                "El contacto {} de HubSpot tiene este e-mail pero otro nombre o teléfono: \
+                 comprueba si es la misma persona y une los contactos, o cambia el e-mail",
+                contact.id
+            )
+        }))
     }
 
     /// Sends `group` matched `how`; a part HubSpot refuses as a whole for a record's data, or
-    /// leaves unanswered, is sent again in halves until each lead is synced or refused alone.
+    /// leaves unanswered, is sent again in halves until each lead is settled alone.
     async fn send(
         &self,
         how: Match,
         group: Vec<leads::HubspotLead>,
+        looked_up: &HashSet<i64>,
         report: &mut SyncReport,
     ) -> Result<(), SyncStop> {
         let mut parts = vec![group];
@@ -442,24 +538,19 @@ impl<'a> Syncer<'a> {
             }
             let alone = part.len() == 1;
             let inputs = part.iter().map(|lead| self.input(how, lead)).collect();
+            self.renew().await?;
             let (unsettled, unclaimed) = match self.client.batch(how.batch(), inputs).await? {
                 BatchOutcome::Answered { results, errors } => {
                     self.apply(how, part, &results, &errors, report).await?
                 }
                 BatchOutcome::Refused(refusal) => {
-                    if refusal.message.contains(self.property) || !refusal.is_about_a_record() {
-                        // Not one record's fault (our property is gone, an answer we do not
-                        // know): marking leads would hide it.
-                        return Err(SyncStop::Hold(format!(
-                            "HubSpot rechaza los lotes: {} ({}). Si la propiedad «{}» ya no \
-                             existe, ejecuta `mini-crm hubspot setup`",
-                            mask_personal_data(&refusal.message),
-                            refusal.status,
-                            self.property
-                        )));
+                    if let Some(hold) = self.hold_for(&refusal) {
+                        return Err(hold);
                     }
                     if let [lead] = &part[..] {
-                        self.refused_alone(how, lead, &refusal, report).await?;
+                        let looked_up = looked_up.contains(&lead.id);
+                        self.refused_alone(how, looked_up, lead, &refusal, report)
+                            .await?;
                         continue;
                     }
                     (part, Vec::new())
@@ -488,29 +579,54 @@ impl<'a> Syncer<'a> {
         Ok(())
     }
 
-    /// A lead HubSpot refused on its own: an update of a contact HubSpot no longer has marks
-    /// the lead as deleted there (as the deletion webhook does); anything else is kept as
-    /// the lead's refusal.
+    /// A whole-batch refusal that is no record's fault holds the queue: our key property gone
+    /// (archived in HubSpot), or an answer that is not about a record's data. Marking leads
+    /// would hide it.
+    fn hold_for(&self, refusal: &Refusal) -> Option<SyncStop> {
+        let property_gone = refusal.message.contains("PROPERTY_DOESNT_EXIST")
+            && refusal.message.contains(self.property);
+        if property_gone {
+            return Some(PropertyCheck::Missing.into_stop(self.property));
+        }
+        (!refusal.is_about_a_record()).then(|| {
+            SyncStop::Hold(format!(
+                "HubSpot rechaza los lotes ({}, {}): revísalo y ejecuta `mini-crm queue resume \
+                 hubspot`",
+                refusal.status,
+                mask_personal_data(&refusal.message)
+            ))
+        })
+    }
+
+    /// A lead HubSpot refused on its own. An update of the contact its stored id names, which
+    /// HubSpot no longer has, marks the lead deleted there (as the deletion webhook does); one
+    /// `looked_up` a moment ago and gone since is left pending, to be looked up again; anything
+    /// else is kept as the lead's refusal.
     async fn refused_alone(
         &self,
         how: Match,
+        looked_up: bool,
         lead: &leads::HubspotLead,
         refusal: &Refusal,
         report: &mut SyncReport,
     ) -> Result<(), SyncStop> {
-        if how == Match::HubspotId && refusal.status == 404 {
-            leads::mark_hubspot_deleted(&self.db.writer, lead.id, Timestamp::now()).await?;
-            tracing::warn!(
-                provider = "hubspot",
-                lead_id = lead.id,
-                "contact no longer in HubSpot: lead marked deleted there"
-            );
-            report.settled += 1;
-            report.refused += 1;
-            return Ok(());
+        match (how, refusal.status) {
+            (Match::Id, 404) if looked_up => Ok(()),
+            (Match::Id, 404) => {
+                leads::mark_hubspot_deleted(&self.db.writer, lead.id, Timestamp::now()).await?;
+                tracing::warn!(
+                    provider = "hubspot",
+                    lead_id = lead.id,
+                    "contact no longer in HubSpot: lead marked deleted there"
+                );
+                report.settled += 1;
+                Ok(())
+            }
+            _ => {
+                self.refuse(lead, &mask_personal_data(&refusal.message), report)
+                    .await
+            }
         }
-        self.refuse(lead, &mask_personal_data(&refusal.message), report)
-            .await
     }
 
     /// Applies each record's answer; returns the leads the answer says nothing about, and the
@@ -520,7 +636,7 @@ impl<'a> Syncer<'a> {
         how: Match,
         part: Vec<leads::HubspotLead>,
         results: &[Value],
-        errors: &[super::providers::hubspot::RecordError],
+        errors: &[RecordError],
         report: &mut SyncReport,
     ) -> Result<(Vec<leads::HubspotLead>, Vec<String>), SyncStop> {
         let alone = part.len() == 1;
@@ -573,15 +689,17 @@ impl<'a> Syncer<'a> {
                 Ok(())
             }
             Err(other) => {
-                let reason =
-                    format!("El contacto {hubspot_id} de HubSpot ya es del lead #{other}: une los duplicados");
+                let reason = format!(
+                    "El contacto {hubspot_id} de HubSpot ya es del lead #{other}: une los \
+                     duplicados"
+                );
                 self.refuse(lead, &reason, report).await
             }
         }
     }
 
-    /// HubSpot refused this contact, for `reason` (already masked): kept, and out of the sync
-    /// until the lead changes.
+    /// The lead is not synced, for `reason` (HubSpot's, masked, or ours): kept on the lead, and
+    /// out of the sync until it changes.
     async fn refuse(
         &self,
         lead: &leads::HubspotLead,
@@ -593,7 +711,7 @@ impl<'a> Syncer<'a> {
             provider = "hubspot",
             lead_id = lead.id,
             reason,
-            "contact refused by HubSpot"
+            "lead not synced to HubSpot"
         );
         report.settled += 1;
         report.refused += 1;
@@ -608,7 +726,7 @@ impl<'a> Syncer<'a> {
         let mut input = json!({ "objectWriteTraceId": lead.id.to_string(),
                                 "properties": properties });
         match how {
-            Match::HubspotId => input["id"] = json!(lead.hubspot_id),
+            Match::Id => input["id"] = json!(lead.hubspot_id),
             Match::Key => {
                 input["id"] = json!(lead.hubspot_key);
                 input["idProperty"] = json!(self.property);
@@ -620,7 +738,7 @@ impl<'a> Syncer<'a> {
     /// Whether a result is this lead's contact, where HubSpot did not echo the trace id.
     fn matches(&self, how: Match, lead: &leads::HubspotLead, result: &Value) -> bool {
         match how {
-            Match::HubspotId => result["id"].as_str() == lead.hubspot_id.as_deref(),
+            Match::Id => result["id"].as_str() == lead.hubspot_id.as_deref(),
             Match::Key => {
                 result["properties"][self.property].as_str() == Some(lead.hubspot_key.as_str())
             }
@@ -628,17 +746,20 @@ impl<'a> Syncer<'a> {
     }
 }
 
-/// How HubSpot finds a lead's contact.
+/// How a lead's contact is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Match {
-    HubspotId,
+    /// Updated by its HubSpot id: stored on the lead, or looked up in this batch (by key or
+    /// e-mail).
+    Id,
+    /// None yet: upserted by the lead's key.
     Key,
 }
 
 impl Match {
     fn batch(self) -> Batch {
         match self {
-            Match::HubspotId => Batch::Update,
+            Match::Id => Batch::Update,
             Match::Key => Batch::Upsert,
         }
     }

@@ -267,7 +267,10 @@ async fn deliver_message(ctx: &JobContext, id: i64) -> Result<(), JobError> {
             // Not this message's fault: every one would be refused. The queue waits with the
             // reason; this message is sent, once, when the cause is fixed and the queue resumed.
             messages::clear_send(db, id).await.map_err(db_error)?;
-            let why = crate::domain::mask_phone_numbers(&format!("{code}: {reason}"));
+            let why = crate::domain::mask_personal_data(&format!(
+                "Meta rechaza la cuenta ({code}: {reason}). Tras corregirlo: mini-crm queue \
+                 resume whatsapp"
+            ));
             crate::backend::flags::hold_queue(db, Queue::Whatsapp, &why, Timestamp::now())
                 .await
                 .map_err(db_error)?;

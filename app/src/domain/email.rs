@@ -53,7 +53,7 @@ impl TryFrom<String> for Email {
 /// `text` with every e-mail address in it replaced by `•••@•••`. Providers quote the address
 /// they refuse ("Email address ana@example.com is invalid"), and those texts are stored, logged
 /// and shown to staff, where a patient's address has no place.
-pub fn mask_email_addresses(text: &str) -> String {
+pub(super) fn mask_email_addresses(text: &str) -> String {
     let local = |c: char| c.is_alphanumeric() || "._%+-".contains(c);
     // `@` too: a malformed address (`ana@@example.com`) is masked whole.
     let domain = |c: char| c.is_alphanumeric() || ".-@".contains(c);

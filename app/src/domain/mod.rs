@@ -10,6 +10,7 @@ mod lead;
 mod lead_views;
 mod message;
 mod money;
+mod personal_data;
 mod phone;
 mod queue;
 mod source;
@@ -18,7 +19,7 @@ mod user;
 
 pub use api_token::{ApiTokenView, NewApiToken};
 pub use appointment::AppointmentStatus;
-pub use email::{mask_email_addresses, Email, InvalidEmail};
+pub use email::{Email, InvalidEmail};
 pub use integrations::{
     BreakerView, FailedJobView, QueueView, SettingsView, WebhookEventView, WebhookPayload,
 };
@@ -30,7 +31,8 @@ pub use lead_views::{
 };
 pub use message::{window_open, OutboundDraft, SERVICE_WINDOW_SECONDS};
 pub use money::Cents;
-pub use phone::{mask_phone_numbers, Phone, PhoneError};
+pub use personal_data::mask_personal_data;
+pub use phone::{Phone, PhoneError};
 pub use queue::{Provider, Queue};
 pub use source::{Source, UnknownSource};
 pub use timestamp::{Timestamp, TIMESTAMP_FORMAT};

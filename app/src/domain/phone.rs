@@ -120,7 +120,7 @@ mod tests {
 /// 34600111222 is not a WhatsApp user"), and those texts are logged and shown on the health check
 /// and Integraciones, where a patient's number has no place. A date (`2026-03-31`) is not a
 /// phone number; a digit run glued to letters (an id) is left alone.
-pub fn mask_phone_numbers(text: &str) -> String {
+pub(super) fn mask_phone_numbers(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;

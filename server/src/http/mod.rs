@@ -215,6 +215,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(supervise("retention", move || {
         retention::run_daily(db.clone(), policy)
     }));
+    if state.config.hubspot_access_token.is_some() {
+        let db = state.db.clone();
+        tokio::spawn(supervise("hubspot sweep", move || {
+            app::backend::hubspot_sync::run_hourly_sweep(db.clone())
+        }));
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -27,12 +27,13 @@ async fn hubspot_app(hubspot: &FakeProvider) -> TestApp {
     app
 }
 
-/// The batch calls HubSpot received, in order.
+/// The batch calls the sync made, in order (not the set-up's check that it can read contacts).
 fn batches(hubspot: &FakeProvider) -> Vec<crate::fake_providers::Received> {
     hubspot
         .received()
         .into_iter()
         .filter(|r| r.path.contains("/batch/"))
+        .filter(|r| r.body["inputs"][0]["id"] != "setup@mini-crm.invalid")
         .collect()
 }
 
@@ -160,6 +161,7 @@ async fn leads_reach_hubspot_by_id_by_email_or_by_their_key_and_changes_from_hub
         paths,
         [
             "/crm/v3/objects/contacts/batch/read",
+            "/crm/v3/objects/contacts/batch/read",
             "/crm/v3/objects/contacts/batch/update",
             "/crm/v3/objects/contacts/batch/upsert"
         ]
@@ -168,16 +170,24 @@ async fn leads_reach_hubspot_by_id_by_email_or_by_their_key_and_changes_from_hub
         received[0].authorization.as_deref(),
         Some("Bearer hs-token")
     );
-    assert_eq!(
-        received[0].body,
-        json!({ "idProperty": "email", "properties": ["email", "mini_crm_lead_key"],
-                "inputs": [{ "id": "dora@example.com" }, { "id": "bea@example.com" }] })
-    );
     let (ana_key, dora_key) = (key_of(&app, ana).await, key_of(&app, dora).await);
     let (bea_key, carla_key) = (key_of(&app, bea).await, key_of(&app, carla).await);
-    assert_eq!(ana_key.len(), 32);
+    // First: has HubSpot a contact with a lead's key (a create whose answer was lost)?
+    assert_eq!(
+        received[0].body,
+        json!({ "idProperty": "mini_crm_lead_key", "properties": ["mini_crm_lead_key"],
+                "inputs": [{ "id": dora_key }, { "id": bea_key }, { "id": carla_key }] })
+    );
+    // Then: the contacts with the leads' e-mails, with what tells whose they are.
     assert_eq!(
         received[1].body,
+        json!({ "idProperty": "email",
+                "properties": ["email", "firstname", "phone", "mini_crm_lead_key"],
+                "inputs": [{ "id": "dora@example.com" }, { "id": "bea@example.com" }] })
+    );
+    assert_eq!(ana_key.len(), 32);
+    assert_eq!(
+        received[2].body,
         json!({ "inputs": [
             { "id": typed, "objectWriteTraceId": ana.to_string(),
               "properties": { "firstname": "Ana", "lastname": "Gil", "phone": "+34611000001",
@@ -186,7 +196,7 @@ async fn leads_reach_hubspot_by_id_by_email_or_by_their_key_and_changes_from_hub
               "properties": { "firstname": "Dora", "lastname": "Paz", "phone": "+34611000004",
                               "email": "dora@example.com", "mini_crm_lead_key": dora_key } }] })
     );
-    let upserts = received[2].body["inputs"].as_array().unwrap().clone();
+    let upserts = received[3].body["inputs"].as_array().unwrap().clone();
     assert_eq!(
         upserts.len(),
         2,
@@ -454,6 +464,82 @@ async fn a_contact_with_the_leads_email_is_taken_only_when_it_is_no_other_leads(
     let pablo = contact_with_key(&hubspot, &key);
     assert_eq!(pablo["properties"]["firstname"], "Pablo", "not overwritten");
     assert_eq!(hubspot.hubspot_contacts().len(), 1);
+
+    // A family shares an address: the contact typed for the mother names someone else.
+    let marta = hubspot.hubspot_contact(
+        json!({ "firstname": "Marta", "phone": "+34 611 99 88 77", "email": "familia@example.com" }),
+    );
+    insert_lead(&app, "Lucas", Some("familia@example.com"), None).await;
+    // The same person typed by hand (same first name, the phone written another way) is taken.
+    let typed = hubspot.hubspot_contact(
+        json!({ "firstname": "VERA", "phone": "600 000 004", "email": "vera@example.com" }),
+    );
+    let vera = insert_lead(&app, "Vera Gil", Some("vera@example.com"), None).await;
+    sqlx::query("UPDATE leads SET phone = '+34600000004' WHERE id = $1")
+        .bind(vera)
+        .execute(&app.state.db.writer)
+        .await
+        .unwrap();
+    sync(&app).await;
+    let (lucas_id, lucas_error, _) = state_of(&app, "Lucas").await;
+    assert_eq!(lucas_id, None);
+    assert!(
+        lucas_error.as_deref().is_some_and(|e| e.contains(&format!(
+            "El contacto {marta} de HubSpot tiene este e-mail pero otro nombre o teléfono"
+        ))),
+        "{lucas_error:?}"
+    );
+    let contacts = hubspot.hubspot_contacts();
+    let mother = contacts.iter().find(|c| c["id"] == marta.as_str()).unwrap();
+    assert_eq!(
+        mother["properties"]["firstname"], "Marta",
+        "not overwritten"
+    );
+    assert_eq!(state_of(&app, "Vera Gil").await.0, Some(typed));
+    assert_eq!(contacts.len(), 3, "Pablo's, Marta's and Vera's: none made");
+}
+
+/// A create whose answer was lost, then an e-mail another contact already has: HubSpot refuses
+/// that lead's update (the address is taken), and only that lead is marked; the queue goes on.
+#[tokio::test]
+async fn a_conflict_on_one_leads_contact_is_that_leads_not_the_queues() {
+    let hubspot = FakeProvider::start().await;
+    let app = hubspot_app(&hubspot).await;
+    let nico = insert_lead(&app, "Nico", None, None).await;
+    fail(&hubspot, "lost", "/batch/upsert", 1, None);
+    assert!(matches!(sync(&app).await[..], [Outcome::Retrying { .. }]));
+    let typed =
+        hubspot.hubspot_contact(json!({ "firstname": "Nico", "email": "nico@example.com" }));
+    sqlx::query(
+        "UPDATE leads SET email = 'nico@example.com', revision = revision + 1 WHERE id = $1",
+    )
+    .bind(nico)
+    .execute(&app.state.db.writer)
+    .await
+    .unwrap();
+    insert_lead(&app, "Otto", None, None).await;
+    due_now(&app).await;
+    let outcomes = sync(&app).await;
+    assert!(
+        outcomes.iter().all(|o| matches!(o, Outcome::Done { .. })),
+        "{outcomes:?}"
+    );
+    let held = settings::get(&app.state.db.reader, "queue.held.hubspot")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(held, "", "not the queue's problem");
+    let (_, error, _) = state_of(&app, "Nico").await;
+    assert!(
+        error
+            .as_deref()
+            .is_some_and(|e| e.contains("already exists")),
+        "HubSpot's reason, on Nico alone: {error:?}"
+    );
+    assert!(state_of(&app, "Otto").await.0.is_some(), "the others sync");
+    let contacts = hubspot.hubspot_contacts();
+    let by_hand = contacts.iter().find(|c| c["id"] == typed.as_str()).unwrap();
+    assert!(by_hand["properties"].get("mini_crm_lead_key").is_none());
 }
 
 /// A create whose answer was lost is sent again and finds the contact it made, also when the
@@ -619,6 +705,7 @@ async fn what_is_not_a_contacts_fault_marks_no_lead() {
     due_now(&app).await;
     hubspot.script([
         (200, vec![], json!({ "name": "mini_crm_lead_key", "hasUniqueValue": true })),
+        (200, vec![], json!({ "status": "COMPLETE", "results": [] })),
         (
             400,
             vec![],
@@ -748,13 +835,9 @@ async fn deferred_queues_the_sync_off_queues_nothing_and_live_sends_it() {
         .await
         .unwrap();
     sync(&app).await;
-    assert_eq!(batches(&hubspot).len(), 1);
     assert_eq!(
-        batches(&hubspot)[0].body["inputs"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2,
+        sizes(&hubspot, "/upsert"),
+        [2],
         "both leads, the one from off mode too"
     );
 }
@@ -778,7 +861,7 @@ async fn hubspot_outage_drill_and_batches_of_at_most_100() {
     drop(conn);
 
     // HubSpot rate-limits: the job waits Retry-After; nothing is marked synced.
-    fail(&hubspot, "429", "/batch/", 1, Some(10));
+    fail(&hubspot, "429", "/batch/upsert", 1, Some(10));
     assert!(matches!(sync(&app).await[..], [Outcome::Retrying { .. }]));
     let run_at: String = sqlx::query_scalar("SELECT run_at FROM jobs WHERE kind = 'sync_hubspot'")
         .fetch_one(&app.state.db.reader)
@@ -857,7 +940,13 @@ async fn hubspot_outage_drill_opens_the_breaker_burns_no_attempts_and_sends_each
         .await;
     }
     let db = &app.state.db.writer;
-    fail(&hubspot, "502", "/batch/", FAILURES_TO_OPEN as usize, None);
+    fail(
+        &hubspot,
+        "502",
+        "/batch/upsert",
+        FAILURES_TO_OPEN as usize,
+        None,
+    );
     for _ in 0..FAILURES_TO_OPEN {
         sqlx::query("UPDATE jobs SET run_at = $1 WHERE status = 'pending'")
             .bind(Timestamp::now())
@@ -901,7 +990,11 @@ async fn hubspot_outage_drill_opens_the_breaker_burns_no_attempts_and_sends_each
         .await
         .unwrap();
     assert!(matches!(sync(&app).await[..], [Outcome::Done { .. }]));
-    let sent: Vec<String> = batches(&hubspot)[FAILURES_TO_OPEN as usize..]
+    let upserts: Vec<_> = batches(&hubspot)
+        .into_iter()
+        .filter(|r| r.path.ends_with("/upsert"))
+        .collect();
+    let sent: Vec<String> = upserts[FAILURES_TO_OPEN as usize..]
         .iter()
         .flat_map(|r| r.body["inputs"].as_array().unwrap().clone())
         .map(|input| input["properties"]["phone"].as_str().unwrap().to_string())
@@ -917,4 +1010,95 @@ async fn hubspot_outage_drill_opens_the_breaker_burns_no_attempts_and_sends_each
             .await
             .unwrap();
     assert_eq!(state, "closed");
+}
+
+/// HubSpot's answer record by record (207, as it documents for batch writes with
+/// `objectWriteTraceId`): each lead takes its own result or error by its trace id.
+#[tokio::test]
+async fn a_record_by_record_answer_is_applied_lead_by_lead() {
+    let hubspot = FakeProvider::start().await;
+    let app = hubspot_app(&hubspot).await;
+    let ok = insert_lead(&app, "Quique", None, None).await;
+    let bad = insert_lead(&app, "Raúl", None, None).await;
+    hubspot.script([
+        (
+            200,
+            vec![],
+            json!({ "name": "mini_crm_lead_key", "hasUniqueValue": true }),
+        ),
+        (200, vec![], json!({ "status": "COMPLETE", "results": [] })),
+        (
+            207,
+            vec![],
+            json!({ "status": "COMPLETE", "numErrors": 1,
+                    "results": [{ "id": "95310099001", "objectWriteTraceId": ok.to_string(),
+                                  "properties": { "firstname": "Quique" } }],
+                    "errors": [{ "status": "error", "category": "VALIDATION_ERROR",
+                                 "message": "Property values were not valid: phone +34 600 000 002",
+                                 "context": { "objectWriteTraceId": [bad.to_string()] } }] }),
+        ),
+    ]);
+    assert!(matches!(sync(&app).await[..], [Outcome::Done { .. }]));
+    assert_eq!(
+        state_of(&app, "Quique").await,
+        (Some("95310099001".into()), None, false)
+    );
+    let (id, error, _) = state_of(&app, "Raúl").await;
+    assert_eq!(id, None);
+    assert_eq!(
+        error.as_deref(),
+        Some("Property values were not valid: phone •••002"),
+        "HubSpot's reason, the number masked"
+    );
+}
+
+/// An answer is applied to the revision that was sent: a refusal that comes back after staff
+/// changed the lead does not shut the change out, and an older answer never lowers a newer one.
+#[tokio::test]
+async fn answers_apply_to_the_revision_that_was_sent() {
+    let app = TestApp::spawn().await;
+    let lead = insert_lead(&app, "Sofía", Some("sofia@example.com"), None).await;
+    let db = &app.state.db.writer;
+    sqlx::query("UPDATE leads SET revision = 3 WHERE id = $1")
+        .bind(lead)
+        .execute(db)
+        .await
+        .unwrap();
+    leads::mark_hubspot_refused(db, lead, 2, "refused as of revision 2")
+        .await
+        .unwrap();
+    let error: Option<String> =
+        sqlx::query_scalar("SELECT hubspot_sync_error FROM leads WHERE id = $1")
+            .bind(lead)
+            .fetch_one(db)
+            .await
+            .unwrap();
+    assert_eq!(error, None, "revision 3 is still to be sent");
+    let now = Timestamp::now();
+    assert_eq!(
+        leads::mark_hubspot_synced(db, lead, "95310099002", 3, now)
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        leads::mark_hubspot_synced(db, lead, "95310099002", 2, now)
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    let synced: i64 = sqlx::query_scalar("SELECT hubspot_synced_revision FROM leads WHERE id = $1")
+        .bind(lead)
+        .fetch_one(db)
+        .await
+        .unwrap();
+    assert_eq!(synced, 3, "the late answer for revision 2 lowered nothing");
+    let other = insert_lead(&app, "Tania", None, None).await;
+    assert_eq!(
+        leads::mark_hubspot_synced(db, other, "95310099002", 1, now)
+            .await
+            .unwrap(),
+        Err(lead),
+        "one contact, one lead"
+    );
 }

@@ -34,6 +34,40 @@ const TABLES: [&str; 27] = [
     "whatsapp_early_statuses",
 ];
 
+/// On a new database every migration runs on one connection, after 0010 edited `leads`'
+/// definition in place; 0012 re-reads it first, so its ADD COLUMN lands among the columns, not
+/// inside a comment, and the schema reads back whole.
+#[tokio::test]
+async fn columns_added_after_the_in_place_edit_land_among_the_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("fresh.sqlite").display()
+    ))
+    .await
+    .unwrap();
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&db.reader)
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+    let sql: String =
+        sqlx::query_scalar("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'leads'")
+            .fetch_one(&db.reader)
+            .await
+            .unwrap();
+    let line = sql
+        .lines()
+        .find(|l| l.contains("hubspot_key TEXT"))
+        .unwrap_or_else(|| panic!("{sql}"));
+    let column = line.find("hubspot_key TEXT").unwrap();
+    assert!(!line[..column].contains("--"), "inside a comment: {line}");
+    sqlx::query("SELECT hubspot_key FROM leads")
+        .fetch_all(&db.reader)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn migrations_create_the_database_file_and_every_table() {
     let dir = tempfile::tempdir().unwrap();

@@ -7,7 +7,7 @@ use crate::backend::flags::{Flags, HubspotMode};
 use crate::backend::store::jobs;
 use crate::backend::supervise::{caught, Heartbeat};
 use crate::backend::write_health::{self, caused_by_unavailability};
-use crate::domain::{mask_phone_numbers, Queue, Timestamp};
+use crate::domain::{mask_personal_data, Queue, Timestamp};
 use rand::Rng;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -25,11 +25,8 @@ pub fn hold_reason(
     let reason = if flags.queue_paused(queue) {
         "En pausa"
     } else if let Some(refusal) = flags.account_hold(queue) {
-        return Some(format!(
-            "Retenida: el proveedor rechaza la cuenta ({refusal}). Tras corregirlo: mini-crm \
-             queue resume {}",
-            queue.as_str()
-        ));
+        // Each hold says why and what lifts it.
+        return Some(format!("Retenida: {refusal}"));
     } else if provider.is_some() && flags.maintenance().is_some() {
         "Mantenimiento: envíos detenidos"
     } else if queue == Queue::Whatsapp && !flags.whatsapp_outbound() {
@@ -138,7 +135,7 @@ pub async fn run_one(ctx: &JobContext, wanted: &[Queue], worker: &str) -> anyhow
         if caused_by_unavailability(err) {
             write_health::probe(&ctx.db, "queue").await;
             if ctx.db.write_health.is_failing() {
-                let error = mask_phone_numbers(&format!("{err:#}"));
+                let error = mask_personal_data(&format!("{err:#}"));
                 return Ok(Outcome::Interrupted { id, kind, error });
             }
         }
@@ -149,7 +146,7 @@ pub async fn run_one(ctx: &JobContext, wanted: &[Queue], worker: &str) -> anyhow
             Outcome::Done { id, kind }
         }
         Err(JobError::Held(err)) => {
-            let error = mask_phone_numbers(&format!("{err:#}"));
+            let error = mask_personal_data(&format!("{err:#}"));
             jobs::release_held(&ctx.db.writer, id, worker, &error, now).await?;
             tracing::warn!(job_id = id, queue = %job.queue, kind, error, "job held with its queue");
             Outcome::Held { id, kind, error }
@@ -157,14 +154,14 @@ pub async fn run_one(ctx: &JobContext, wanted: &[Queue], worker: &str) -> anyhow
         Err(JobError::Retryable(err) | JobError::RetryAfter(err, _))
             if job.attempts < job.max_attempts =>
         {
-            let error = mask_phone_numbers(&format!("{err:#}"));
+            let error = mask_personal_data(&format!("{err:#}"));
             let run_at = now.plus_seconds(delay);
             jobs::postpone(&ctx.db.writer, id, worker, &error, run_at, now).await?;
             tracing::warn!(job_id = id, queue = %job.queue, kind, error, delay, "job will be retried");
             Outcome::Retrying { id, kind, error }
         }
         Err(err) => {
-            let error = mask_phone_numbers(&format!("{err}"));
+            let error = mask_personal_data(&format!("{err}"));
             jobs::fail(&ctx.db.writer, id, worker, &error, now).await?;
             tracing::error!(job_id = id, queue = %job.queue, kind, error, "job failed");
             Outcome::Failed { id, kind, error }

@@ -68,13 +68,21 @@ pub struct RecordError {
     pub trace_ids: Vec<String>,
 }
 
-/// A contact found by its e-mail.
+/// A contact found by a batch read, with the properties asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
     pub id: String,
-    pub email: String,
-    /// Its value of the lead-key property, if any.
-    pub key: Option<String>,
+    pub properties: serde_json::Map<String, Value>,
+}
+
+impl Found {
+    /// A property's value, `None` when empty or absent.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.properties
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|v| !v.trim().is_empty())
+    }
 }
 
 /// A contact property as HubSpot describes it.
@@ -145,25 +153,26 @@ impl HubspotClient {
         Ok(BatchOutcome::Answered { results, errors })
     }
 
-    /// The contacts that have these e-mails (HubSpot compares them without case), with their
-    /// lead key `property`; an e-mail no contact has is left out.
-    pub async fn find_by_email(
+    /// The contacts whose unique `id_property` (`email`, or our key's) has one of `values`,
+    /// with `properties`; a value no contact has is left out (HubSpot lists it as an error of
+    /// its 207). E-mails are compared without case.
+    pub async fn read(
         &self,
-        emails: &[&str],
-        property: &str,
+        id_property: &str,
+        values: &[&str],
+        properties: &[&str],
     ) -> Result<Vec<Found>, CallError> {
-        if emails.is_empty() {
+        if values.is_empty() {
             return Ok(Vec::new());
         }
-        let inputs: Vec<Value> = emails.iter().map(|e| json!({ "id": e })).collect();
-        let body = json!({ "idProperty": "email", "properties": ["email", property],
+        let inputs: Vec<Value> = values.iter().map(|v| json!({ "id": v })).collect();
+        let body = json!({ "idProperty": id_property, "properties": properties,
                            "inputs": inputs });
         let response = self
             .post("objects/contacts/batch/read", &body)
             .send()
             .await
             .map_err(CallError::network)?;
-        // 207: some e-mails have no contact (listed in `errors`, not needed here).
         let answer = read(response).await?;
         Ok(answer["results"]
             .as_array()
@@ -172,11 +181,7 @@ impl HubspotClient {
             .filter_map(|contact| {
                 Some(Found {
                     id: contact["id"].as_str()?.to_string(),
-                    email: contact["properties"]["email"].as_str()?.to_lowercase(),
-                    key: contact["properties"][property]
-                        .as_str()
-                        .filter(|k| !k.is_empty())
-                        .map(str::to_string),
+                    properties: contact["properties"].as_object()?.clone(),
                 })
             })
             .collect())

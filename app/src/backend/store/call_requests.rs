@@ -1,6 +1,6 @@
 //! `call_requests`: click-to-call requests from a lead's page, sent to Aircall by the queue.
 
-use crate::domain::{mask_phone_numbers, Timestamp};
+use crate::domain::{mask_personal_data, Timestamp};
 use sqlx::SqliteExecutor;
 
 pub async fn insert(
@@ -93,7 +93,7 @@ pub async fn finish(
     )
     .bind(id)
     .bind(status)
-    .bind(error.map(mask_phone_numbers))
+    .bind(error.map(mask_personal_data))
     .bind(now)
     .execute(db)
     .await?;

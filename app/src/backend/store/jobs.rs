@@ -294,9 +294,11 @@ pub async fn count_done_before(
         .await
 }
 
-/// Queues a job unless one of its kind is already waiting (a coalescing "do it soon").
+/// Queues a job due at `run_at` unless one of its kind is already waiting (a coalescing "do it
+/// soon"); a waiting one due later is brought forward to `run_at`, unless it waits as a retry
+/// (a provider's `Retry-After`, a back-off) — that wait stands.
 pub async fn enqueue_unless_pending(
-    db: impl SqliteExecutor<'_>,
+    db: &mut sqlx::SqliteConnection,
     kind: &str,
     queue: Queue,
     payload: &str,
@@ -304,7 +306,7 @@ pub async fn enqueue_unless_pending(
     run_at: Timestamp,
     now: Timestamp,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO jobs (kind, queue, payload, max_attempts, run_at, created_at, updated_at)
          SELECT $1, $2, $3, $4, $5, $6, $6
          WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE kind = $1 AND status = 'pending')",
@@ -315,8 +317,20 @@ pub async fn enqueue_unless_pending(
     .bind(max_attempts)
     .bind(run_at)
     .bind(now)
-    .execute(db)
-    .await?;
+    .execute(&mut *db)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        sqlx::query(
+            "UPDATE jobs SET run_at = $2, updated_at = $3
+             WHERE kind = $1 AND status = 'pending' AND attempts = 0 AND run_at > $2",
+        )
+        .bind(kind)
+        .bind(run_at)
+        .bind(now)
+        .execute(&mut *db)
+        .await?;
+    }
     Ok(())
 }
 

@@ -80,7 +80,7 @@ pub async fn keep_early_status(
     .bind(wamid)
     .bind(status)
     .bind(error.map(|e| e.0))
-    .bind(error.map(|e| crate::domain::mask_phone_numbers(e.1)))
+    .bind(error.map(|e| crate::domain::mask_personal_data(e.1)))
     .bind(occurred_at)
     .bind(now)
     .execute(db)
@@ -169,7 +169,7 @@ pub async fn set_status(
     .bind(status)
     .bind(error.map(|e| e.0))
     // Meta's reasons quote the recipient; the number has no place in an error text.
-    .bind(error.map(|e| crate::domain::mask_phone_numbers(e.1)))
+    .bind(error.map(|e| crate::domain::mask_personal_data(e.1)))
     .bind(at)
     .execute(db)
     .await?;

@@ -1,7 +1,7 @@
 //! `webhook_events` and `webhook_items`: every accepted delivery as received, and the item keys
 //! already applied.
 
-use crate::domain::{mask_phone_numbers, Provider, Timestamp};
+use crate::domain::{mask_personal_data, Provider, Timestamp};
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, SqliteExecutor};
 
@@ -79,7 +79,7 @@ pub async fn finish(
     )
     .bind(id)
     .bind(event_type)
-    .bind(error.map(mask_phone_numbers))
+    .bind(error.map(mask_personal_data))
     .bind(now)
     .execute(db)
     .await?;

@@ -238,7 +238,7 @@ pub async fn process_event(ctx: &JobContext, event_id: i64) -> Result<Processed,
                     event_id,
                     applied = effects.applied,
                     failed = effects.failed.len(),
-                    error = crate::domain::mask_phone_numbers(error),
+                    error = crate::domain::mask_personal_data(error),
                     "webhook delivery processed in part: some items could not be applied"
                 ),
             }
@@ -248,7 +248,7 @@ pub async fn process_event(ctx: &JobContext, event_id: i64) -> Result<Processed,
         Err(err) => {
             // Undo any partial effect, then record the failure on its own.
             drop(tx);
-            let message = crate::domain::mask_phone_numbers(&format!("{err:#}"));
+            let message = crate::domain::mask_personal_data(&format!("{err:#}"));
             webhook_events::finish(
                 &ctx.db.writer,
                 event_id,
