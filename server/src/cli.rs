@@ -403,8 +403,8 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 )
             };
             println!(
-                "prune: {verb} {} done job(s) older than {} days, {} processed webhook delivery(ies) older than {} days and {} unmatched WhatsApp status(es)",
-                rows.jobs, policy.jobs_days, rows.deliveries, policy.webhooks_days, rows.unmatched_statuses
+                "prune: {verb} {} done job(s) older than {} days, {} processed webhook delivery(ies) older than {} days, {} unmatched WhatsApp status(es) and {} record(s) of erasures older than {} days",
+                rows.jobs, policy.jobs_days, rows.deliveries, policy.webhooks_days, rows.unmatched_statuses, rows.erasures, policy.webhooks_days
             );
             Ok(())
         }

@@ -6,7 +6,7 @@
 
 use super::config::Config;
 use super::db::Db;
-use super::store::{jobs, messages, settings, webhook_events};
+use super::store::{erased_identities, jobs, messages, settings, webhook_events};
 use crate::domain::Timestamp;
 use anyhow::Context;
 use std::time::Duration;
@@ -43,6 +43,8 @@ pub struct Pruned {
     /// WhatsApp statuses kept for a message id that never became one of ours (another app's
     /// messages on the same account), as old as done jobs.
     pub unmatched_statuses: u64,
+    /// Records of a person's erasure, kept as long as the deliveries that could bring them back.
+    pub erasures: u64,
 }
 
 const DAY: i64 = 86_400;
@@ -66,6 +68,8 @@ pub async fn due(db: &Db, policy: Policy, now: Timestamp) -> sqlx::Result<Pruned
             policy.jobs_before(now),
         )
         .await? as u64,
+        erasures: erased_identities::count_before(&db.reader, policy.webhooks_before(now)).await?
+            as u64,
     })
 }
 
@@ -82,6 +86,10 @@ pub async fn prune(db: &Db, policy: Policy, now: Timestamp) -> anyhow::Result<Pr
         .await?,
         unmatched_statuses: in_batches("deleting unmatched WhatsApp statuses", |limit| {
             messages::prune_early_statuses(&db.writer, policy.jobs_before(now), limit)
+        })
+        .await?,
+        erasures: in_batches("deleting old records of erasures", |limit| {
+            erased_identities::prune(&db.writer, policy.webhooks_before(now), limit)
         })
         .await?,
     };

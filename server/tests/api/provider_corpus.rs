@@ -902,6 +902,106 @@ async fn an_erasure_request_removes_the_persons_data_and_keeps_what_reports_coun
 
 /// Every delivery of the corpus: refused unsigned or badly signed (nothing stored), stored once
 /// however often it is redelivered, and processed without a failed item.
+/// After an erasure, a delivery carrying the person's words from before it — Meta or Aircall
+/// sending an event again, a failed delivery replayed — never brings them back; what they write
+/// afterwards is a new contact, as anyone's.
+#[tokio::test]
+async fn what_came_before_an_erasure_never_brings_the_person_back() {
+    let app = providers_app().await;
+    let lead = linked_lead(&app, "34611223344", "95310127004").await;
+    deliver_hubspot(&app, &corpus("hubspot_23_contact_privacyDeletion")).await;
+    let erased: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM leads WHERE id = $1 AND erased_at IS NOT NULL")
+            .bind(lead)
+            .fetch_one(&app.state.db.reader)
+            .await
+            .unwrap();
+    assert_eq!(erased, 1);
+    let stored = count(&app, "SELECT COUNT(*) FROM erased_identities").await;
+    assert!(stored >= 1, "the number is kept as a digest only");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM erased_identities WHERE digest LIKE '%611223344%'"
+        )
+        .await,
+        0
+    );
+
+    // Meta sends the message of June 2025 again (a new delivery id, the old timestamp).
+    let mut old = corpus("wa_01_text");
+    old["entry"][0]["changes"][0]["value"]["messages"][0]["id"] =
+        json!("wamid.again-after-erasure");
+    assert_eq!(
+        post_whatsapp(&app, &serde_json::to_vec(&old).unwrap())
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // Aircall sends a call from before the erasure again.
+    let mut call = corpus("aircall_26_call_ended");
+    call["token"] = json!("AIRCALL_TOKEN");
+    call["data"]["id"] = json!(780836999);
+    crate::webhooks::post_aircall(&app, &serde_json::to_vec(&call).unwrap()).await;
+    drain(&app).await;
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM leads WHERE phone = '+34611223344'"
+        )
+        .await,
+        0,
+        "nobody made again from before the erasure"
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM messages WHERE body LIKE '%cita para mañana%'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM calls WHERE provider_call_id = '780836999'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM webhook_events WHERE status <> 'processed'"
+        )
+        .await,
+        0,
+        "skipped, not failed"
+    );
+
+    // They write again, after the erasure: a new contact.
+    let mut new = corpus("wa_01_text");
+    let value = &mut new["entry"][0]["changes"][0]["value"];
+    value["messages"][0]["id"] = json!("wamid.written-after-erasure");
+    value["messages"][0]["timestamp"] =
+        json!((app::domain::Timestamp::now().unix() + 1).to_string());
+    assert_eq!(
+        post_whatsapp(&app, &serde_json::to_vec(&new).unwrap())
+            .await
+            .status,
+        StatusCode::OK
+    );
+    drain(&app).await;
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM leads WHERE phone = '+34611223344'"
+        )
+        .await,
+        1
+    );
+}
+
 #[tokio::test]
 async fn every_documented_delivery_is_refused_forged_stored_once_and_processed() {
     let app = providers_app().await;

@@ -29,6 +29,14 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
 
 /// 1,200 done jobs 31 days old (more than two batches), and one of each kind that stays.
 async fn history(app: &TestApp) {
+    // A person erased more than 90 days before NOW, and one erased a week before.
+    exec(
+        app,
+        "INSERT INTO erased_identities (digest, erased_at) VALUES
+         (printf('%064d', 1), '2025-02-01T00:00:00Z'),
+         (printf('%064d', 2), '2025-05-25T00:00:00Z')",
+    )
+    .await;
     exec(
         app,
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1200)
@@ -79,6 +87,7 @@ async fn prune_deletes_old_history_in_batches_and_keeps_work_and_recent_history(
         jobs: 1200,
         deliveries: 1,
         unmatched_statuses: 1,
+        erasures: 1,
     };
     assert_eq!(due(&app.state.db, POLICY, now).await.unwrap(), expected);
     assert_eq!(
@@ -151,7 +160,7 @@ async fn the_command_counts_with_dry_run_and_uses_the_configured_ages() {
     // Today is long after the history: everything done or processed is past its age.
     assert_eq!(
         run(&["prune", "--dry-run"], "30"),
-        "prune: would delete 1201 done job(s) older than 30 days, 3 processed webhook delivery(ies) older than 90 days and 2 unmatched WhatsApp status(es)\n"
+        "prune: would delete 1201 done job(s) older than 30 days, 3 processed webhook delivery(ies) older than 90 days, 2 unmatched WhatsApp status(es) and 2 record(s) of erasures older than 90 days\n"
     );
     assert_eq!(
         count(&app, "SELECT COUNT(*) FROM jobs WHERE status = 'done'").await,
@@ -159,7 +168,7 @@ async fn the_command_counts_with_dry_run_and_uses_the_configured_ages() {
     );
     assert_eq!(
         run(&["prune"], "3650"),
-        "prune: deleted 0 done job(s) older than 3650 days, 3 processed webhook delivery(ies) older than 90 days and 0 unmatched WhatsApp status(es)\n"
+        "prune: deleted 0 done job(s) older than 3650 days, 3 processed webhook delivery(ies) older than 90 days, 0 unmatched WhatsApp status(es) and 2 record(s) of erasures older than 90 days\n"
     );
     assert_eq!(
         count(&app, "SELECT COUNT(*) FROM jobs WHERE status = 'done'").await,

@@ -3,11 +3,12 @@
 use crate::helpers::TestApp;
 use app::backend::db::Db;
 
-const TABLES: [&str; 27] = [
+const TABLES: [&str; 28] = [
     "api_tokens",
     "appointments",
     "call_requests",
     "calls",
+    "erased_identities",
     "heartbeats",
     "hubspot_property_versions",
     "jobs",

@@ -5,6 +5,7 @@ pub mod api_tokens;
 pub mod appointments;
 pub mod call_requests;
 pub mod calls;
+pub mod erased_identities;
 pub mod heartbeats;
 pub mod jobs;
 pub mod lead_activities;

@@ -2,7 +2,7 @@
 //! an unknown number creates an organic lead; unanswered inbound calls are flagged as missed.
 
 use super::{lead_for_phone, Item, ItemEffects};
-use crate::backend::store::{calls, leads, webhook_events};
+use crate::backend::store::{calls, erased_identities, leads, webhook_events};
 use crate::domain::{Phone, Source, Timestamp};
 use anyhow::Context;
 use serde::Deserialize;
@@ -98,6 +98,13 @@ pub async fn apply_call(
         .as_deref()
         .and_then(|digits| Phone::parse(digits).ok());
     let at = |unix: Option<i64>| unix.and_then(Timestamp::from_unix).map(|t| t.min(now));
+    // The caller asked to be erased after this call (an event sent again, a backfill): not kept.
+    if let Some(phone) = &phone {
+        let when = at(call.started_at).unwrap_or(occurred_at);
+        if erased_identities::erased_after(&mut *tx, &[phone.as_str()], when).await? {
+            return Ok(());
+        }
+    }
     let lead_id = match &phone {
         Some(phone) if inbound => {
             let name = format!("Llamada {phone}");

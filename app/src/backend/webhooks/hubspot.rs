@@ -3,7 +3,7 @@
 //! ignored.
 
 use super::{Item, ItemEffects};
-use crate::backend::store::{lead_activities, leads, webhook_events};
+use crate::backend::store::{erased_identities, lead_activities, leads, webhook_events};
 use crate::domain::{Email, Phone, Timestamp};
 use anyhow::Context;
 use serde::Deserialize;
@@ -230,10 +230,14 @@ async fn erasure_requested(
         lead.email.clone(),
         user_id,
     ];
+    let identifiers: Vec<String> = mentions.into_iter().flatten().collect();
     let mut deliveries = 0;
-    for needle in mentions.into_iter().flatten() {
-        deliveries += webhook_events::delete_processed_mentioning(&mut *tx, &needle).await?;
+    for needle in &identifiers {
+        deliveries += webhook_events::delete_processed_mentioning(&mut *tx, needle).await?;
     }
+    // What a delivery from before now says of them is not kept when it comes again.
+    let identifiers: Vec<&str> = identifiers.iter().map(String::as_str).collect();
+    erased_identities::record(&mut *tx, &identifiers, now).await?;
     leads::erase(&mut *tx, lead_id, now).await?;
     lead_activities::insert(
         &mut *tx,

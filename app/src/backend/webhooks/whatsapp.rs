@@ -3,7 +3,7 @@
 
 use super::whatsapp_content::Content;
 use super::{new_lead, Item, ItemEffects};
-use crate::backend::store::{lead_activities, leads, messages, webhook_events};
+use crate::backend::store::{erased_identities, lead_activities, leads, messages, webhook_events};
 use crate::domain::{Phone, Source, Timestamp};
 use anyhow::Context;
 use serde::Deserialize;
@@ -299,6 +299,17 @@ async fn apply_message(
         Source::Organic
     };
     let at = unix(&message.timestamp, now);
+    // The sender asked to be erased after writing this (a redelivery, a replay): not kept.
+    let identifiers: Vec<&str> = sender
+        .phone
+        .as_ref()
+        .map(Phone::as_str)
+        .into_iter()
+        .chain(sender.user_id)
+        .collect();
+    if erased_identities::erased_after(&mut *tx, &identifiers, at).await? {
+        return Ok(Item::Ignored);
+    }
     // A notice that the patient's id changed names the old one: their lead is found by it.
     let previous_user = match raw
         .pointer("/system/previous_user_id")
