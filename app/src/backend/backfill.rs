@@ -5,7 +5,9 @@
 use super::db::Db;
 use super::providers::aircall::{AircallClient, CallsPage, LIST_CAP};
 use super::providers::CallError;
-use super::webhooks::aircall::{apply_call, call_id, CallData};
+use super::store::erased_identities::Identity;
+use super::webhooks::aircall::{apply_call, call_id, call_time, caller, CallData};
+use super::webhooks::before_erasure;
 use crate::domain::Timestamp;
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -110,8 +112,19 @@ async fn register(
             .or(call.started_at)
             .and_then(Timestamp::from_unix)
             .map_or(now, |t| t.min(now));
-        apply_call(&mut tx, &call, &id, "call.ended", occurred_at, now).await?;
-        report.added += 1;
+        // A caller who asked to be erased after this call: not registered again.
+        let erased = match caller(&call) {
+            Some(phone) => {
+                let at = call_time(&call, occurred_at, now);
+                let identity = [Identity::Phone(&phone)];
+                before_erasure(&mut tx, &db.erasure_key, &identity, at, None).await?
+            }
+            None => false,
+        };
+        if !erased {
+            apply_call(&mut tx, &call, &id, "call.ended", occurred_at, now).await?;
+            report.added += 1;
+        }
     }
     tx.commit().await?;
     Ok(())

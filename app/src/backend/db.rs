@@ -1,6 +1,7 @@
 //! The database: an embedded SQLite file in WAL mode with one writer connection (SQLite allows a
 //! single writer; queuing in the pool beats `SQLITE_BUSY` retries) and a pool of readers.
 
+use super::store::erased_identities::ErasureKey;
 use super::store::heartbeats;
 use super::write_health::{is_read_only, WriteHealth};
 use crate::domain::Timestamp;
@@ -32,6 +33,8 @@ pub struct Db {
     pub sessions: SqlitePool,
     /// Whether this process's writes commit (shared by every clone).
     pub write_health: Arc<WriteHealth>,
+    /// The key of the digests of erased persons' identifiers, kept beside the database file.
+    pub erasure_key: ErasureKey,
     /// The file as opened, to notice it deleted or replaced under the running process.
     file: Arc<OpenedFile>,
     /// A shared lock on `<database>.lock`, held while any clone lives: `mini-crm restore` takes
@@ -272,6 +275,7 @@ impl Db {
             .await
             .with_context(|| format!("cannot open the database {database_url}"))?;
         let file = OpenedFile::open(options.get_filename())?;
+        let erasure_key = ErasureKey::beside(options.get_filename())?;
         let sessions = SqlitePoolOptions::new()
             .max_connections(4)
             // tower-sessions creates a session in a transaction of its own.
@@ -289,6 +293,7 @@ impl Db {
             reader,
             sessions,
             write_health: Arc::default(),
+            erasure_key,
             file: Arc::new(file),
             _in_use: Arc::new(in_use),
         };

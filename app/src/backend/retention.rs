@@ -33,6 +33,13 @@ impl Policy {
     fn webhooks_before(&self, now: Timestamp) -> Timestamp {
         now.plus_seconds(-self.webhooks_days * DAY)
     }
+
+    /// Records of erasures go with the deliveries, but never within a week: Meta retries a
+    /// delivery for up to seven days (and never while an older delivery waits, see
+    /// `erased_identities::prune`).
+    fn erasures_before(&self, now: Timestamp) -> Timestamp {
+        now.plus_seconds(-self.webhooks_days.max(7) * DAY)
+    }
 }
 
 /// Rows past their retention: deleted by [`prune`], or only counted by [`due`].
@@ -43,7 +50,7 @@ pub struct Pruned {
     /// WhatsApp statuses kept for a message id that never became one of ours (another app's
     /// messages on the same account), as old as done jobs.
     pub unmatched_statuses: u64,
-    /// Records of a person's erasure, kept as long as the deliveries that could bring them back.
+    /// Records of a person's erasure, kept as long as a delivery could bring them back.
     pub erasures: u64,
 }
 
@@ -68,7 +75,7 @@ pub async fn due(db: &Db, policy: Policy, now: Timestamp) -> sqlx::Result<Pruned
             policy.jobs_before(now),
         )
         .await? as u64,
-        erasures: erased_identities::count_before(&db.reader, policy.webhooks_before(now)).await?
+        erasures: erased_identities::count_prunable(&db.reader, policy.erasures_before(now)).await?
             as u64,
     })
 }
@@ -89,7 +96,7 @@ pub async fn prune(db: &Db, policy: Policy, now: Timestamp) -> anyhow::Result<Pr
         })
         .await?,
         erasures: in_batches("deleting old records of erasures", |limit| {
-            erased_identities::prune(&db.writer, policy.webhooks_before(now), limit)
+            erased_identities::prune(&db.writer, policy.erasures_before(now), limit)
         })
         .await?,
     };

@@ -280,6 +280,7 @@ async fn replay_reprocesses_failed_deliveries_and_changes_nothing_on_processed_o
         Processed::Applied(app::backend::webhooks::ItemEffects {
             applied: 0,
             duplicates: 1,
+            erased: 0,
             failed: Vec::new(),
         })
     );

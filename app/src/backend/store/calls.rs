@@ -118,3 +118,20 @@ pub async fn for_lead(db: impl SqliteExecutor<'_>, lead_id: i64) -> sqlx::Result
     .fetch_all(db)
     .await
 }
+
+/// The patient's numbers on a lead's calls (the caller of an inbound call, the called of an
+/// outbound one), as stored.
+pub async fn patient_numbers(
+    db: impl SqliteExecutor<'_>,
+    lead_id: i64,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT number FROM (
+             SELECT CASE direction WHEN 'inbound' THEN from_number ELSE to_number END AS number
+             FROM calls WHERE lead_id = $1)
+         WHERE number IS NOT NULL",
+    )
+    .bind(lead_id)
+    .fetch_all(db)
+    .await
+}

@@ -139,6 +139,15 @@ pub async fn delete_processed_mentioning(
     Ok(result.rows_affected())
 }
 
+/// Deletes one delivery (its applied item keys go with it).
+pub async fn delete(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM webhook_events WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// Deliveries processed before `before`, at most `limit` of them; their applied item keys go
 /// with them (ON DELETE CASCADE). Failed and pending ones are kept until handled.
 pub(crate) const PRUNE_PROCESSED: &str = "DELETE FROM webhook_events WHERE id IN (

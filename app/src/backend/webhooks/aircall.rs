@@ -1,8 +1,9 @@
 //! Aircall deliveries: every `call.*` event upserts its call by `data.id`; an inbound call from
 //! an unknown number creates an organic lead; unanswered inbound calls are flagged as missed.
 
-use super::{lead_for_phone, Item, ItemEffects};
-use crate::backend::store::{calls, erased_identities, leads, webhook_events};
+use super::{lead_for_phone, Delivery, Item, ItemEffects};
+use crate::backend::store::erased_identities::Identity;
+use crate::backend::store::{calls, leads, webhook_events};
 use crate::domain::{Phone, Source, Timestamp};
 use anyhow::Context;
 use serde::Deserialize;
@@ -45,7 +46,7 @@ pub fn event_type(body: &[u8]) -> Option<String> {
 
 pub async fn process(
     tx: &mut SqliteConnection,
-    event_id: i64,
+    delivery: &Delivery<'_>,
     body: &[u8],
     now: Timestamp,
 ) -> anyhow::Result<ItemEffects> {
@@ -54,14 +55,14 @@ pub async fn process(
     let mut effects = ItemEffects::default();
     let what = format!("{} of call {}", envelope.event, call_id(&envelope.data));
     let mut item = sqlx::Connection::begin(&mut *tx).await?;
-    let outcome = apply_event(&mut item, event_id, &envelope, now).await;
+    let outcome = apply_event(&mut item, delivery, &envelope, now).await;
     effects.settle(item, &what, outcome).await?;
     Ok(effects)
 }
 
 async fn apply_event(
     tx: &mut SqliteConnection,
-    event_id: i64,
+    delivery: &Delivery<'_>,
     envelope: &Envelope,
     now: Timestamp,
 ) -> anyhow::Result<Item> {
@@ -73,12 +74,37 @@ async fn apply_event(
     let call = &envelope.data;
     let call_id = call_id(call);
     let key = format!("ac:{}:{}:{}", envelope.event, call_id, envelope.timestamp);
-    if !webhook_events::claim_item(&mut *tx, &key, event_id, now).await? {
+    if !webhook_events::claim_item(&mut *tx, &key, delivery.id, now).await? {
         return Ok(Item::Duplicate);
     }
     let occurred_at = Timestamp::from_unix(envelope.timestamp).map_or(now, |t| t.min(now));
+    // The caller asked to be erased after this call (an event sent again): not kept.
+    if let Some(caller) = caller(call) {
+        let at = call_time(call, occurred_at, now);
+        if delivery
+            .before_erasure(&mut *tx, &[Identity::Phone(&caller)], at)
+            .await?
+        {
+            return Ok(Item::Erased);
+        }
+    }
     apply_call(&mut *tx, call, &call_id, &envelope.event, occurred_at, now).await?;
     Ok(Item::Applied)
+}
+
+/// The patient's number on a call (Aircall's `raw_digits`); anonymous callers have none to find
+/// or create a lead by.
+pub fn caller(call: &CallData) -> Option<Phone> {
+    call.raw_digits
+        .as_deref()
+        .and_then(|digits| Phone::parse(digits).ok())
+}
+
+/// When a call happened: its start, else the event's instant.
+pub fn call_time(call: &CallData, occurred_at: Timestamp, now: Timestamp) -> Timestamp {
+    call.started_at
+        .and_then(Timestamp::from_unix)
+        .map_or(occurred_at, |t| t.min(now))
 }
 
 /// Registers what an event (or the list-calls API) says of a call: its lead (created for an
@@ -92,19 +118,8 @@ pub async fn apply_call(
     now: Timestamp,
 ) -> anyhow::Result<()> {
     let inbound = call.direction.as_deref() != Some("outbound");
-    // Anonymous callers have no number to find or create a lead by.
-    let phone = call
-        .raw_digits
-        .as_deref()
-        .and_then(|digits| Phone::parse(digits).ok());
+    let phone = caller(call);
     let at = |unix: Option<i64>| unix.and_then(Timestamp::from_unix).map(|t| t.min(now));
-    // The caller asked to be erased after this call (an event sent again, a backfill): not kept.
-    if let Some(phone) = &phone {
-        let when = at(call.started_at).unwrap_or(occurred_at);
-        if erased_identities::erased_after(&mut *tx, &[phone.as_str()], when).await? {
-            return Ok(());
-        }
-    }
     let lead_id = match &phone {
         Some(phone) if inbound => {
             let name = format!("Llamada {phone}");

@@ -2,8 +2,9 @@
 //! are marked as synced, so they are not sent back). Other subscription types are stored and
 //! ignored.
 
-use super::{Item, ItemEffects};
-use crate::backend::store::{erased_identities, lead_activities, leads, webhook_events};
+use super::{Delivery, Item, ItemEffects};
+use crate::backend::store::erased_identities::{self, Identity};
+use crate::backend::store::{calls, lead_activities, leads, webhook_events};
 use crate::domain::{Email, Phone, Timestamp};
 use anyhow::Context;
 use serde::Deserialize;
@@ -70,7 +71,7 @@ pub fn event_type(body: &[u8]) -> Option<String> {
 /// [`ItemEffects::settle`]): one event that does not read or apply never sinks the others.
 pub async fn process(
     tx: &mut SqliteConnection,
-    event_id: i64,
+    delivery: &Delivery<'_>,
     body: &[u8],
     now: Timestamp,
 ) -> anyhow::Result<ItemEffects> {
@@ -85,7 +86,7 @@ pub async fn process(
                 .map_or_else(|| "without an id".into(), id_text)
         );
         let mut item = sqlx::Connection::begin(&mut *tx).await?;
-        let outcome = apply_event(&mut item, event_id, event, now).await;
+        let outcome = apply_event(&mut item, delivery, event, now).await;
         effects.settle(item, &what, outcome).await?;
     }
     Ok(effects)
@@ -93,7 +94,7 @@ pub async fn process(
 
 async fn apply_event(
     tx: &mut SqliteConnection,
-    event_id: i64,
+    delivery: &Delivery<'_>,
     event: &serde_json::Value,
     now: Timestamp,
 ) -> anyhow::Result<Item> {
@@ -107,7 +108,7 @@ async fn apply_event(
             .map_or_else(String::new, id_text),
         id_text(&event.event_id)
     );
-    if !webhook_events::claim_item(&mut *tx, &key, event_id, now).await? {
+    if !webhook_events::claim_item(&mut *tx, &key, delivery.id, now).await? {
         return Ok(Item::Duplicate);
     }
     let Some(object_id) = event.object_id.as_ref().map(id_text) else {
@@ -120,7 +121,9 @@ async fn apply_event(
     match event.change() {
         Change::Property => {}
         Change::Deletion => return contact_deleted(&mut *tx, &object_id, at).await,
-        Change::PrivacyDeletion => return erasure_requested(&mut *tx, &object_id, now).await,
+        Change::PrivacyDeletion => {
+            return erasure_requested(&mut *tx, delivery, &object_id, now).await
+        }
         Change::Other => return Ok(Item::Ignored),
     }
     let Some(property) = &event.property_name else {
@@ -205,6 +208,7 @@ async fn contact_deleted(
 /// count stays; the lead's history says when and why.
 async fn erasure_requested(
     tx: &mut SqliteConnection,
+    delivery: &Delivery<'_>,
     hubspot_id: &str,
     now: Timestamp,
 ) -> anyhow::Result<Item> {
@@ -230,14 +234,27 @@ async fn erasure_requested(
         lead.email.clone(),
         user_id,
     ];
-    let identifiers: Vec<String> = mentions.into_iter().flatten().collect();
     let mut deliveries = 0;
-    for needle in &identifiers {
+    for needle in mentions.iter().flatten() {
         deliveries += webhook_events::delete_processed_mentioning(&mut *tx, needle).await?;
     }
-    // What a delivery from before now says of them is not kept when it comes again.
-    let identifiers: Vec<&str> = identifiers.iter().map(String::as_str).collect();
-    erased_identities::record(&mut *tx, &identifiers, now).await?;
+    // What a delivery from before now says of them is not kept when it comes again: their
+    // phone, the numbers they called from, their WhatsApp user id.
+    let mut phones: Vec<Phone> = lead
+        .phone
+        .iter()
+        .filter_map(|p| Phone::parse(p).ok())
+        .collect();
+    for number in calls::patient_numbers(&mut *tx, lead_id).await? {
+        if let Ok(phone) = Phone::parse(&number) {
+            if !phones.contains(&phone) {
+                phones.push(phone);
+            }
+        }
+    }
+    let mut identities: Vec<Identity<'_>> = phones.iter().map(Identity::Phone).collect();
+    identities.extend(mentions[2].as_deref().map(Identity::WhatsappUser));
+    erased_identities::record(&mut *tx, delivery.erasure_key, &identities, now).await?;
     leads::erase(&mut *tx, lead_id, now).await?;
     lead_activities::insert(
         &mut *tx,

@@ -10,6 +10,7 @@ pub mod whatsapp;
 pub mod whatsapp_content;
 
 use super::jobs::{Job, JobContext, JobError};
+use super::store::erased_identities::{self, ErasureKey, Identity};
 use super::store::{leads, webhook_events};
 use crate::domain::{LeadStage, Phone, Provider, Source, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,47 @@ use serde::{Deserialize, Serialize};
 pub struct ItemEffects {
     pub applied: usize,
     pub duplicates: usize,
+    /// Items from a person who asked to be erased after them: skipped.
+    pub erased: usize,
     pub failed: Vec<String>,
+}
+
+/// The stored delivery items come from: its id (items claim their keys under it), when it
+/// arrived, and the key of erased persons' digests.
+pub struct Delivery<'a> {
+    pub id: i64,
+    pub received_at: Timestamp,
+    pub erasure_key: &'a ErasureKey,
+}
+
+impl Delivery<'_> {
+    /// Whether what `identities` did at `at`, carried by this delivery, came before one of them
+    /// asked to be erased (see [`before_erasure`]).
+    pub async fn before_erasure(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        identities: &[Identity<'_>],
+        at: Timestamp,
+    ) -> sqlx::Result<bool> {
+        before_erasure(tx, self.erasure_key, identities, at, Some(self.received_at)).await
+    }
+}
+
+/// Whether what `identities` did at `at` (delivered at `delivered_at`, for a webhook) came
+/// before one of them asked to be erased: the earlier of the two instants counts, so a delivery
+/// that arrived before the erasure is from before it whatever time the provider wrote, and an
+/// instant equal to the erasure's is before it (seconds are all we keep).
+pub async fn before_erasure(
+    tx: &mut sqlx::SqliteConnection,
+    key: &ErasureKey,
+    identities: &[Identity<'_>],
+    at: Timestamp,
+    delivered_at: Option<Timestamp>,
+) -> sqlx::Result<bool> {
+    let Some(erased_at) = erased_identities::erased_at(tx, key, identities).await? else {
+        return Ok(false);
+    };
+    Ok(erased_at >= delivered_at.map_or(at, |d| d.min(at)))
 }
 
 /// How one item of a delivery went.
@@ -31,6 +72,8 @@ pub enum Item {
     Duplicate,
     /// Nothing to do with it (another object, an event we do not follow); its key is claimed.
     Ignored,
+    /// From a person who asked to be erased after it: not kept; its key is claimed.
+    Erased,
 }
 
 impl ItemEffects {
@@ -50,6 +93,7 @@ impl ItemEffects {
                 match item {
                     Item::Applied => self.applied += 1,
                     Item::Duplicate => self.duplicates += 1,
+                    Item::Erased => self.erased += 1,
                     Item::Ignored => {}
                 }
             }
@@ -191,17 +235,22 @@ pub async fn process_event(ctx: &JobContext, event_id: i64) -> Result<Processed,
         .provider
         .parse()
         .map_err(|e: String| JobError::Permanent(anyhow::anyhow!(e)))?;
+    let delivery = Delivery {
+        id: event_id,
+        received_at: event.received_at,
+        erasure_key: &ctx.db.erasure_key,
+    };
     let (result, event_type) = match provider {
         Provider::Whatsapp => (
-            whatsapp::process(&mut tx, event_id, &event.body, now).await,
+            whatsapp::process(&mut tx, &delivery, &event.body, now).await,
             whatsapp::event_type(&event.body),
         ),
         Provider::Aircall => (
-            aircall::process(&mut tx, event_id, &event.body, now).await,
+            aircall::process(&mut tx, &delivery, &event.body, now).await,
             aircall::event_type(&event.body),
         ),
         Provider::Hubspot => (
-            hubspot::process(&mut tx, event_id, &event.body, now).await,
+            hubspot::process(&mut tx, &delivery, &event.body, now).await,
             hubspot::event_type(&event.body),
         ),
     };
@@ -217,6 +266,12 @@ pub async fn process_event(ctx: &JobContext, event_id: i64) -> Result<Processed,
             )
             .await
             .map_err(retryable)?;
+            if failed.is_none() && effects.erased > 0 && effects.applied == 0 {
+                // Only the words of a person who asked to be erased: not kept either.
+                webhook_events::delete(&mut *tx, event_id)
+                    .await
+                    .map_err(retryable)?;
+            }
             if failed.is_none() {
                 // A replay that succeeds settles the delivery's earlier failed job.
                 crate::backend::store::jobs::settle_failed_processing(&mut *tx, event_id, now)

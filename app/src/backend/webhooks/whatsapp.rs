@@ -2,8 +2,9 @@
 //! updates move our outbound messages forward (SPEC §2 order), whatever order they arrive in.
 
 use super::whatsapp_content::Content;
-use super::{new_lead, Item, ItemEffects};
-use crate::backend::store::{erased_identities, lead_activities, leads, messages, webhook_events};
+use super::{new_lead, Delivery, Item, ItemEffects};
+use crate::backend::store::erased_identities::Identity;
+use crate::backend::store::{lead_activities, leads, messages, webhook_events};
 use crate::domain::{Phone, Source, Timestamp};
 use anyhow::Context;
 use serde::Deserialize;
@@ -239,7 +240,7 @@ pub fn event_type(body: &[u8]) -> Option<String> {
 /// savepoint (see [`ItemEffects::settle`]).
 pub async fn process(
     tx: &mut SqliteConnection,
-    event_id: i64,
+    delivery: &Delivery<'_>,
     body: &[u8],
     now: Timestamp,
 ) -> anyhow::Result<ItemEffects> {
@@ -259,13 +260,13 @@ pub async fn process(
         for message in items(&value, "messages") {
             let what = format!("message {}", item_id(message));
             let mut item = sqlx::Connection::begin(&mut *tx).await?;
-            let outcome = apply_message(&mut item, event_id, &contacts, message, now).await;
+            let outcome = apply_message(&mut item, delivery, &contacts, message, now).await;
             effects.settle(item, &what, outcome).await?;
         }
         for status in items(&value, "statuses") {
             let what = format!("status of {}", item_id(status));
             let mut item = sqlx::Connection::begin(&mut *tx).await?;
-            let outcome = apply_status(&mut item, event_id, status, now).await;
+            let outcome = apply_status(&mut item, delivery.id, status, now).await;
             effects.settle(item, &what, outcome).await?;
         }
     }
@@ -281,14 +282,19 @@ fn item_id(item: &serde_json::Value) -> &str {
 
 async fn apply_message(
     tx: &mut SqliteConnection,
-    event_id: i64,
+    delivery: &Delivery<'_>,
     contacts: &[Contact],
     raw: &serde_json::Value,
     now: Timestamp,
 ) -> anyhow::Result<Item> {
     let message = InboundMessage::deserialize(raw).context("unreadable message")?;
-    if !webhook_events::claim_item(&mut *tx, &format!("wa:msg:{}", message.id), event_id, now)
-        .await?
+    if !webhook_events::claim_item(
+        &mut *tx,
+        &format!("wa:msg:{}", message.id),
+        delivery.id,
+        now,
+    )
+    .await?
     {
         return Ok(Item::Duplicate);
     }
@@ -300,15 +306,15 @@ async fn apply_message(
     };
     let at = unix(&message.timestamp, now);
     // The sender asked to be erased after writing this (a redelivery, a replay): not kept.
-    let identifiers: Vec<&str> = sender
+    let identities: Vec<Identity<'_>> = sender
         .phone
         .as_ref()
-        .map(Phone::as_str)
+        .map(Identity::Phone)
         .into_iter()
-        .chain(sender.user_id)
+        .chain(sender.user_id.map(Identity::WhatsappUser))
         .collect();
-    if erased_identities::erased_after(&mut *tx, &identifiers, at).await? {
-        return Ok(Item::Ignored);
+    if delivery.before_erasure(&mut *tx, &identities, at).await? {
+        return Ok(Item::Erased);
     }
     // A notice that the patient's id changed names the old one: their lead is found by it.
     let previous_user = match raw
