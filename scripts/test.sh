@@ -13,6 +13,9 @@ scripts/setup.sh --browser
 step "format"
 cargo fmt --all -- --check
 
+step "layers"
+scripts/check-layers.sh
+
 step "clippy"
 cargo clippy -p app --features ssr --all-targets -- -D warnings
 cargo clippy -p server --all-targets -- -D warnings

@@ -171,7 +171,7 @@ async fn serve(path: &str, db: &Db) -> anyhow::Result<(String, String)> {
     let state = server::http::app_state(config).await?;
     tokio::spawn(async move { axum::serve(listener, server::http::router(state)).await });
     let email = format!("bench{}@clinic.test", std::process::id());
-    server::cli::create_user(db, &email, "Bench", Role::Staff, "bench password").await?;
+    app::backend::users::create(db, &email, "Bench", Role::Staff, "bench password").await?;
     let response = reqwest::Client::new()
         .post(format!("{base}/sfn/login"))
         .header("origin", &base)

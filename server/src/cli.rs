@@ -3,10 +3,10 @@
 
 use anyhow::{bail, Context};
 use app::backend::jobs::{runner, JobContext};
-use app::backend::store::{api_tokens, jobs, settings, users, webhook_events};
 use app::backend::webhooks::{process_event, Processed};
 use app::backend::{auth, config::Config, db::Db, seed, tokens};
-use app::domain::{Email, Provider, Queue, Role, Timestamp};
+use app::backend::{queue, users, webhooks};
+use app::domain::{Email, Provider, Queue, Timestamp};
 use clap::{Parser, Subcommand};
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -164,6 +164,9 @@ pub enum ProvidersCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum QueueCommand {
+    /// Each queue: pending, running, failed, the oldest pending one's age, and why it is held
+    /// (as /healthz and Integraciones show them).
+    Status,
     /// List failed jobs with their last error.
     Failed,
     /// Put failed jobs back in their queue with their attempts reset: `all` or one job id.
@@ -486,8 +489,25 @@ pub async fn queue(config: Config, command: QueueCommand) -> anyhow::Result<()> 
     let ctx = JobContext::new(db.clone(), Arc::new(config));
     let now = Timestamp::now();
     match command {
+        QueueCommand::Status => {
+            let overview = queue::overview(&db, now).await?;
+            for q in overview.queues {
+                let oldest = q
+                    .oldest_pending_seconds
+                    .map_or("-".to_string(), |s| format!("{s} s"));
+                println!(
+                    "{:<9} pending {:<6} running {:<3} failed {:<5} oldest {:<8} {}",
+                    q.queue.as_str(),
+                    q.pending,
+                    q.running,
+                    q.failed,
+                    oldest,
+                    q.held.as_deref().unwrap_or("activa")
+                );
+            }
+        }
         QueueCommand::Failed => {
-            let failed = jobs::list_failed(&db.reader).await?;
+            let failed = queue::failed_jobs(&db).await?;
             println!("{} failed job(s)", failed.len());
             for job in failed {
                 let error = job.last_error.unwrap_or_default();
@@ -502,7 +522,7 @@ pub async fn queue(config: Config, command: QueueCommand) -> anyhow::Result<()> 
                 RetryTarget::All => None,
                 RetryTarget::Job(id) => Some(id),
             };
-            let retried = jobs::retry_failed(&db.writer, id, now).await?;
+            let retried = queue::retry_failed(&db, id, now).await?;
             if retried == 0 && id.is_some() {
                 bail!("no failed job with that id");
             }
@@ -536,21 +556,11 @@ pub async fn queue(config: Config, command: QueueCommand) -> anyhow::Result<()> 
         }
         QueueCommand::Pause { queue } | QueueCommand::Resume { queue } => {
             let paused = matches!(command, QueueCommand::Pause { .. });
-            for queue in queue.map_or_else(|| Queue::ALL.to_vec(), |q| vec![q]) {
-                settings::set(
-                    &db.writer,
-                    &app::backend::flags::pause_key(queue),
-                    if paused { "true" } else { "false" },
-                    now,
-                )
-                .await?;
-                if !paused {
-                    // The cause of an account-wide refusal is fixed: its held work runs again.
-                    app::backend::flags::release_queue(&db.writer, queue, now).await?;
-                }
+            for one in queue.map_or_else(|| Queue::ALL.to_vec(), |q| vec![q]) {
+                app::backend::queue::set_paused(&db, one, paused, now).await?;
                 println!(
                     "queue {} {}",
-                    queue.as_str(),
+                    one.as_str(),
                     if paused { "paused" } else { "resumed" }
                 );
             }
@@ -568,12 +578,12 @@ pub async fn webhooks(config: Config, command: WebhooksCommand) -> anyhow::Resul
             since,
             limit,
         } => {
-            let filter = webhook_events::Filter {
+            let filter = webhooks::Filter {
                 provider,
                 status,
                 since,
             };
-            for event in webhook_events::list(&db.reader, &filter, limit).await? {
+            for event in webhooks::list(&db, &filter, limit).await? {
                 println!(
                     "{:<6} {:<9} {:<24} {:<9} {} attempts {} {}",
                     event.id,
@@ -593,12 +603,12 @@ pub async fn webhooks(config: Config, command: WebhooksCommand) -> anyhow::Resul
             dry_run,
         } => {
             let status = (status == "failed").then(|| "failed".to_string());
-            let filter = webhook_events::Filter {
+            let filter = webhooks::Filter {
                 provider: Some(provider),
                 status,
                 since,
             };
-            let events = webhook_events::list(&db.reader, &filter, i64::MAX).await?;
+            let events = webhooks::list(&db, &filter, i64::MAX).await?;
             let ctx = JobContext::new(db.clone(), Arc::new(config));
             for event in events.iter().rev() {
                 if dry_run {
@@ -644,7 +654,7 @@ async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
             println!("Token {id} ({name}) created. Copy it now; it is not shown again:\n{token}");
         }
         TokenCommand::List => {
-            let rows = api_tokens::list(&db.reader).await?;
+            let rows = tokens::list(&db).await?;
             println!(
                 "{:<6} {:<30} {:<22} {:<22} REVOKED",
                 "ID", "NAME", "CREATED", "LAST USED"
@@ -728,7 +738,7 @@ async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Aircall { email, line } => {
             let email = email_of(&email)?;
-            if !users::set_aircall_user_id(&db.writer, &email, line).await? {
+            if !users::set_aircall_line(&db, &email, line).await? {
                 return Err(unknown(&email));
             }
             match line {
@@ -743,7 +753,7 @@ async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
             password_stdin,
         } => {
             let password = new_password(password_stdin)?;
-            create_user(
+            users::create(
                 &db,
                 &email,
                 &name,
@@ -754,7 +764,7 @@ async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
             println!("User {email} saved with role {role}.");
         }
         UserCommand::List => {
-            for user in users::all(&db.reader).await? {
+            for user in users::list(&db).await? {
                 let state = match user.disabled_at {
                     Some(at) => format!("disabled since {at}"),
                     None => "active".to_string(),
@@ -768,16 +778,14 @@ async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
         } => {
             let email = email_of(&email)?;
             let password = new_password(password_stdin)?;
-            check_password(&password)?;
-            let hash = auth::hash_password(&password)?;
-            if !users::set_password(&db.writer, &email, &hash).await? {
+            if !users::set_password(&db, &email, &password).await? {
                 return Err(unknown(&email));
             }
             println!("Password of {email} changed; their sessions have ended.");
         }
         UserCommand::Disable { email } => {
             let email = email_of(&email)?;
-            if !users::set_disabled(&db.writer, &email, Some(Timestamp::now())).await? {
+            if !users::set_disabled(&db, &email, true, Timestamp::now()).await? {
                 return Err(unknown(&email));
             }
             println!("{email} is disabled: their sessions have ended and they cannot sign in.");
@@ -789,7 +797,7 @@ async fn user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Enable { email } => {
             let email = email_of(&email)?;
-            if !users::set_disabled(&db.writer, &email, None).await? {
+            if !users::set_disabled(&db, &email, false, Timestamp::now()).await? {
                 return Err(unknown(&email));
             }
             println!("{email} can sign in again.");
@@ -812,36 +820,6 @@ fn new_password(from_stdin: bool) -> anyhow::Result<String> {
         println!("Generated password (shown once): {password}");
         Ok(password)
     }
-}
-
-fn check_password(password: &str) -> anyhow::Result<()> {
-    if password.chars().count() < 8 {
-        bail!("the password must have at least 8 characters");
-    }
-    Ok(())
-}
-
-pub async fn create_user(
-    db: &Db,
-    email: &str,
-    name: &str,
-    role: Role,
-    password: &str,
-) -> anyhow::Result<i64> {
-    let email =
-        Email::parse(email).with_context(|| format!("{email:?} is not an e-mail address"))?;
-    if name.trim().is_empty() {
-        bail!("the name cannot be empty");
-    }
-    check_password(password)?;
-    let hash = auth::hash_password(password)?;
-    let user = users::NewUser {
-        email: &email,
-        name: name.trim(),
-        password_hash: &hash,
-        role,
-    };
-    Ok(users::upsert(&db.writer, user, Timestamp::now()).await?)
 }
 
 /// `db check`.
@@ -895,24 +873,23 @@ pub async fn hubspot_sync(
     since: Option<Timestamp>,
     full: bool,
 ) -> anyhow::Result<()> {
-    use app::backend::hubspot_sync::{request_sync, SyncStop, Syncer};
-    use app::backend::store::leads;
+    use app::backend::hubspot_sync::{count_pending, request_sync, resync, SyncStop, Syncer};
     let db = Db::connect(&config.database_url).await?;
     let client = hubspot_client(&config)?;
     if full || since.is_some() {
-        let marked = leads::resync_hubspot(&db.writer, if full { None } else { since }).await?;
+        let marked = resync(&db, if full { None } else { since }).await?;
         println!("{marked} leads to send again");
     }
     // Whatever happens here, the queue has a job for the pending leads.
     request_sync(&mut *db.writer.acquire().await?, Timestamp::now()).await?;
-    let total = leads::count_pending_hubspot(&db.reader).await?;
+    let total = count_pending(&db).await?;
     println!("{total} leads pending");
     let property = &config.hubspot_lead_key_property;
     let syncer = loop {
         match Syncer::new(&db, &client, property, "cli").await {
             Ok(syncer) => break syncer,
             Err(SyncStop::Busy) => {
-                let pending = leads::count_pending_hubspot(&db.reader).await?;
+                let pending = count_pending(&db).await?;
                 if pending == 0 {
                     println!("done: the worker's sync sent them");
                     return Ok(());

@@ -7,29 +7,22 @@ use leptos::prelude::*;
 
 #[server(prefix = "/sfn", endpoint = "queues")]
 pub async fn list_queues() -> Result<Vec<QueueView>, AppError> {
-    use crate::backend::jobs::runner::hold_reason;
-    use crate::backend::{auth, breakers, flags::Flags, store::jobs};
-    use crate::domain::{Queue, Timestamp};
+    use crate::backend::{auth, queue};
+    use crate::domain::Timestamp;
     let (state, _) = auth::require_user().await?;
-    let read = |e: sqlx::Error| auth::internal("reading queue state", e);
-    let now = Timestamp::now();
-    let stats = jobs::stats(&state.db.reader, now).await.map_err(read)?;
-    let flags = Flags::load(&state.db).await.map_err(read)?;
-    let breakers = breakers::all(&state.db).await.map_err(read)?;
-    Ok(Queue::ALL
+    let overview = queue::overview(&state.db, Timestamp::now())
+        .await
+        .map_err(|e| auth::internal("reading queue state", e))?;
+    Ok(overview
+        .queues
         .into_iter()
-        .map(|queue| {
-            let row = stats.iter().find(|s| s.queue == queue.as_str());
-            QueueView {
-                queue: queue.as_str().to_string(),
-                pending: row.map_or(0, |r| r.pending),
-                running: row.map_or(0, |r| r.running),
-                failed: row.map_or(0, |r| r.failed),
-                oldest_pending_seconds: row
-                    .and_then(|r| r.oldest_pending)
-                    .map(|t| (now.unix() - t.unix()).max(0)),
-                held: hold_reason(queue, &flags, &breakers, now),
-            }
+        .map(|q| QueueView {
+            queue: q.queue.as_str().to_string(),
+            pending: q.pending,
+            running: q.running,
+            failed: q.failed,
+            oldest_pending_seconds: q.oldest_pending_seconds,
+            held: q.held,
         })
         .collect())
 }
@@ -47,11 +40,11 @@ pub async fn list_breakers() -> Result<Vec<BreakerView>, AppError> {
 
 #[server(prefix = "/sfn", endpoint = "failed_jobs")]
 pub async fn list_failed_jobs() -> Result<Vec<FailedJobView>, AppError> {
-    use crate::backend::{auth, store::jobs};
+    use crate::backend::{auth, queue};
     use crate::format::local_datetime;
     let (state, _) = auth::require_user().await?;
     let tz = state.config.timezone;
-    let failed = jobs::list_failed(&state.db.reader)
+    let failed = queue::failed_jobs(&state.db)
         .await
         .map_err(|e| auth::internal("listing failed jobs", e))?;
     Ok(failed
@@ -71,10 +64,10 @@ pub async fn list_failed_jobs() -> Result<Vec<FailedJobView>, AppError> {
 /// Puts one failed job (or all with `None`) back in its queue with its attempts reset.
 #[server(prefix = "/sfn", endpoint = "retry_jobs")]
 pub async fn retry_jobs(id: Option<i64>) -> Result<u64, AppError> {
-    use crate::backend::{auth, store::jobs};
+    use crate::backend::{auth, queue};
     use crate::domain::Timestamp;
     let (state, user) = auth::require_admin().await?;
-    let retried = jobs::retry_failed(&state.db.writer, id, Timestamp::now())
+    let retried = queue::retry_failed(&state.db, id, Timestamp::now())
         .await
         .map_err(|e| auth::internal("retrying jobs", e))?;
     tracing::info!(
@@ -90,7 +83,7 @@ pub async fn list_webhook_events(
     provider: Option<String>,
     status: Option<String>,
 ) -> Result<Vec<WebhookEventView>, AppError> {
-    use crate::backend::{auth, store::webhook_events};
+    use crate::backend::{auth, webhooks};
     use crate::format::local_datetime;
     let (state, _) = auth::require_user().await?;
     let provider = match provider.as_deref() {
@@ -105,12 +98,12 @@ pub async fn list_webhook_events(
         Some(s @ ("pending" | "processed" | "failed")) => Some(s.to_string()),
         Some(_) => return Err(AppError::invalid("status", "Estado desconocido.")),
     };
-    let filter = webhook_events::Filter {
+    let filter = webhooks::Filter {
         provider,
         status,
         since: None,
     };
-    let events = webhook_events::list(&state.db.reader, &filter, 100)
+    let events = webhooks::list(&state.db, &filter, 100)
         .await
         .map_err(|e| auth::internal("listing webhook events", e))?;
     let tz = state.config.timezone;
@@ -130,10 +123,10 @@ pub async fn list_webhook_events(
 
 #[server(prefix = "/sfn", endpoint = "webhook_payload")]
 pub async fn get_webhook_payload(id: i64) -> Result<WebhookPayload, AppError> {
-    use crate::backend::{auth, store::webhook_events};
+    use crate::backend::{auth, webhooks};
     // Patients' messages whole, headers included: admins only.
     let (state, _) = auth::require_admin().await?;
-    let event = webhook_events::find(&state.db.reader, id)
+    let event = webhooks::find(&state.db, id)
         .await
         .map_err(|e| auth::internal("reading a webhook event", e))?
         .ok_or(AppError::NotFound)?;

@@ -39,19 +39,20 @@ pub async fn save_settings(
     paused_aircall: Option<String>,
     paused_hubspot: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::backend::flags::{self, HubspotMode};
-    use crate::backend::{auth, store::settings};
-    use crate::domain::{Phone, Timestamp};
+    use crate::backend::auth;
+    use crate::backend::flags::{self, Ajustes, HubspotMode};
+    use crate::domain::{Phone, Queue, Timestamp};
     let (state, user) = auth::require_admin().await?;
     let on_off = |field: &str, value: &str| match value {
-        "on" | "off" => Ok(value.to_string()),
+        "on" => Ok(true),
+        "off" => Ok(false),
         _ => Err(AppError::invalid(
             field,
             "Elige «Activado» o «Desactivado».",
         )),
     };
-    let whatsapp_outbound = on_off("whatsapp_outbound", &whatsapp_outbound)?;
-    let calls_ui = on_off("calls_ui", &calls_ui)?;
+    let whatsapp_outbound_on = on_off("whatsapp_outbound", &whatsapp_outbound)?;
+    let calls_ui_on = on_off("calls_ui", &calls_ui)?;
     let mode = HubspotMode::parse(&hubspot_sync_mode).ok_or_else(|| {
         AppError::invalid("hubspot_sync_mode", "Modo de sincronización desconocido.")
     })?;
@@ -66,41 +67,24 @@ pub async fn save_settings(
                 .to_string(),
         ),
     };
-    let now = Timestamp::now();
-    let internal = |e: sqlx::Error| auth::internal("saving settings", e);
-    let mut tx = state.db.begin_write().await.map_err(internal)?;
-    settings::set(&mut *tx, flags::WHATSAPP_OUTBOUND, &whatsapp_outbound, now)
+    let paused = [
+        (Queue::Whatsapp, paused_whatsapp.is_some()),
+        (Queue::Aircall, paused_aircall.is_some()),
+        (Queue::Hubspot, paused_hubspot.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(queue, ticked)| ticked.then_some(queue))
+    .collect();
+    let ajustes = Ajustes {
+        whatsapp_outbound: whatsapp_outbound_on,
+        calls_ui: calls_ui_on,
+        hubspot_mode: mode,
+        backup_phone,
+        paused,
+    };
+    flags::save_ajustes(&state.db, &ajustes, Timestamp::now())
         .await
-        .map_err(internal)?;
-    settings::set(&mut *tx, flags::CALLS_UI, &calls_ui, now)
-        .await
-        .map_err(internal)?;
-    settings::set(&mut *tx, flags::HUBSPOT_SYNC_MODE, mode.as_str(), now)
-        .await
-        .map_err(internal)?;
-    match &backup_phone {
-        Some(phone) => settings::set(&mut *tx, flags::BACKUP_PHONE, phone, now).await,
-        None => settings::delete(&mut *tx, flags::BACKUP_PHONE).await,
-    }
-    .map_err(internal)?;
-    for (queue, ticked) in [
-        ("whatsapp", paused_whatsapp.is_some()),
-        ("aircall", paused_aircall.is_some()),
-        ("hubspot", paused_hubspot.is_some()),
-    ] {
-        let queue = queue
-            .parse()
-            .map_err(|e: String| auth::internal("a provider queue", e))?;
-        settings::set(
-            &mut *tx,
-            &flags::pause_key(queue),
-            if ticked { "true" } else { "false" },
-            now,
-        )
-        .await
-        .map_err(internal)?;
-    }
-    tx.commit().await.map_err(internal)?;
+        .map_err(|e| auth::internal("saving settings", e))?;
     tracing::info!(
         user_id = user.id,
         whatsapp_outbound,

@@ -6,11 +6,11 @@ use leptos::prelude::*;
 
 #[server(prefix = "/sfn", endpoint = "api_tokens")]
 pub async fn list_api_tokens() -> Result<Vec<ApiTokenView>, AppError> {
-    use crate::backend::{auth, store::api_tokens};
+    use crate::backend::{auth, tokens};
     use crate::format::local_datetime;
     let (state, _) = auth::require_admin().await?;
     let tz = state.config.timezone;
-    let rows = api_tokens::list(&state.db.reader)
+    let rows = tokens::list(&state.db)
         .await
         .map_err(|e| auth::internal("listing API tokens", e))?;
     Ok(rows

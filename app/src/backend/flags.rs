@@ -73,6 +73,54 @@ impl HubspotMode {
     }
 }
 
+/// What the Ajustes form sets, already checked.
+#[derive(Clone, Debug)]
+pub struct Ajustes {
+    pub whatsapp_outbound: bool,
+    pub calls_ui: bool,
+    pub hubspot_mode: HubspotMode,
+    /// E.164; `None` removes it.
+    pub backup_phone: Option<String>,
+    /// The provider queues paused (the others run).
+    pub paused: Vec<Queue>,
+}
+
+/// Saves every flag of the Ajustes form in one transaction: all or none.
+pub async fn save_ajustes(db: &Db, ajustes: &Ajustes, now: Timestamp) -> sqlx::Result<()> {
+    let on_off = |on: bool| if on { "on" } else { "off" };
+    let mut tx = db.begin_write().await?;
+    settings::set(
+        &mut *tx,
+        WHATSAPP_OUTBOUND,
+        on_off(ajustes.whatsapp_outbound),
+        now,
+    )
+    .await?;
+    settings::set(&mut *tx, CALLS_UI, on_off(ajustes.calls_ui), now).await?;
+    settings::set(
+        &mut *tx,
+        HUBSPOT_SYNC_MODE,
+        ajustes.hubspot_mode.as_str(),
+        now,
+    )
+    .await?;
+    match &ajustes.backup_phone {
+        Some(phone) => settings::set(&mut *tx, BACKUP_PHONE, phone, now).await?,
+        None => settings::delete(&mut *tx, BACKUP_PHONE).await?,
+    }
+    for queue in Queue::ALL.into_iter().filter(|q| q.provider().is_some()) {
+        let paused = ajustes.paused.contains(&queue);
+        settings::set(
+            &mut *tx,
+            &pause_key(queue),
+            if paused { "true" } else { "false" },
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await
+}
+
 /// Every setting, read in one query.
 #[derive(Clone, Debug, Default)]
 pub struct Flags(HashMap<String, String>);

@@ -249,6 +249,17 @@ pub async fn run_hourly_sweep(db: Db) {
     }
 }
 
+/// Leads HubSpot has not seen yet (or refused until they change).
+pub async fn count_pending(db: &Db) -> sqlx::Result<i64> {
+    leads::count_pending_hubspot(&db.reader).await
+}
+
+/// `hubspot sync --full` (every lead) or `--since T` (leads changed since T): pending again,
+/// refusals forgotten; how many.
+pub async fn resync(db: &Db, since: Option<Timestamp>) -> sqlx::Result<u64> {
+    leads::resync_hubspot(&db.writer, since).await
+}
+
 /// What `mini-crm hubspot setup` found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SetUp {

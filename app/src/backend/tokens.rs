@@ -56,6 +56,11 @@ pub async fn authenticate(db: &Db, token: &str) -> sqlx::Result<Option<ApiTokenR
     Ok(Some(row))
 }
 
+/// Every token, newest first (never its secret).
+pub async fn list(db: &Db) -> sqlx::Result<Vec<ApiTokenRow>> {
+    api_tokens::list(&db.reader).await
+}
+
 pub async fn revoke(db: &Db, id: i64) -> sqlx::Result<bool> {
     let revoked = api_tokens::revoke(&db.writer, id, Timestamp::now()).await?;
     if revoked {

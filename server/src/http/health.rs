@@ -10,12 +10,9 @@
 
 use super::guards::presents_metrics_token;
 use app::backend::auth::session_user;
-use app::backend::breakers;
-use app::backend::flags::Flags;
-use app::backend::jobs::runner::hold_reason;
+use app::backend::queue;
 use app::backend::state::AppState;
-use app::backend::store::jobs;
-use app::domain::{Provider, Queue, Role, Timestamp};
+use app::domain::{Provider, Role, Timestamp};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -54,14 +51,8 @@ pub async fn healthz(
 async fn report(state: &AppState) -> (StatusCode, Value) {
     let started = Instant::now();
     let now = Timestamp::now();
-    let read = async {
-        let stats = jobs::stats(&state.db.reader, now).await?;
-        let flags = Flags::load(&state.db).await?;
-        let breakers = breakers::all(&state.db).await?;
-        Ok::<_, sqlx::Error>((stats, flags, breakers))
-    };
-    let (stats, flags, breakers) = match read.await {
-        Ok(read) => read,
+    let overview = match queue::overview(&state.db, now).await {
+        Ok(overview) => overview,
         Err(err) => {
             tracing::error!(error = %err, "health check: the database failed");
             return (
@@ -89,26 +80,24 @@ async fn report(state: &AppState) -> (StatusCode, Value) {
 
     let mut queues = Map::new();
     let mut backlog = false;
-    for queue in Queue::ALL {
-        let row = stats.iter().find(|s| s.queue == queue.as_str());
-        let oldest = row
-            .and_then(|r| r.oldest_pending)
-            .map(|t| (now.unix() - t.unix()).max(0));
-        backlog |= oldest.is_some_and(|age| age > BACKLOG_SECONDS);
+    for q in &overview.queues {
+        backlog |= q
+            .oldest_pending_seconds
+            .is_some_and(|age| age > BACKLOG_SECONDS);
         queues.insert(
-            queue.as_str().into(),
+            q.queue.as_str().into(),
             json!({
-                "pending": row.map_or(0, |r| r.pending),
-                "running": row.map_or(0, |r| r.running),
-                "failed": row.map_or(0, |r| r.failed),
-                "oldest_pending_seconds": oldest,
-                "held": hold_reason(queue, &flags, &breakers, now),
+                "pending": q.pending,
+                "running": q.running,
+                "failed": q.failed,
+                "oldest_pending_seconds": q.oldest_pending_seconds,
+                "held": q.held,
             }),
         );
     }
     let mut providers = Map::new();
     let mut open = false;
-    for breaker in &breakers {
+    for breaker in &overview.breakers {
         open |= breaker.state == "open";
         providers.insert(
             breaker.provider.clone(),
@@ -158,7 +147,7 @@ async fn report(state: &AppState) -> (StatusCode, Value) {
             "checked_at": now,
             "database": { "ok": true, "writable": true, "latency_ms": (latency_ms * 100.0).round() / 100.0,
                           "disk_free_bytes": disk.map(|d| d.free), "disk_nearly_full": disk_nearly_full },
-            "maintenance": flags.maintenance().is_some(),
+            "maintenance": overview.flags.maintenance().is_some(),
             "queues": queues,
             "breakers": providers,
             "webhooks_rejected_since_start": rejected,

@@ -5,10 +5,9 @@
 //! and the latency of every request by kind of route.
 
 use super::guards::presents_metrics_token;
-use app::backend::breakers;
+use app::backend::queue;
 use app::backend::state::AppState;
-use app::backend::store::jobs;
-use app::domain::{Provider, Queue, Timestamp};
+use app::domain::{Provider, Timestamp};
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
@@ -160,9 +159,7 @@ pub async fn metrics(
             state.rejected_webhooks.count(provider),
         );
     }
-    let jobs = jobs::stats(&state.db.reader, Timestamp::now()).await;
-    let breakers = breakers::all(&state.db).await;
-    let (Ok(jobs), Ok(breakers)) = (jobs, breakers) else {
+    let Ok(overview) = queue::overview(&state.db, Timestamp::now()).await else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "the database did not answer",
@@ -170,24 +167,24 @@ pub async fn metrics(
             .into_response();
     };
     metrics.jobs.clear();
-    for queue in Queue::ALL {
-        let row = jobs.iter().find(|s| s.queue == queue.as_str());
+    for q in &overview.queues {
         for (state, n) in [
-            ("pending", row.map_or(0, |r| r.pending)),
-            ("running", row.map_or(0, |r| r.running)),
-            ("failed", row.map_or(0, |r| r.failed)),
+            ("pending", q.pending),
+            ("running", q.running),
+            ("failed", q.failed),
         ] {
             metrics
                 .jobs
                 .get_or_create(&JobLabels {
-                    queue: queue.as_str().to_string(),
+                    queue: q.queue.as_str().to_string(),
                     state: state.to_string(),
                 })
                 .set(n);
         }
     }
     for provider in Provider::ALL {
-        let open = breakers
+        let open = overview
+            .breakers
             .iter()
             .any(|b| b.provider == provider.as_str() && b.state == "open");
         metrics

@@ -3,9 +3,9 @@
 
 use app::backend::log_every::LogEvery;
 use app::backend::state::AppState;
-use app::backend::store::webhook_events::NewDelivery;
 use app::backend::webhooks::ingest::{delivery_key, NotStored, Stored};
 use app::backend::webhooks::verify;
+use app::backend::webhooks::NewDelivery;
 use app::domain::{Provider, Timestamp};
 use axum::body::Bytes;
 use axum::error_handling::HandleErrorLayer;

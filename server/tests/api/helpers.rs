@@ -140,7 +140,7 @@ impl TestApp {
     }
 
     pub async fn create_user(&self, email: &str, role: Role) -> i64 {
-        server::cli::create_user(&self.state.db, email, "Ana Pérez", role, PASSWORD)
+        app::backend::users::create(&self.state.db, email, "Ana Pérez", role, PASSWORD)
             .await
             .expect("user created")
     }

@@ -253,7 +253,8 @@ async fn an_account_wide_refusal_holds_the_queue_and_each_message_goes_once_afte
     let flags = app::backend::flags::Flags::load(&s.app.state.db)
         .await
         .unwrap();
-    let held = runner::hold_reason(Queue::Whatsapp, &flags, &[], Timestamp::now()).unwrap();
+    let held =
+        app::backend::queue::hold_reason(Queue::Whatsapp, &flags, &[], Timestamp::now()).unwrap();
     assert!(
         held.contains("190") && held.contains("mini-crm queue resume whatsapp"),
         "{held}"

@@ -2,8 +2,9 @@
 //! `mini-crm serve` and in `mini-crm queue work`.
 
 use super::{backoff_seconds, dispatch, JobContext, JobError};
-use crate::backend::breakers::{self, Breaker};
-use crate::backend::flags::{Flags, HubspotMode};
+use crate::backend::breakers;
+use crate::backend::flags::Flags;
+use crate::backend::queue::hold_reason;
 use crate::backend::store::jobs;
 use crate::backend::supervise::{caught, Heartbeat};
 use crate::backend::write_health::{self, caused_by_unavailability};
@@ -11,41 +12,6 @@ use crate::domain::{mask_personal_data, Queue, Timestamp};
 use rand::Rng;
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// Why `queue`'s jobs are held now, if they are: a pause, the provider refusing the whole
-/// account, maintenance (outbound queues), a sending flag, or its provider's open breaker.
-/// `None`: claim away.
-pub fn hold_reason(
-    queue: Queue,
-    flags: &Flags,
-    breakers: &[Breaker],
-    now: Timestamp,
-) -> Option<String> {
-    let provider = queue.provider();
-    let reason = if flags.queue_paused(queue) {
-        "En pausa"
-    } else if let Some(refusal) = flags.account_hold(queue) {
-        // Each hold says why and what lifts it.
-        return Some(format!("Retenida: {refusal}"));
-    } else if provider.is_some() && flags.maintenance().is_some() {
-        "Mantenimiento: envíos detenidos"
-    } else if queue == Queue::Whatsapp && !flags.whatsapp_outbound() {
-        "Envío de WhatsApp desactivado"
-    } else if queue == Queue::Hubspot && flags.hubspot_mode() == HubspotMode::Deferred {
-        "Sincronización con HubSpot diferida"
-    } else if queue == Queue::Hubspot && flags.hubspot_mode() == HubspotMode::Off {
-        "Sincronización con HubSpot desactivada"
-    } else if provider.is_some_and(|p| {
-        breakers
-            .iter()
-            .any(|b| b.provider == p.as_str() && b.holds(now))
-    }) {
-        "Proveedor caído: circuito abierto"
-    } else {
-        return None;
-    };
-    Some(reason.to_string())
-}
 
 /// The queues among `wanted` whose jobs may be claimed now (flags and breakers are read at
 /// every claim, so a change made by any process takes effect at once).

@@ -15,6 +15,23 @@ use super::store::{leads, webhook_events};
 use crate::domain::{LeadStage, Phone, Provider, Source, Timestamp};
 use serde::{Deserialize, Serialize};
 
+pub use super::store::webhook_events::{Filter, NewDelivery, WebhookEventRow};
+
+/// Stored deliveries, newest first, by provider, status and arrival (Integraciones,
+/// `webhooks list`, `webhooks replay`).
+pub async fn list(
+    db: &super::db::Db,
+    filter: &Filter,
+    limit: i64,
+) -> sqlx::Result<Vec<WebhookEventRow>> {
+    webhook_events::list(&db.reader, filter, limit).await
+}
+
+/// One stored delivery, headers and body as received (secrets redacted).
+pub async fn find(db: &super::db::Db, id: i64) -> sqlx::Result<Option<WebhookEventRow>> {
+    webhook_events::find(&db.reader, id).await
+}
+
 /// What became of the items of one delivery: applied, skipped as applied before, and failed
 /// (each with its reason; the others were applied all the same).
 #[derive(Debug, Default, PartialEq, Eq)]
