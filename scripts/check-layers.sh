@@ -21,3 +21,4 @@ if [ -n "$found" ]; then
   exit 1
 fi
 echo "check-layers: pages, API, HTTP and CLI call backend services only"
+python3 scripts/check-module-cycles.py

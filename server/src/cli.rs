@@ -2,8 +2,9 @@
 //! …) from the environment.
 
 use anyhow::{bail, Context};
-use app::backend::jobs::{runner, JobContext};
+use app::backend::jobs::JobContext;
 use app::backend::webhooks::{process_event, Processed};
+use app::backend::worker;
 use app::backend::{auth, config::Config, db::Db, seed, tokens};
 use app::backend::{queue, users, webhooks};
 use app::domain::{Email, Provider, Queue, Timestamp};
@@ -530,9 +531,9 @@ pub async fn queue(config: Config, command: QueueCommand) -> anyhow::Result<()> 
         }
         QueueCommand::Work { once, queue } => {
             let queues = queue.map_or_else(|| Queue::ALL.to_vec(), |q| vec![q]);
-            let worker = runner::worker_name("cli");
+            let worker = worker::worker_name("cli");
             if once {
-                println!("{:?}", runner::run_one(&ctx, &queues, &worker).await?);
+                println!("{:?}", worker::run_one(&ctx, &queues, &worker).await?);
             } else {
                 let (stop, stopped) = tokio::sync::watch::channel(false);
                 // Supervised as in `serve`; nothing reads the heartbeat of a CLI worker.
@@ -540,10 +541,10 @@ pub async fn queue(config: Config, command: QueueCommand) -> anyhow::Result<()> 
                 let work = tokio::spawn(app::backend::supervise::supervise(
                     "queue worker",
                     move || {
-                        runner::work(
+                        worker::work(
                             ctx.clone(),
                             queues.clone(),
-                            runner::worker_name("cli"),
+                            worker::worker_name("cli"),
                             stopped.clone(),
                             beat.clone(),
                         )

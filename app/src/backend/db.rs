@@ -215,6 +215,20 @@ impl DbCheck {
 }
 
 impl Db {
+    /// A write of `who`'s own while writes fail: the first that goes through ends the fault.
+    pub async fn probe_writes(&self, who: &str) {
+        let beat = async {
+            heartbeats::beat(&self.writer, who, Timestamp::now())
+                .await
+                .map_err(|e| e.to_string())?;
+            self.check_file()
+        };
+        match beat.await {
+            Ok(()) => self.write_health.succeeded(who),
+            Err(error) => self.write_health.failed(who, &error),
+        }
+    }
+
     /// Opens (creating the file and its directory if needed) and migrates the database.
     pub async fn connect(database_url: &str) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(database_url)

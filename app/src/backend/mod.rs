@@ -16,6 +16,8 @@ pub mod leads;
 pub mod log_every;
 pub mod outbound;
 pub mod providers;
+#[cfg(test)]
+mod query_plans;
 pub mod queue;
 pub mod retention;
 pub mod seed;
@@ -26,4 +28,5 @@ pub mod supervise;
 pub mod tokens;
 pub mod users;
 pub mod webhooks;
+pub mod worker;
 pub mod write_health;

@@ -250,7 +250,7 @@ async fn deliver_message(ctx: &JobContext, id: i64) -> Result<(), JobError> {
         }
         Err(err @ CallError::Retry { .. }) => {
             messages::clear_send(db, id).await.map_err(db_error)?;
-            Err(err.into_job_error(&format!("WhatsApp send of message {id}")))
+            Err(JobError::from(err).context(&format!("WhatsApp send of message {id}")))
         }
         Err(err @ CallError::Unknown { .. }) => {
             // The request left and no answer came: sent, maybe. As after a crash mid-send, a
@@ -258,7 +258,7 @@ async fn deliver_message(ctx: &JobContext, id: i64) -> Result<(), JobError> {
             outcome_unknown(db, id, "send timed out")
                 .await
                 .map_err(db_error)?;
-            Err(err.into_job_error(&format!("WhatsApp send of message {id}")))
+            Err(JobError::from(err).context(&format!("WhatsApp send of message {id}")))
         }
         Err(CallError::Refused {
             code: Some(code),
@@ -301,7 +301,7 @@ async fn deliver_message(ctx: &JobContext, id: i64) -> Result<(), JobError> {
                 message_id = id,
                 "message refused by Meta"
             );
-            Err(err.into_job_error(&format!("WhatsApp send of message {id}")))
+            Err(JobError::from(err).context(&format!("WhatsApp send of message {id}")))
         }
     }
 }
@@ -389,7 +389,7 @@ impl Job for DialLead {
                 call_requests::finish(db, id, "queued", None, Timestamp::now())
                     .await
                     .map_err(db_error)?;
-                Err(err.into_job_error(&format!("Aircall dial of request {id}")))
+                Err(JobError::from(err).context(&format!("Aircall dial of request {id}")))
             }
         }
     }

@@ -3,8 +3,6 @@
 //! not claim while it fails. A change of state is logged once, not each failed write: a full disk
 //! must not also fill the log.
 
-use super::db::Db;
-use super::store::heartbeats;
 use crate::domain::Timestamp;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -96,20 +94,6 @@ impl WriteHealth {
 /// The guarded values are plain Options: a panic elsewhere cannot leave one half-written.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A write of `who`'s own while writes fail: the first that goes through ends the fault.
-pub async fn probe(db: &Db, who: &str) {
-    let beat = async {
-        heartbeats::beat(&db.writer, who, Timestamp::now())
-            .await
-            .map_err(|e| e.to_string())?;
-        db.check_file()
-    };
-    match beat.await {
-        Ok(()) => db.write_health.succeeded(who),
-        Err(error) => db.write_health.failed(who, &error),
-    }
 }
 
 /// Whether anything in `err`'s chain says the database cannot take writes now.

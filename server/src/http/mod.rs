@@ -15,10 +15,10 @@ mod webhooks;
 
 use anyhow::Context;
 use app::api::SFN_PREFIX;
-use app::backend::jobs::runner;
 use app::backend::state::{AppState, Heartbeats};
 use app::backend::supervise::supervise;
 use app::backend::webhooks::ingest::Ingestor;
+use app::backend::worker;
 use app::backend::{config::Config, db::Db, retention};
 use app::domain::Queue;
 use app::{shell, App, HOME_PATH};
@@ -230,10 +230,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // held are taken back by the lock timeout).
     let (jobs, beat) = (state.jobs(), state.heartbeats.queue.clone());
     let workers = tokio::spawn(supervise("queue worker", move || {
-        runner::work(
+        worker::work(
             jobs.clone(),
             Queue::ALL.to_vec(),
-            runner::worker_name("serve"),
+            worker::worker_name("serve"),
             workers_stopped.clone(),
             beat.clone(),
         )

@@ -6,8 +6,8 @@ use crate::helpers::TestApp;
 use crate::webhooks::{fixture, post_whatsapp, WA_SECRET};
 use app::backend::breakers::{self, FAILURES_TO_OPEN};
 use app::backend::flags;
-use app::backend::jobs::runner::{self, Outcome};
 use app::backend::store::{messages, settings};
+use app::backend::worker::{self, Outcome};
 use app::domain::{Queue, Timestamp};
 use axum::http::StatusCode;
 use serde_json::json;
@@ -78,7 +78,7 @@ async fn queued_messages(app: &TestApp, cookie: &str, n: usize) -> Vec<i64> {
 }
 
 async fn work(app: &TestApp, queue: Queue) -> Outcome {
-    runner::run_one(&app.state.jobs(), &[queue], "drill")
+    worker::run_one(&app.state.jobs(), &[queue], "drill")
         .await
         .unwrap()
 }

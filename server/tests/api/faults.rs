@@ -9,8 +9,8 @@ use super::binary::{
 };
 use super::helpers::TestApp;
 use super::webhooks::{post_whatsapp, providers_app};
-use app::backend::jobs::runner;
 use app::backend::store::jobs;
+use app::backend::worker;
 use app::domain::{Queue, Timestamp};
 use axum::http::StatusCode;
 use std::path::{Path, PathBuf};
@@ -336,7 +336,7 @@ async fn a_full_database_holds_the_queue_without_spending_attempts() {
     // The worker claims the job; the database refuses its writes and a probe: nothing is
     // written, the job stays the worker's, and the worker claims nothing while writes fail.
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(runner::work(
+    let worker = tokio::spawn(worker::work(
         app.state.jobs(),
         vec![Queue::Inbound],
         "w".into(),

@@ -4,9 +4,9 @@
 use crate::fake_providers::FakeProvider;
 use crate::helpers::TestApp;
 use app::backend::hubspot_sync::{set_up, SetUp};
-use app::backend::jobs::runner::{self, Outcome};
 use app::backend::providers::hubspot::HubspotClient;
 use app::backend::store::{leads, leases, settings};
+use app::backend::worker::{self, Outcome};
 use app::domain::{Queue, Timestamp};
 use axum::http::StatusCode;
 use serde_json::json;
@@ -74,7 +74,7 @@ async fn create(app: &TestApp, cookie: &str, name: &str, phone: &str, email: &st
 async fn sync(app: &TestApp) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     loop {
-        match runner::run_one(&app.state.jobs(), &[Queue::Hubspot], "test")
+        match worker::run_one(&app.state.jobs(), &[Queue::Hubspot], "test")
             .await
             .unwrap()
         {

@@ -2,9 +2,9 @@
 
 use crate::fake_providers::FakeProvider;
 use crate::helpers::TestApp;
-use app::backend::jobs::runner::{self, Outcome};
 use app::backend::outbound::OUTCOME_UNKNOWN;
 use app::backend::store::messages;
+use app::backend::worker::{self, Outcome};
 use app::domain::{Queue, Timestamp};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
@@ -90,7 +90,7 @@ impl Setup {
     }
 
     async fn work(&self) -> Outcome {
-        runner::run_one(&self.app.state.jobs(), &[Queue::Whatsapp], "test")
+        worker::run_one(&self.app.state.jobs(), &[Queue::Whatsapp], "test")
             .await
             .unwrap()
     }
@@ -392,7 +392,7 @@ async fn a_send_whose_answer_never_comes_is_outcome_unknown_and_never_resent() {
         .timeout(std::time::Duration::from_millis(300))
         .build()
         .unwrap();
-    let outcome = runner::run_one(&ctx, &[Queue::Whatsapp], "test")
+    let outcome = worker::run_one(&ctx, &[Queue::Whatsapp], "test")
         .await
         .unwrap();
     assert!(matches!(outcome, Outcome::Failed { .. }), "{outcome:?}");
@@ -402,7 +402,7 @@ async fn a_send_whose_answer_never_comes_is_outcome_unknown_and_never_resent() {
         ("failed", Some(OUTCOME_UNKNOWN))
     );
     assert_eq!(
-        runner::run_one(&ctx, &[Queue::Whatsapp], "test")
+        worker::run_one(&ctx, &[Queue::Whatsapp], "test")
             .await
             .unwrap(),
         Outcome::Idle
@@ -459,7 +459,7 @@ async fn without_credentials_messages_wait_in_the_queue() {
         .await;
     assert_eq!(response.status, StatusCode::OK);
     let Outcome::Retrying { error, .. } =
-        runner::run_one(&app.state.jobs(), &[Queue::Whatsapp], "test")
+        worker::run_one(&app.state.jobs(), &[Queue::Whatsapp], "test")
             .await
             .unwrap()
     else {
@@ -537,7 +537,7 @@ impl DialSetup {
     }
 
     async fn work(&self) -> Outcome {
-        runner::run_one(&self.app.state.jobs(), &[Queue::Aircall], "test")
+        worker::run_one(&self.app.state.jobs(), &[Queue::Aircall], "test")
             .await
             .unwrap()
     }

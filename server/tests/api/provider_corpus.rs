@@ -3,7 +3,7 @@
 //! never sinks its batch-mates.
 
 use crate::webhooks::{count, drain, post_hubspot, post_whatsapp, providers_app};
-use app::backend::jobs::runner::Outcome;
+use app::backend::worker::Outcome;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 

@@ -2,9 +2,9 @@
 
 use crate::helpers::TestApp;
 use crate::webhooks::{count, drain, fixture, post_whatsapp, providers_app};
-use app::backend::jobs::runner::{self, Outcome};
 use app::backend::store::jobs;
 use app::backend::webhooks::{process_event, Processed};
+use app::backend::worker::{self, Outcome};
 use app::domain::{Queue, Timestamp};
 use server::cli::{QueueCommand, RetryTarget, WebhooksCommand};
 
@@ -160,7 +160,7 @@ async fn a_paused_queue_keeps_its_work_until_resumed() {
     .await
     .unwrap();
     assert_eq!(
-        runner::run_one(&app.state.jobs(), &Queue::ALL, "w")
+        worker::run_one(&app.state.jobs(), &Queue::ALL, "w")
             .await
             .unwrap(),
         Outcome::Idle
@@ -174,7 +174,7 @@ async fn a_paused_queue_keeps_its_work_until_resumed() {
         .await
         .unwrap();
     assert!(matches!(
-        runner::run_one(&app.state.jobs(), &Queue::ALL, "w")
+        worker::run_one(&app.state.jobs(), &Queue::ALL, "w")
             .await
             .unwrap(),
         Outcome::Done { .. }
@@ -298,7 +298,7 @@ async fn retryable_failures_back_off_then_fail_after_max_attempts() {
     let ctx = app.state.jobs();
     for attempt in 1..=10 {
         let before = Timestamp::now();
-        let outcome = runner::run_one(&ctx, &Queue::ALL, "w").await.unwrap();
+        let outcome = worker::run_one(&ctx, &Queue::ALL, "w").await.unwrap();
         let (attempts, run_at): (i64, Timestamp) =
             sqlx::query_as("SELECT attempts, run_at FROM jobs")
                 .fetch_one(&app.state.db.reader)
@@ -317,7 +317,7 @@ async fn retryable_failures_back_off_then_fail_after_max_attempts() {
                 "attempt {attempt}: retried after {delay} s"
             );
             assert_eq!(
-                runner::run_one(&ctx, &Queue::ALL, "w").await.unwrap(),
+                worker::run_one(&ctx, &Queue::ALL, "w").await.unwrap(),
                 Outcome::Idle,
                 "not before its time"
             );

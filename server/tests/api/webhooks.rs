@@ -2,8 +2,8 @@
 //! shaped like the providers' documented examples.
 
 use crate::helpers::{TestApp, TestResponse};
-use app::backend::jobs::runner::{self, Outcome};
 use app::backend::webhooks::verify::sign;
+use app::backend::worker::{self, Outcome};
 use app::domain::{Provider, Queue, Timestamp};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -75,7 +75,7 @@ pub async fn post_aircall(app: &TestApp, body: &[u8]) -> TestResponse {
 pub async fn drain(app: &TestApp) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     loop {
-        match runner::run_one(&app.state.jobs(), &[Queue::Inbound], "test")
+        match worker::run_one(&app.state.jobs(), &[Queue::Inbound], "test")
             .await
             .unwrap()
         {

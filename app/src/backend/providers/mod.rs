@@ -6,7 +6,6 @@ pub mod aircall;
 pub mod hubspot;
 pub mod whatsapp;
 
-use super::jobs::JobError;
 use std::time::Duration;
 
 /// A provider call that did not succeed.
@@ -27,25 +26,6 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// For the queue: `context` names the call ("WhatsApp send of message 12").
-    pub fn into_job_error(self, context: &str) -> JobError {
-        match self {
-            CallError::Retry {
-                reason,
-                retry_after: Some(seconds),
-            } => JobError::RetryAfter(anyhow::anyhow!("{context}: {reason}"), seconds),
-            CallError::Retry { reason, .. } => {
-                JobError::Retryable(anyhow::anyhow!("{context}: {reason}"))
-            }
-            CallError::Refused { reason, .. } => {
-                JobError::Permanent(anyhow::anyhow!("{context}: {reason}"))
-            }
-            CallError::Unknown { reason } => JobError::Permanent(anyhow::anyhow!(
-                "{context}: outcome unknown ({reason}); not repeated by itself"
-            )),
-        }
-    }
-
     /// For a read, which may always be repeated: an unknown outcome is worth another attempt.
     pub fn retry_if_unknown(self) -> Self {
         match self {

@@ -14,7 +14,7 @@ use crate::backend::jobs::enqueue_all;
 use crate::backend::log_every::LogEvery;
 use crate::backend::store::webhook_events::{self, NewDelivery};
 use crate::backend::supervise::{caught, supervise, Heartbeat};
-use crate::backend::write_health::{self, is_unavailable};
+use crate::backend::write_health::is_unavailable;
 use crate::domain::Timestamp;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -134,7 +134,7 @@ async fn write_groups(
             received = receiver.recv_many(&mut group, MAX_GROUP) => received,
             () = tokio::time::sleep(PROBE_EVERY) => {
                 if db.write_health.is_failing() {
-                    write_health::probe(&db, "intake").await;
+                    db.probe_writes("intake").await;
                 }
                 continue;
             }

@@ -1,13 +1,14 @@
-//! Workers: claim a due job of an unpaused queue, run it, record the outcome. They run inside
-//! `mini-crm serve` and in `mini-crm queue work`.
+//! Workers: claim a due job of an unpaused queue, run it by its kind (the registry below is the
+//! one place that knows every job type), record the outcome. They run inside `mini-crm serve`
+//! and in `mini-crm queue work`.
 
-use super::{backoff_seconds, dispatch, JobContext, JobError};
+use super::jobs::{backoff_seconds, Job, JobContext, JobError};
 use crate::backend::breakers;
 use crate::backend::flags::Flags;
 use crate::backend::queue::hold_reason;
 use crate::backend::store::jobs;
 use crate::backend::supervise::{caught, Heartbeat};
-use crate::backend::write_health::{self, caused_by_unavailability};
+use crate::backend::write_health::caused_by_unavailability;
 use crate::domain::{mask_personal_data, Queue, Timestamp};
 use rand::Rng;
 use std::time::Duration;
@@ -99,7 +100,7 @@ pub async fn run_one(ctx: &JobContext, wanted: &[Queue], worker: &str) -> anyhow
         // database's, not the job's: write nothing now. If the probe commits, only this job's
         // writes do not fit, and it is retried like any failure, spending its attempts.
         if caused_by_unavailability(err) {
-            write_health::probe(&ctx.db, "queue").await;
+            ctx.db.probe_writes("queue").await;
             if ctx.db.write_health.is_failing() {
                 let error = mask_personal_data(&format!("{err:#}"));
                 return Ok(Outcome::Interrupted { id, kind, error });
@@ -169,7 +170,7 @@ pub async fn work(
             ctx.db.write_health.failed("queue", &gone);
         }
         let pause = if ctx.db.write_health.is_failing() {
-            write_health::probe(&ctx.db, "queue").await;
+            ctx.db.probe_writes("queue").await;
             Some(PROBE_EVERY)
         } else if interrupted {
             let error = "handed back: the database failed during the run";
@@ -211,4 +212,27 @@ pub async fn work(
         }
     }
     tracing::info!(worker, "queue worker stopped");
+}
+
+/// The registry: runs a claimed job by its kind.
+async fn dispatch(ctx: &JobContext, kind: &str, payload: &str) -> Result<(), JobError> {
+    use crate::backend::hubspot_sync::SyncHubspot;
+    use crate::backend::outbound::{DialLead, SendReminder, SendWhatsappMessage};
+    use crate::backend::webhooks::ProcessWebhook;
+    match kind {
+        ProcessWebhook::NAME => decode::<ProcessWebhook>(payload)?.run(ctx).await,
+        SendWhatsappMessage::NAME => decode::<SendWhatsappMessage>(payload)?.run(ctx).await,
+        DialLead::NAME => decode::<DialLead>(payload)?.run(ctx).await,
+        SendReminder::NAME => decode::<SendReminder>(payload)?.run(ctx).await,
+        SyncHubspot::NAME => decode::<SyncHubspot>(payload)?.run(ctx).await,
+        other => Err(JobError::Permanent(anyhow::anyhow!(
+            "unknown job kind {other:?}"
+        ))),
+    }
+}
+
+fn decode<J: Job>(payload: &str) -> Result<J, JobError> {
+    serde_json::from_str(payload).map_err(|e| {
+        JobError::Permanent(anyhow::anyhow!("payload of {} is not valid: {e}", J::NAME))
+    })
 }

@@ -1,10 +1,12 @@
-//! The persistent job queue: jobs are serde structs with a NAME, one registry runs them, the
-//! runner claims, retries with backoff and gives up after the kind's max attempts.
-
-pub mod runner;
+//! The persistent job queue's vocabulary: a job is a serde struct with a `NAME`, a queue and its
+//! max attempts; what it can reach (`JobContext`), how it fails (`JobError`), how it is queued,
+//! and the back-off between attempts. The worker (`backend::worker`) claims and runs jobs; its
+//! registry, not this module, knows every kind, so the modules that define jobs import this one
+//! and nothing here imports them back.
 
 use super::config::Config;
 use super::db::Db;
+use super::providers::CallError;
 use super::store::jobs;
 use crate::domain::{Queue, Timestamp};
 use serde::{de::DeserializeOwned, Serialize};
@@ -20,7 +22,7 @@ pub struct JobContext {
 }
 
 impl JobContext {
-    /// For a process without an [`super::state::AppState`] (the CLI's workers).
+    /// For a process without an `AppState` (the CLI's workers).
     pub fn new(db: Db, config: Arc<Config>) -> Self {
         Self {
             db,
@@ -46,6 +48,36 @@ pub enum JobError {
     /// its attempt not spent; it runs when the hold is lifted.
     #[error("{0:#}")]
     Held(anyhow::Error),
+}
+
+impl JobError {
+    /// The same failure, its message led by `what` ("WhatsApp send of message 12: …").
+    pub fn context(self, what: &str) -> Self {
+        match self {
+            JobError::Retryable(e) => JobError::Retryable(e.context(what.to_string())),
+            JobError::RetryAfter(e, s) => JobError::RetryAfter(e.context(what.to_string()), s),
+            JobError::Permanent(e) => JobError::Permanent(e.context(what.to_string())),
+            JobError::Held(e) => JobError::Held(e.context(what.to_string())),
+        }
+    }
+}
+
+impl From<CallError> for JobError {
+    /// A provider call's failure as the queue takes it: later (when the provider said), never
+    /// (a refusal), or never by itself (the outcome is unknown: a person decides).
+    fn from(err: CallError) -> Self {
+        match err {
+            CallError::Retry {
+                reason,
+                retry_after: Some(seconds),
+            } => JobError::RetryAfter(anyhow::anyhow!(reason), seconds),
+            CallError::Retry { reason, .. } => JobError::Retryable(anyhow::anyhow!(reason)),
+            CallError::Refused { reason, .. } => JobError::Permanent(anyhow::anyhow!(reason)),
+            CallError::Unknown { reason } => JobError::Permanent(anyhow::anyhow!(
+                "outcome unknown ({reason}); not repeated by itself"
+            )),
+        }
+    }
 }
 
 pub trait Job: Serialize + DeserializeOwned {
@@ -90,29 +122,6 @@ pub async fn enqueue_at<J: Job>(
         now,
     )
     .await
-}
-
-/// The registry: runs a claimed job by its kind.
-pub async fn dispatch(ctx: &JobContext, kind: &str, payload: &str) -> Result<(), JobError> {
-    use super::hubspot_sync::SyncHubspot;
-    use super::outbound::{DialLead, SendReminder, SendWhatsappMessage};
-    use super::webhooks::ProcessWebhook;
-    match kind {
-        ProcessWebhook::NAME => decode::<ProcessWebhook>(payload)?.run(ctx).await,
-        SendWhatsappMessage::NAME => decode::<SendWhatsappMessage>(payload)?.run(ctx).await,
-        DialLead::NAME => decode::<DialLead>(payload)?.run(ctx).await,
-        SendReminder::NAME => decode::<SendReminder>(payload)?.run(ctx).await,
-        SyncHubspot::NAME => decode::<SyncHubspot>(payload)?.run(ctx).await,
-        other => Err(JobError::Permanent(anyhow::anyhow!(
-            "unknown job kind {other:?}"
-        ))),
-    }
-}
-
-fn decode<J: Job>(payload: &str) -> Result<J, JobError> {
-    serde_json::from_str(payload).map_err(|e| {
-        JobError::Permanent(anyhow::anyhow!("payload of {} is not valid: {e}", J::NAME))
-    })
 }
 
 /// Seconds before attempt `attempts + 1`: 5 s · 2^(attempts − 1), capped at an hour, ±20 % jitter
