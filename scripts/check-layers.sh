@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-edges=(app/src/api app/src/pages server/src/http server/src/cli.rs server/src/cli)
+edges=(app/src/api app/src/pages server/src/http server/src/cli)
 existing=()
 for edge in "${edges[@]}"; do
   [ -e "$edge" ] && existing+=("$edge")

@@ -48,7 +48,7 @@ async fn aircall_backfill_adds_only_the_calls_whose_webhooks_never_arrived() {
         _ => None,
     })
     .unwrap();
-    server::cli::aircall_backfill(config.clone(), since)
+    server::cli::providers::aircall_backfill(config.clone(), since)
         .await
         .unwrap();
     let received = aircall.received();
@@ -83,7 +83,9 @@ async fn aircall_backfill_adds_only_the_calls_whose_webhooks_never_arrived() {
         vec![],
         json!({ "calls": [missing_again()], "meta": {} }),
     )]);
-    server::cli::aircall_backfill(config, since).await.unwrap();
+    server::cli::providers::aircall_backfill(config, since)
+        .await
+        .unwrap();
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM calls")
         .fetch_one(&app.state.db.reader)
         .await
@@ -132,7 +134,7 @@ async fn a_backfill_over_aircalls_cap_is_split_and_a_persistent_outage_ends_it_c
             json!({ "calls": [], "meta": { "total": 8000, "next_page_link": null } }),
         ),
     ]);
-    server::cli::aircall_backfill(config.clone(), since)
+    server::cli::providers::aircall_backfill(config.clone(), since)
         .await
         .unwrap();
     let received = aircall.received();
@@ -161,7 +163,7 @@ async fn a_backfill_over_aircalls_cap_is_split_and_a_persistent_outage_ends_it_c
         json!({ "error": "down" }),
     );
     aircall.script(std::iter::repeat_n(failing, 5));
-    let error = server::cli::aircall_backfill(config, since)
+    let error = server::cli::providers::aircall_backfill(config, since)
         .await
         .unwrap_err()
         .to_string();

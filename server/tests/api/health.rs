@@ -130,12 +130,12 @@ async fn db_check_passes_on_a_migrated_database_and_fails_on_a_missing_one() {
         })
         .unwrap()
     };
-    server::cli::db_check(&config(app.state.config.database_url.clone()))
+    server::cli::db::check(&config(app.state.config.database_url.clone()))
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let missing = format!("sqlite://{}/nothing.sqlite", dir.path().display());
-    assert!(server::cli::db_check(&config(missing)).await.is_err());
+    assert!(server::cli::db::check(&config(missing)).await.is_err());
     assert!(
         !dir.path().join("nothing.sqlite").exists(),
         "a check never creates a database"

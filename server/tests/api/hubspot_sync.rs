@@ -648,8 +648,10 @@ async fn the_sync_waits_for_the_set_up_and_an_invalid_token_holds_the_queue() {
         _ => None,
     })
     .unwrap();
-    server::cli::hubspot_setup(config.clone()).await.unwrap();
-    server::cli::hubspot_setup(config)
+    server::cli::providers::hubspot_setup(config.clone())
+        .await
+        .unwrap();
+    server::cli::providers::hubspot_setup(config)
         .await
         .expect("a second run finds it");
     let created: Vec<_> = hubspot
@@ -786,7 +788,7 @@ async fn one_sync_runs_at_a_time_and_the_holder_hands_over() {
     .await
     .unwrap());
     let started = std::time::Instant::now();
-    server::cli::hubspot_sync(config, None, false)
+    server::cli::providers::hubspot_sync(config, None, false)
         .await
         .unwrap();
     assert!(
@@ -908,7 +910,9 @@ async fn hubspot_outage_drill_and_batches_of_at_most_100() {
         _ => None,
     })
     .unwrap();
-    server::cli::hubspot_sync(config, None, true).await.unwrap();
+    server::cli::providers::hubspot_sync(config, None, true)
+        .await
+        .unwrap();
     let updates = hubspot
         .received()
         .iter()

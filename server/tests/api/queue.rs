@@ -6,7 +6,8 @@ use app::backend::store::jobs;
 use app::backend::webhooks::{process_event, Processed};
 use app::backend::worker::{self, Outcome};
 use app::domain::{Queue, Timestamp};
-use server::cli::{QueueCommand, RetryTarget, WebhooksCommand};
+use server::cli::queue::{QueueCommand, RetryTarget};
+use server::cli::webhooks::WebhooksCommand;
 
 async fn config(app: &TestApp) -> app::backend::config::Config {
     (*app.state.config).clone()
@@ -105,7 +106,7 @@ async fn permanent_failures_fail_at_once_and_retry_resets_attempts() {
         .unwrap()
         .contains("unknown job kind"));
 
-    server::cli::queue(
+    server::cli::queue::run(
         config(&app).await,
         QueueCommand::Retry {
             target: RetryTarget::Job(failed[0].id),
@@ -121,7 +122,7 @@ async fn permanent_failures_fail_at_once_and_retry_resets_attempts() {
         .await,
         1
     );
-    server::cli::queue(
+    server::cli::queue::run(
         config(&app).await,
         QueueCommand::Retry {
             target: RetryTarget::All,
@@ -137,7 +138,7 @@ async fn permanent_failures_fail_at_once_and_retry_resets_attempts() {
         .await,
         2
     );
-    assert!(server::cli::queue(
+    assert!(server::cli::queue::run(
         config(&app).await,
         QueueCommand::Retry {
             target: RetryTarget::Job(999)
@@ -151,7 +152,7 @@ async fn permanent_failures_fail_at_once_and_retry_resets_attempts() {
 async fn a_paused_queue_keeps_its_work_until_resumed() {
     let app = providers_app().await;
     post_whatsapp(&app, &fixture("whatsapp_message.json")).await;
-    server::cli::queue(
+    server::cli::queue::run(
         config(&app).await,
         QueueCommand::Pause {
             queue: Some(Queue::Inbound),
@@ -170,7 +171,7 @@ async fn a_paused_queue_keeps_its_work_until_resumed() {
         0,
         "paused work spends no attempts"
     );
-    server::cli::queue(config(&app).await, QueueCommand::Resume { queue: None })
+    server::cli::queue::run(config(&app).await, QueueCommand::Resume { queue: None })
         .await
         .unwrap();
     assert!(matches!(
@@ -187,7 +188,7 @@ async fn queue_work_once_runs_at_most_one_job() {
     let app = providers_app().await;
     post_whatsapp(&app, &fixture("whatsapp_message.json")).await;
     post_whatsapp(&app, &fixture("whatsapp_referral.json")).await;
-    server::cli::queue(
+    server::cli::queue::run(
         config(&app).await,
         QueueCommand::Work {
             once: true,
@@ -231,7 +232,7 @@ async fn replay_reprocesses_failed_deliveries_and_changes_nothing_on_processed_o
         status: status.into(),
         dry_run,
     };
-    server::cli::webhooks(config(&app).await, replay("all", true))
+    server::cli::webhooks::run(config(&app).await, replay("all", true))
         .await
         .unwrap();
     assert_eq!(
@@ -240,7 +241,7 @@ async fn replay_reprocesses_failed_deliveries_and_changes_nothing_on_processed_o
         "a dry run touches nothing"
     );
 
-    server::cli::webhooks(config(&app).await, replay("failed", false))
+    server::cli::webhooks::run(config(&app).await, replay("failed", false))
         .await
         .unwrap();
     assert_eq!(
@@ -261,7 +262,7 @@ async fn replay_reprocesses_failed_deliveries_and_changes_nothing_on_processed_o
         2
     );
 
-    server::cli::webhooks(config(&app).await, replay("all", false))
+    server::cli::webhooks::run(config(&app).await, replay("all", false))
         .await
         .unwrap();
     assert_eq!(
@@ -354,7 +355,7 @@ async fn a_successful_replay_settles_the_deliverys_failed_job() {
         count(&app, "SELECT COUNT(*) FROM jobs WHERE status = 'failed'").await,
         1
     );
-    server::cli::webhooks(
+    server::cli::webhooks::run(
         config(&app).await,
         WebhooksCommand::Replay {
             provider: app::domain::Provider::Whatsapp,
