@@ -132,7 +132,7 @@ pub async fn sell_treatment(
     use crate::backend::{auth, leads};
     use crate::domain::Timestamp;
     let (state, user) = auth::require_user().await?;
-    let draft = leads::TreatmentDraft::parse(&name, &sessions_count, &price)?;
+    let draft = crate::domain::TreatmentDraft::parse(&name, &sessions_count, &price)?;
     leads::sell_treatment(&state.db, &user, lead_id, &draft, Timestamp::now()).await?;
     Ok(())
 }

@@ -15,6 +15,7 @@ mod phone;
 mod queue;
 mod source;
 mod timestamp;
+mod treatment;
 mod user;
 
 pub use api_token::{ApiTokenView, NewApiToken};
@@ -36,4 +37,5 @@ pub use phone::{Phone, PhoneError};
 pub use queue::{Provider, Queue};
 pub use source::{Source, UnknownSource};
 pub use timestamp::{Timestamp, TIMESTAMP_FORMAT};
+pub use treatment::TreatmentDraft;
 pub use user::{CurrentUser, Role};
