@@ -2,15 +2,14 @@
 
 mod aircall_backfill;
 mod auth;
-mod backup;
+#[path = "../common/binary.rs"]
 mod binary;
-mod cli_safety;
 mod clinic;
-mod crash;
 mod degradation;
-mod deploy;
 mod fake_providers;
 mod faults;
+#[path = "../common/fixtures.rs"]
+mod fixtures;
 mod health;
 mod helpers;
 mod hubspot_sync;
@@ -18,7 +17,6 @@ mod kpi_golden;
 mod kpi_reference;
 mod leads;
 mod limits;
-mod logs;
 mod metrics;
 mod outbound;
 mod provider_corpus;
@@ -26,7 +24,6 @@ mod queue;
 mod reports;
 mod retention;
 mod route_security;
-mod runbooks;
 mod schema;
 mod security;
 mod seed;

@@ -8,7 +8,7 @@ use app::domain::{Provider, Queue, Timestamp};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 
-pub const WA_SECRET: &str = "wa-app-secret";
+pub use crate::fixtures::{fixture, WA_SECRET};
 const HS_SECRET: &str = "hs-client-secret";
 const APP_URL: &str = "https://crm.clinica.example";
 
@@ -22,14 +22,6 @@ pub async fn providers_app() -> TestApp {
         ("METRICS_TOKEN", "monitor-token"),
     ])
     .await
-}
-
-pub fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/tests/api/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
 }
 
 async fn post(

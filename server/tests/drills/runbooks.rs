@@ -3,7 +3,7 @@
 //! directory with a plain PATH, each followed by the checks its `<!-- expect: … -->` comment names; `<!-- drill-setup: … -->` comments create the situation a
 //! section is about. A runbook whose command is wrong, renamed or without effect fails here.
 
-use crate::webhooks::{fixture, WA_SECRET};
+use crate::fixtures::{fixture, WA_SECRET};
 use app::backend::webhooks::verify::sign;
 use server::fake_providers::FakeProviders;
 use std::path::{Path, PathBuf};
