@@ -1,5 +1,5 @@
-//! How a refused change is explained: next to its field when the error names one, else as an
-//! alert above the form.
+//! How an error is shown: a refused change next to its field when the error names one, else —
+//! and every other failure a page meets — as one alert, whose markup lives only here.
 
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -21,6 +21,11 @@ pub fn FieldError(error: Signal<Option<AppError>>, field: &'static str) -> impl 
 pub fn GeneralError(error: Signal<Option<AppError>>) -> impl IntoView {
     move || match error.get() {
         Some(AppError::InvalidInput { field: Some(_), .. }) | None => None,
-        Some(other) => Some(view! { <p class="alert error" role="alert">{other.to_string()}</p> }),
+        Some(other) => Some(error_alert(other)),
     }
+}
+
+/// An error as staff read it: its Spanish message, as text, in an alert.
+pub fn error_alert(error: AppError) -> impl IntoView {
+    view! { <p class="alert error" role="alert">{error.to_string()}</p> }
 }

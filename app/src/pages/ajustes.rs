@@ -3,6 +3,7 @@
 
 use crate::api::settings::{get_settings, SaveSettings};
 use crate::api::tokens::{list_api_tokens, CreateApiToken, RevokeApiToken};
+use crate::components::field_error::error_alert;
 use crate::domain::{ApiTokenView, SettingsView};
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -62,7 +63,7 @@ fn ApiTokens(initial: Result<Vec<ApiTokenView>, AppError>) -> impl IntoView {
                     }
                         .into_any()
                 }
-                Err(err) => view! { <p class="alert error" role="alert">{err.to_string()}</p> }.into_any(),
+                Err(err) => error_alert(err).into_any(),
             }}
         </section>
     }
@@ -85,12 +86,12 @@ fn TokenAdmin(
             }
             .into_any(),
         ),
-        Some(Err(err)) => Some(view! { <p class="alert error" role="alert">{err.to_string()}</p> }.into_any()),
+        Some(Err(err)) => Some(error_alert(err).into_any()),
         None => None,
     }
     };
     let revoke_error = move || match revoke.value().get() {
-        Some(Err(err)) => Some(view! { <p class="alert error" role="alert">{err.to_string()}</p> }),
+        Some(Err(err)) => Some(error_alert(err)),
         _ => None,
     };
     let empty = tokens.is_empty();

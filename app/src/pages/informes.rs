@@ -2,6 +2,7 @@
 
 use crate::api::reports::{get_kpi_dashboard, KpiDashboard};
 use crate::components::charts::CHART_IDS;
+use crate::components::field_error::error_alert;
 use crate::domain::{KpiReport, Source};
 use crate::error::AppError;
 use crate::format::{count, day_month, percent};
@@ -102,7 +103,7 @@ fn Dashboard(source: Option<String>, initial: Result<KpiDashboard, AppError>) ->
         }}
         {move || match dashboard.get() {
             Ok(KpiDashboard { report, .. }) => view! { <KpiCards report /> }.into_any(),
-            Err(err) => view! { <p class="alert error" role="alert">{err.to_string()}</p> }.into_any(),
+            Err(err) => error_alert(err).into_any(),
         }}
         <section class="charts" aria-label="Gráficas de los últimos 7 días">
             {CHART_IDS

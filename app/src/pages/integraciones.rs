@@ -9,9 +9,9 @@ use crate::api::integrations::{
     get_webhook_payload, list_breakers, list_failed_jobs, list_queues, list_webhook_events,
     ReplayWebhook, RetryJobs,
 };
+use crate::components::field_error::error_alert;
 use crate::components::shell::SignedInUser;
 use crate::domain::{BreakerView, FailedJobView, QueueView, Role, WebhookEventView};
-use crate::error::AppError;
 use leptos::either::{Either, EitherOf3};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -33,7 +33,7 @@ pub fn IntegracionesPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match breakers.await {
                         Ok(breakers) => Either::Left(view! { <ProviderTable breakers /> }),
-                        Err(err) => Either::Right(error_view(err)),
+                        Err(err) => Either::Right(error_alert(err)),
                     }
                 })}
             </Suspense>
@@ -44,7 +44,7 @@ pub fn IntegracionesPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match queues.await {
                         Ok(queues) => Either::Left(view! { <QueueTable queues /> }),
-                        Err(err) => Either::Right(error_view(err)),
+                        Err(err) => Either::Right(error_alert(err)),
                     }
                 })}
             </Suspense>
@@ -52,22 +52,18 @@ pub fn IntegracionesPage() -> impl IntoView {
         <section class="panel" aria-labelledby="failed-title">
             <h2 id="failed-title">"Trabajos fallidos"</h2>
             // A refused retry comes back in the URL; a done one shows in the tables.
-            {move || retry.value().get().and_then(Result::err).map(error_view)}
+            {move || retry.value().get().and_then(Result::err).map(error_alert)}
             <Suspense fallback=|| view! { <p role="status">"Cargando trabajos…"</p> }>
                 {move || Suspend::new(async move {
                     match failed.await {
                         Ok(jobs) => Either::Left(view! { <FailedJobs jobs retry /> }),
-                        Err(err) => Either::Right(error_view(err)),
+                        Err(err) => Either::Right(error_alert(err)),
                     }
                 })}
             </Suspense>
         </section>
         <WebhookEvents replay />
     }
-}
-
-fn error_view(err: AppError) -> impl IntoView {
-    view! { <p class="alert error" role="alert">{err.to_string()}</p> }
 }
 
 /// "3 min", "2 h", "4 d": how long the oldest pending job has waited.
@@ -290,7 +286,7 @@ fn WebhookEvents(replay: ServerAction<ReplayWebhook>) -> impl IntoView {
                 {select("status", "Estado", STATUSES)}
                 <button type="submit" class="button secondary">"Filtrar"</button>
             </form>
-            {move || replay.value().get().and_then(Result::err).map(error_view)}
+            {move || replay.value().get().and_then(Result::err).map(error_alert)}
             <Suspense fallback=|| view! { <p role="status">"Cargando webhooks…"</p> }>
                 {move || {
                     let filter_href = filter_href.clone();
@@ -303,7 +299,7 @@ fn WebhookEvents(replay: ServerAction<ReplayWebhook>) -> impl IntoView {
                         };
                         match events.await {
                             Ok(events) => Either::Left(view! { <EventTable events replay filter_href admin /> }),
-                            Err(err) => Either::Right(error_view(err)),
+                            Err(err) => Either::Right(error_alert(err)),
                         }
                     })
                 }}
@@ -321,7 +317,7 @@ fn WebhookEvents(replay: ServerAction<ReplayWebhook>) -> impl IntoView {
                             </section>
                         }),
                         Ok(None) => EitherOf3::B(()),
-                        Err(err) => EitherOf3::C(error_view(err)),
+                        Err(err) => EitherOf3::C(error_alert(err)),
                     }
                 })}
             </Suspense>

@@ -7,6 +7,7 @@ use crate::api::leads::{
     get_lead, CallLead, MarkLeadLost, ReopenLead, RescheduleAppointment, ScheduleAppointment,
     SellTreatment, SendWhatsapp, SetAppointmentStatus,
 };
+use crate::components::field_error::error_alert;
 use crate::domain::{
     AppointmentStatus, AppointmentView, LeadDetail, StageFilter, Telephony, TimelineEntry,
     TreatmentView,
@@ -49,7 +50,7 @@ pub fn LeadPage() -> impl IntoView {
                         view! {
                         <Title text="Lead" />
                         <p class="breadcrumb"><a href="/leads">"Leads"</a></p>
-                        <p class="alert error" role="alert">{err.to_string()}</p>
+                        {error_alert(err)}
                         }
                     }),
                 }

@@ -1,7 +1,7 @@
 //! `/leads/nuevo` and `/leads/:id/editar`: a lead's name, phone, e-mail and source.
 
 use crate::api::leads::SaveLead;
-use crate::components::field_error::{FieldError, GeneralError};
+use crate::components::field_error::{error_alert, FieldError, GeneralError};
 use crate::domain::Source;
 use crate::error::AppError;
 use leptos::either::Either;
@@ -54,7 +54,7 @@ pub fn EditLeadPage() -> impl IntoView {
                         super::not_found::set_page_status(err.status());
                         view! {
                             <h1>"Editar lead"</h1>
-                            <p class="alert error" role="alert">{err.to_string()}</p>
+                            {error_alert(err)}
                         }
                     }),
                 }

@@ -3,6 +3,7 @@
 //! filter and page is a link, so the URL always says what is shown.
 
 use crate::api::leads::list_leads;
+use crate::components::field_error::error_alert;
 use crate::domain::{LeadList, LeadRow, Source, StageFilter, LEAD_COUNT_CAP as COUNT_CAP};
 use crate::format::count;
 use leptos::either::Either;
@@ -89,7 +90,7 @@ pub fn LeadsPage() -> impl IntoView {
                 Suspend::new(async move {
                     match list.await {
                         Ok(list) => Either::Left(view! { <LeadResults list filters /> }),
-                        Err(err) => Either::Right(view! { <p class="alert error" role="alert">{err.to_string()}</p> }),
+                        Err(err) => Either::Right(error_alert(err)),
                     }
                 })
             }}
