@@ -18,10 +18,8 @@ pub async fn get_settings() -> Result<SettingsView, AppError> {
         calls_ui: flags.calls_ui(),
         hubspot_sync_mode: flags.hubspot_mode().as_str().to_string(),
         backup_phone: flags.backup_phone().unwrap_or_default().to_string(),
-        // The provider queues: webhook processing is paused from the CLI only.
-        paused: Queue::ALL
+        paused: Queue::OUTBOUND
             .into_iter()
-            .filter(|q| q.provider().is_some())
             .map(|q| (q.as_str().to_string(), flags.queue_paused(q)))
             .collect(),
     })

@@ -46,6 +46,13 @@ impl Breaker {
     }
 }
 
+/// Whether `provider`'s breaker among `breakers` holds its work now (open, cooling down).
+pub fn holds(breakers: &[Breaker], provider: Provider, now: Timestamp) -> bool {
+    breakers
+        .iter()
+        .any(|b| b.provider == provider.as_str() && b.holds(now))
+}
+
 pub async fn all(db: &Db) -> sqlx::Result<Vec<Breaker>> {
     sqlx::query_as(
         "SELECT provider, state, failures, opened_at, last_success_at, last_error_at, last_error

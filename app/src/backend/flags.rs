@@ -45,6 +45,22 @@ pub async fn release_queue(
     settings::set(db, &hold_key(queue), "", now).await
 }
 
+/// Pauses or unpauses `queue` (work waits, nothing is dropped).
+pub async fn set_paused(
+    db: impl sqlx::SqliteExecutor<'_>,
+    queue: Queue,
+    paused: bool,
+    now: Timestamp,
+) -> sqlx::Result<()> {
+    settings::set(
+        db,
+        &pause_key(queue),
+        if paused { "true" } else { "false" },
+        now,
+    )
+    .await
+}
+
 /// Setting key of a queue's pause flag.
 pub fn pause_key(queue: Queue) -> String {
     format!("queue.paused.{}", queue.as_str())
@@ -108,15 +124,8 @@ pub async fn save_ajustes(db: &Db, ajustes: &Ajustes, now: Timestamp) -> sqlx::R
         Some(phone) => settings::set(&mut *tx, BACKUP_PHONE, phone, now).await?,
         None => settings::delete(&mut *tx, BACKUP_PHONE).await?,
     }
-    for queue in Queue::ALL.into_iter().filter(|q| q.provider().is_some()) {
-        let paused = ajustes.paused.contains(&queue);
-        settings::set(
-            &mut *tx,
-            &pause_key(queue),
-            if paused { "true" } else { "false" },
-            now,
-        )
-        .await?;
+    for queue in Queue::OUTBOUND {
+        set_paused(&mut *tx, queue, ajustes.paused.contains(&queue), now).await?;
     }
     tx.commit().await
 }

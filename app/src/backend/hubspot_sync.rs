@@ -260,6 +260,13 @@ pub async fn resync(db: &Db, since: Option<Timestamp>) -> sqlx::Result<u64> {
     leads::resync_hubspot(&db.writer, since).await
 }
 
+/// A sync due now when leads are pending (a waiting one brought forward): the queue sends them
+/// whatever happens to the caller's own sync.
+pub async fn request_pending(db: &Db) -> anyhow::Result<()> {
+    let now = Timestamp::now();
+    queue_sync(db, now, now).await
+}
+
 /// What `mini-crm hubspot setup` found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SetUp {

@@ -5,7 +5,7 @@
 use super::breakers::{self, Breaker};
 use super::db::Db;
 use super::flags::{self, Flags, HubspotMode};
-use super::store::{jobs, settings};
+use super::store::jobs;
 use crate::domain::{Queue, Timestamp};
 
 pub use super::store::jobs::JobRow;
@@ -83,11 +83,7 @@ pub fn hold_reason(
         "Sincronización con HubSpot diferida"
     } else if queue == Queue::Hubspot && flags.hubspot_mode() == HubspotMode::Off {
         "Sincronización con HubSpot desactivada"
-    } else if provider.is_some_and(|p| {
-        breakers
-            .iter()
-            .any(|b| b.provider == p.as_str() && b.holds(now))
-    }) {
+    } else if provider.is_some_and(|p| breakers::holds(breakers, p, now)) {
         "Proveedor caído: circuito abierto"
     } else {
         return None;
@@ -109,13 +105,7 @@ pub async fn retry_failed(db: &Db, id: Option<i64>, now: Timestamp) -> sqlx::Res
 /// Pauses or resumes `queue`: work waits, nothing is dropped. Resuming also lifts the hold of
 /// a queue whose provider refused the whole account, once its cause is fixed.
 pub async fn set_paused(db: &Db, queue: Queue, paused: bool, now: Timestamp) -> sqlx::Result<()> {
-    settings::set(
-        &db.writer,
-        &flags::pause_key(queue),
-        if paused { "true" } else { "false" },
-        now,
-    )
-    .await?;
+    flags::set_paused(&db.writer, queue, paused, now).await?;
     if !paused {
         flags::release_queue(&db.writer, queue, now).await?;
     }

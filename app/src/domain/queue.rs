@@ -20,6 +20,9 @@ impl Queue {
         Queue::Aircall,
         Queue::Hubspot,
     ];
+    /// The queues whose jobs call a provider's API (Ajustes pauses them; webhook processing is
+    /// paused from the CLI only).
+    pub const OUTBOUND: [Queue; 3] = [Queue::Whatsapp, Queue::Aircall, Queue::Hubspot];
 
     pub fn as_str(self) -> &'static str {
         match self {

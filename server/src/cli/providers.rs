@@ -102,7 +102,7 @@ pub async fn hubspot_sync(
     since: Option<Timestamp>,
     full: bool,
 ) -> anyhow::Result<()> {
-    use app::backend::hubspot_sync::{count_pending, request_sync, resync, SyncStop, Syncer};
+    use app::backend::hubspot_sync::{count_pending, request_pending, resync, SyncStop, Syncer};
     let db = Db::connect(&config.database_url).await?;
     let client = hubspot_client(&config)?;
     if full || since.is_some() {
@@ -110,7 +110,7 @@ pub async fn hubspot_sync(
         println!("{marked} leads to send again");
     }
     // Whatever happens here, the queue has a job for the pending leads.
-    request_sync(&mut *db.writer.acquire().await?, Timestamp::now()).await?;
+    request_pending(&db).await?;
     let total = count_pending(&db).await?;
     println!("{total} leads pending");
     let property = &config.hubspot_lead_key_property;

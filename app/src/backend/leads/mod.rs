@@ -23,12 +23,12 @@ use crate::error::AppError;
 use chrono::TimeZone;
 use chrono_tz::Tz;
 
-pub(super) fn internal(context: &str, err: impl std::fmt::Display + 'static) -> AppError {
+fn internal(context: &str, err: impl std::fmt::Display + 'static) -> AppError {
     super::auth::internal(context, err)
 }
 
 /// "Valoración", or "Sesión de Láser" for a session of a treatment.
-pub(super) fn appointment_kind(treatment_name: Option<&str>) -> String {
+fn appointment_kind(treatment_name: Option<&str>) -> String {
     match treatment_name {
         None => "Valoración".to_string(),
         Some(name) => format!("Sesión de {name}"),
@@ -52,7 +52,7 @@ pub fn parse_local(input: &str, tz: Tz, field: &str) -> Result<Timestamp, AppErr
     }
 }
 
-pub(super) fn local_input(at: Timestamp, tz: Tz) -> String {
+fn local_input(at: Timestamp, tz: Tz) -> String {
     at.as_datetime()
         .with_timezone(&tz)
         .format("%Y-%m-%dT%H:%M")
@@ -61,7 +61,7 @@ pub(super) fn local_input(at: Timestamp, tz: Tz) -> String {
 
 /// Whether staff can call through Aircall now (`calls.ui` on and Aircall's breaker closed),
 /// with the flags read for it (the backup phone is among them).
-pub(super) async fn telephony_up(db: &Db) -> Result<(bool, Flags), AppError> {
+async fn telephony_up(db: &Db) -> Result<(bool, Flags), AppError> {
     let flags = Flags::load(db)
         .await
         .map_err(|e| internal("reading flags", e))?;
@@ -69,10 +69,7 @@ pub(super) async fn telephony_up(db: &Db) -> Result<(bool, Flags), AppError> {
         .await
         .map_err(|e| internal("reading breakers", e))?;
     let now = Timestamp::now();
-    let up = flags.calls_ui()
-        && !breakers
-            .iter()
-            .any(|b| b.provider == Provider::Aircall.as_str() && b.holds(now));
+    let up = flags.calls_ui() && !breakers::holds(&breakers, Provider::Aircall, now);
     Ok((up, flags))
 }
 
