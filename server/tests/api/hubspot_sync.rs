@@ -14,6 +14,12 @@ use server::fake_providers::Failure;
 
 /// An app syncing to the fake HubSpot, set up as the runbook says (`mini-crm hubspot setup`).
 async fn hubspot_app(hubspot: &FakeProvider) -> TestApp {
+    hubspot_app_finding(hubspot, SetUp::Created).await
+}
+
+/// An app on the fake HubSpot whose set-up finds the property as `expected`: `Created` for the
+/// first installation, `AlreadyThere` for a second one on the same account.
+async fn hubspot_app_finding(hubspot: &FakeProvider, expected: SetUp) -> TestApp {
     let app = TestApp::spawn_with(&[
         ("HUBSPOT_ACCESS_TOKEN", "hs-token"),
         ("HUBSPOT_API_BASE", &hubspot.base),
@@ -23,8 +29,19 @@ async fn hubspot_app(hubspot: &FakeProvider) -> TestApp {
     let made = set_up(&app.state.db, &client, "mini_crm_lead_key")
         .await
         .unwrap();
-    assert_eq!(made, SetUp::Created);
+    assert_eq!(made, expected);
     app
+}
+
+/// The configuration the CLI reads for `app`'s database and the fake HubSpot.
+fn cli_config(app: &TestApp, hubspot: &FakeProvider) -> app::backend::config::Config {
+    app::backend::config::Config::from_lookup(|name| match name {
+        "DATABASE_URL" => Some(app.state.config.database_url.clone()),
+        "HUBSPOT_ACCESS_TOKEN" => Some("hs-token".into()),
+        "HUBSPOT_API_BASE" => Some(hubspot.base.clone()),
+        _ => None,
+    })
+    .unwrap()
 }
 
 /// The batch calls the sync made, in order (not the set-up's check that it can read contacts).
@@ -581,7 +598,7 @@ async fn a_lost_answer_never_makes_a_second_contact_nor_does_a_reused_lead_id() 
     );
 
     // Another installation (or this one restored from a backup) has a lead with Kiko's id.
-    let other = hubspot_app_again(&hubspot).await;
+    let other = hubspot_app_finding(&hubspot, SetUp::AlreadyThere).await;
     let reused = insert_lead(&other, "Lucía", None, None).await;
     assert_eq!(reused, kiko);
     sync(&other).await;
@@ -595,21 +612,6 @@ async fn a_lost_answer_never_makes_a_second_contact_nor_does_a_reused_lead_id() 
         1,
         "Kiko's contact untouched"
     );
-}
-
-/// A second app on the same fake HubSpot, whose property already exists.
-async fn hubspot_app_again(hubspot: &FakeProvider) -> TestApp {
-    let app = TestApp::spawn_with(&[
-        ("HUBSPOT_ACCESS_TOKEN", "hs-token"),
-        ("HUBSPOT_API_BASE", &hubspot.base),
-    ])
-    .await;
-    let client = HubspotClient::from_config(&app.state.config, reqwest::Client::new()).unwrap();
-    let found = set_up(&app.state.db, &client, "mini_crm_lead_key")
-        .await
-        .unwrap();
-    assert_eq!(found, SetUp::AlreadyThere);
-    app
 }
 
 /// Without the unique lead-key property HubSpot could only take blind creates: the queue waits,
@@ -641,13 +643,7 @@ async fn the_sync_waits_for_the_set_up_and_an_invalid_token_holds_the_queue() {
     );
     assert!(sync(&app).await.is_empty(), "held: nothing runs");
 
-    let config = app::backend::config::Config::from_lookup(|name| match name {
-        "DATABASE_URL" => Some(app.state.config.database_url.clone()),
-        "HUBSPOT_ACCESS_TOKEN" => Some("hs-token".into()),
-        "HUBSPOT_API_BASE" => Some(hubspot.base.clone()),
-        _ => None,
-    })
-    .unwrap();
+    let config = cli_config(&app, &hubspot);
     server::cli::providers::hubspot_setup(config.clone())
         .await
         .unwrap();
@@ -770,13 +766,7 @@ async fn one_sync_runs_at_a_time_and_the_holder_hands_over() {
     leases::release(&app.state.db.writer, "hubspot_sync", "cli-1")
         .await
         .unwrap();
-    let config = app::backend::config::Config::from_lookup(|name| match name {
-        "DATABASE_URL" => Some(app.state.config.database_url.clone()),
-        "HUBSPOT_ACCESS_TOKEN" => Some("hs-token".into()),
-        "HUBSPOT_API_BASE" => Some(hubspot.base.clone()),
-        _ => None,
-    })
-    .unwrap();
+    let config = cli_config(&app, &hubspot);
     let now = Timestamp::now();
     assert!(leases::take(
         &app.state.db.writer,
@@ -903,13 +893,7 @@ async fn hubspot_outage_drill_and_batches_of_at_most_100() {
     assert_eq!(distinct, 150);
 
     // `hubspot sync --full` sends every lead again (now by their HubSpot ids), resumably.
-    let config = app::backend::config::Config::from_lookup(|name| match name {
-        "DATABASE_URL" => Some(app.state.config.database_url.clone()),
-        "HUBSPOT_ACCESS_TOKEN" => Some("hs-token".into()),
-        "HUBSPOT_API_BASE" => Some(hubspot.base.clone()),
-        _ => None,
-    })
-    .unwrap();
+    let config = cli_config(&app, &hubspot);
     server::cli::providers::hubspot_sync(config, None, true)
         .await
         .unwrap();
