@@ -16,8 +16,6 @@ pub mod leads;
 pub mod log_every;
 pub mod outbound;
 pub mod providers;
-#[cfg(test)]
-mod query_plans;
 pub mod queue;
 pub mod retention;
 pub mod seed;

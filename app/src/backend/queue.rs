@@ -23,13 +23,13 @@ pub struct QueueState {
     pub held: Option<String>,
 }
 
-/// Every queue, every provider's breaker, and the flags they were judged by, read at one
-/// instant.
+/// Every queue and every provider's breaker, read at one instant, and whether the app is in
+/// maintenance then.
 #[derive(Clone, Debug)]
 pub struct Overview {
     pub queues: Vec<QueueState>,
     pub breakers: Vec<Breaker>,
-    pub flags: Flags,
+    pub maintenance: bool,
 }
 
 /// The overview now: three reads (job counts, flags, breakers).
@@ -56,7 +56,7 @@ pub async fn overview(db: &Db, now: Timestamp) -> sqlx::Result<Overview> {
     Ok(Overview {
         queues,
         breakers,
-        flags,
+        maintenance: flags.maintenance().is_some(),
     })
 }
 

@@ -147,7 +147,7 @@ async fn report(state: &AppState) -> (StatusCode, Value) {
             "checked_at": now,
             "database": { "ok": true, "writable": true, "latency_ms": (latency_ms * 100.0).round() / 100.0,
                           "disk_free_bytes": disk.map(|d| d.free), "disk_nearly_full": disk_nearly_full },
-            "maintenance": overview.flags.maintenance().is_some(),
+            "maintenance": overview.maintenance,
             "queues": queues,
             "breakers": providers,
             "webhooks_rejected_since_start": rejected,

@@ -13,6 +13,8 @@ pub mod leads;
 pub mod leases;
 pub mod login_attempts;
 pub mod messages;
+#[cfg(test)]
+mod query_plans;
 pub mod settings;
 pub mod treatments;
 pub mod users;

@@ -2,8 +2,8 @@
 //! whole tables: checked with `EXPLAIN QUERY PLAN` on a database of a million jobs (most of them
 //! done, as on a clinic's server after a while) and a hundred thousand deliveries.
 
-use super::db::Db;
-use super::store::{jobs, webhook_events};
+use super::{jobs, webhook_events};
+use crate::backend::db::Db;
 use crate::domain::{Provider, Timestamp};
 
 async fn plan(db: &Db, sql: &str, binds: &[&str]) -> Vec<String> {
