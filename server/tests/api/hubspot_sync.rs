@@ -119,6 +119,13 @@ async fn hubspot_ids(app: &TestApp) -> Vec<(String, Option<String>, bool)> {
     .unwrap()
 }
 
+/// Leads HubSpot has not seen yet.
+async fn pending(app: &TestApp) -> i64 {
+    leads::count_pending_hubspot(&app.state.db.reader)
+        .await
+        .unwrap()
+}
+
 async fn key_of(app: &TestApp, lead: i64) -> String {
     sqlx::query_scalar("SELECT hubspot_key FROM leads WHERE id = $1")
         .bind(lead)
@@ -271,12 +278,7 @@ async fn leads_reach_hubspot_by_id_by_email_or_by_their_key_and_changes_from_hub
     )
     .await
     .unwrap();
-    assert_eq!(
-        leads::count_pending_hubspot(&app.state.db.reader)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(pending(&app).await, 0);
     let form = [
         ("id", carla.to_string()),
         ("name", "Carla Vidal Mora".into()),
@@ -427,9 +429,7 @@ async fn one_refused_contact_never_stops_the_sync() {
         "Gemma never wrote over it"
     );
     assert_eq!(
-        leads::count_pending_hubspot(&app.state.db.reader)
-            .await
-            .unwrap(),
+        pending(&app).await,
         0,
         "the refused wait for a change; nothing is stuck"
     );
@@ -676,9 +676,7 @@ async fn the_sync_waits_for_the_set_up_and_an_invalid_token_holds_the_queue() {
         held(&app).await
     );
     assert_eq!(
-        leads::count_pending_hubspot(&app.state.db.reader)
-            .await
-            .unwrap(),
+        pending(&app).await,
         2,
         "no lead marked refused for the account's problem"
     );
@@ -694,12 +692,7 @@ async fn what_is_not_a_contacts_fault_marks_no_lead() {
     insert_lead(&app, "Tomás", None, None).await;
     fail(&hubspot, "423", "/batch/upsert", 1, None);
     assert!(matches!(sync(&app).await[..], [Outcome::Retrying { .. }]));
-    assert_eq!(
-        leads::count_pending_hubspot(&app.state.db.reader)
-            .await
-            .unwrap(),
-        2
-    );
+    assert_eq!(pending(&app).await, 2);
     due_now(&app).await;
     hubspot.script([
         (200, vec![], json!({ "name": "mini_crm_lead_key", "hasUniqueValue": true })),
@@ -755,12 +748,7 @@ async fn one_sync_runs_at_a_time_and_the_holder_hands_over() {
     .expect("a job due when the holder's lease runs out, should the holder die");
     let wait = Timestamp::parse_rfc3339(&follow_up).unwrap().unix() - Timestamp::now().unix();
     assert!((100..=120).contains(&wait), "{wait}");
-    assert_eq!(
-        leads::count_pending_hubspot(&app.state.db.reader)
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(pending(&app).await, 1);
     // The CLI's sync (another process) runs now that the lease is free; waiting for it would
     // have been the same.
     leases::release(&app.state.db.writer, "hubspot_sync", "cli-1")
@@ -786,13 +774,9 @@ async fn one_sync_runs_at_a_time_and_the_holder_hands_over() {
         "it waited"
     );
     assert_eq!(sizes(&hubspot, "/upsert"), [1]);
-    assert_eq!(
-        leads::count_pending_hubspot(&app.state.db.reader)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(pending(&app).await, 0);
 }
+
 #[tokio::test]
 async fn deferred_queues_the_sync_off_queues_nothing_and_live_sends_it() {
     let hubspot = FakeProvider::start().await;
@@ -861,12 +845,7 @@ async fn hubspot_outage_drill_and_batches_of_at_most_100() {
         .unwrap();
     let wait = Timestamp::parse_rfc3339(&run_at).unwrap().unix() - Timestamp::now().unix();
     assert!((8..=11).contains(&wait), "{wait}");
-    assert_eq!(
-        leads::count_pending_hubspot(&app.state.db.reader)
-            .await
-            .unwrap(),
-        150
-    );
+    assert_eq!(pending(&app).await, 150);
 
     // Back: one run sends 100 then 50, each contact once.
     sqlx::query("UPDATE jobs SET run_at = $1")
@@ -880,12 +859,7 @@ async fn hubspot_outage_drill_and_batches_of_at_most_100() {
         [100, 100, 50],
         "the rate-limited try, then 100 and 50"
     );
-    assert_eq!(
-        leads::count_pending_hubspot(&app.state.db.reader)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(pending(&app).await, 0);
     let distinct: i64 = sqlx::query_scalar("SELECT count(DISTINCT hubspot_id) FROM leads")
         .fetch_one(&app.state.db.reader)
         .await
@@ -903,12 +877,7 @@ async fn hubspot_outage_drill_and_batches_of_at_most_100() {
         .filter(|r| r.path.ends_with("/update"))
         .count();
     assert_eq!(updates, 2);
-    assert_eq!(
-        leads::count_pending_hubspot(&app.state.db.reader)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(pending(&app).await, 0);
 }
 
 #[tokio::test]
@@ -964,13 +933,7 @@ async fn hubspot_outage_drill_opens_the_breaker_burns_no_attempts_and_sends_each
         .await
         .unwrap();
     assert_eq!(held, attempts, "no attempt burned");
-    assert_eq!(
-        leads::count_pending_hubspot(&app.state.db.reader)
-            .await
-            .unwrap(),
-        3,
-        "nothing lost"
-    );
+    assert_eq!(pending(&app).await, 3, "nothing lost");
 
     sqlx::query("UPDATE provider_breakers SET opened_at = $1 WHERE provider = 'hubspot'")
         .bind(Timestamp::now().plus_seconds(-COOL_DOWN_SECONDS - 1))
