@@ -151,11 +151,7 @@ async fn wait_for_health(
 /// Every refusal is a 503 with `Retry-After`, or a connection closed before the body was read
 /// (shed under load): either way the provider retries. Never a 2xx for a row that is not there:
 /// the core promise, checked after a restart.
-async fn assert_acknowledged_means_stored(
-    server: &mut Server,
-    client: &reqwest::Client,
-    sent: &[Delivery],
-) {
+async fn assert_acknowledged_means_stored(server: &mut Server, sent: &[Delivery]) {
     for refused in sent
         .iter()
         .filter(|d| !d.acknowledged() && d.status.is_some())
@@ -170,11 +166,8 @@ async fn assert_acknowledged_means_stored(
             "503 with Retry-After: {refused:?}"
         );
     }
-    // Bounded: a hang here (seen once in a full run, never alone) must fail the test, not stall
-    // the whole suite until CI's limit.
-    tokio::time::timeout(Duration::from_secs(60), server.restart(client))
-        .await
-        .expect("the server restarts within a minute");
+    // Bounded (each probe and the whole wait), and a failure says what the server logged.
+    server.restart().await;
     let stored = tokio::time::timeout(Duration::from_secs(30), stored_keys(&server.database))
         .await
         .expect("the stored keys are read within 30 s");
@@ -198,7 +191,7 @@ async fn a_full_disk_acknowledges_nothing_it_did_not_store_and_recovers_by_itsel
     let database = format!("sqlite://{}/db.sqlite", disk.path().display());
     let client = reqwest::Client::new();
     let mut server = Server::spawn(&database, logs.path());
-    server.wait_until_up(&client).await;
+    server.wait_until_up().await;
     let cookie = server.signed_in(&client, "ana@clinica.example").await;
 
     // Nearly full (under 5 % free): degraded, while deliveries are still stored.
@@ -295,7 +288,7 @@ async fn a_full_disk_acknowledges_nothing_it_did_not_store_and_recovers_by_itsel
         sent.len(),
         sent.len() - acknowledged
     );
-    assert_acknowledged_means_stored(&mut server, &client, &sent).await;
+    assert_acknowledged_means_stored(&mut server, &sent).await;
     let me = client
         .get(format!("{}/api/me", server.base))
         .header("cookie", session)
@@ -418,7 +411,7 @@ async fn hold_write_lock(database: &str) -> sqlx::SqliteConnection {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_locked_by_another_process_refuses_in_time_and_loses_nothing() {
     let client = reqwest::Client::new();
-    let (_dir, mut server) = Server::start_fresh(&client).await;
+    let (_dir, mut server) = Server::start_fresh().await;
     let database = server.database.clone();
     let cookie = server.signed_in(&client, "ana@clinica.example").await;
 
@@ -495,7 +488,7 @@ async fn a_database_locked_by_another_process_refuses_in_time_and_loses_nothing(
         "locked for 8 s: {} deliveries refused with 503, slowest answer {slowest:?}",
         sent.len() - 1
     );
-    assert_acknowledged_means_stored(&mut server, &client, &sent).await;
+    assert_acknowledged_means_stored(&mut server, &sent).await;
 }
 
 /// Starts `serve` on `database` and expects it to stop with an error; returns what it said.
@@ -595,7 +588,7 @@ async fn acknowledges_nothing_after_deleting(delete: impl FnOnce(&Path)) {
     let database = "sqlite://storage/database.sqlite";
     let client = reqwest::Client::new();
     let mut server = Server::spawn_in(&release, database, &dir.path().join("logs"));
-    server.wait_until_up(&client).await;
+    server.wait_until_up().await;
     let first = deliver(&client, &server.base, &whatsapp_delivery(1, 0)).await;
     assert!(first.acknowledged());
 
@@ -638,7 +631,7 @@ fn peak_memory_mib(pid: u32) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_commits_keep_intake_bounded_and_refusing_at_once() {
     let client = reqwest::Client::new();
-    let (_dir, mut server) = Server::start_fresh(&client).await;
+    let (_dir, mut server) = Server::start_fresh().await;
     let database = server.database.clone();
     let before = peak_memory_mib(server.child.id());
 
@@ -680,7 +673,7 @@ async fn stalled_commits_keep_intake_bounded_and_refusing_at_once() {
         "memory stays bounded: {before} → {peak} MiB"
     );
     assert!(server.is_running());
-    assert_acknowledged_means_stored(&mut server, &client, &sent).await;
+    assert_acknowledged_means_stored(&mut server, &sent).await;
 }
 
 #[tokio::test]
@@ -820,8 +813,7 @@ async fn a_commit_that_hangs_turns_healthz_down_until_it_returns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_trickles_is_cut_off_with_a_503() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let client = reqwest::Client::new();
-    let (_dir, server) = Server::start_fresh(&client).await;
+    let (_dir, server) = Server::start_fresh().await;
     let addr = server.base.trim_start_matches("http://").to_string();
     let slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let (mut from_server, mut to_server) = slow.into_split();

@@ -34,8 +34,7 @@ async fn answer_within(
 
 #[tokio::test]
 async fn headers_sent_slowly_are_cut_off() {
-    let client = reqwest::Client::new();
-    let (_dir, server) = Server::start_fresh(&client).await;
+    let (_dir, server) = Server::start_fresh().await;
     let addr = server.base.trim_start_matches("http://");
     let slow = TcpStream::connect(addr).await.unwrap();
     let (mut from_server, mut to_server) = slow.into_split();
@@ -116,7 +115,7 @@ async fn refused_from(http: &reqwest::Client, base: &str, client: &str) -> reqwe
 #[tokio::test]
 async fn past_its_limits_the_server_refuses_at_once_and_a_request_ends_after_30_s() {
     let http = reqwest::Client::new();
-    let (_dir, server) = Server::start_fresh_with(&http, &[("TRUST_PROXY_HEADERS", "true")]).await;
+    let (_dir, server) = Server::start_fresh_with(&[("TRUST_PROXY_HEADERS", "true")]).await;
     let addr = server.base.trim_start_matches("http://").to_string();
     let started = Instant::now();
 

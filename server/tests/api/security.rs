@@ -165,7 +165,7 @@ async fn a_lead_named_like_markup_is_shown_as_text_in_its_title_too() {
 async fn a_flood_of_bad_signatures_is_logged_once_a_second() {
     use crate::binary::{log_lines, whatsapp_delivery, Server};
     let client = reqwest::Client::new();
-    let (dir, server) = Server::start_fresh(&client).await;
+    let (dir, server) = Server::start_fresh().await;
     let started = std::time::Instant::now();
     for n in 0..300 {
         let response = client
@@ -197,7 +197,7 @@ async fn files_with_patients_data_are_owner_only() {
     use crate::binary::{deliver, whatsapp_delivery, Server};
     use std::os::unix::fs::PermissionsExt;
     let client = reqwest::Client::new();
-    let (dir, server) = Server::start_fresh(&client).await;
+    let (dir, server) = Server::start_fresh().await;
     assert!(deliver(&client, &server.base, &whatsapp_delivery(1, 0))
         .await
         .acknowledged());
@@ -234,7 +234,7 @@ async fn files_with_patients_data_are_owner_only() {
 async fn what_strangers_send_does_not_write_a_log_line_each() {
     use crate::binary::{log_lines, Server};
     let client = reqwest::Client::new();
-    let (dir, server) = Server::start_fresh(&client).await;
+    let (dir, server) = Server::start_fresh().await;
     let started = std::time::Instant::now();
     for _ in 0..200 {
         let junk = client

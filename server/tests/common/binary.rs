@@ -30,15 +30,12 @@ impl Server {
     }
 
     /// On a new database in a temporary directory (kept while the returned one lives), up.
-    pub async fn start_fresh(client: &reqwest::Client) -> (tempfile::TempDir, Self) {
-        Self::start_fresh_with(client, &[]).await
+    pub async fn start_fresh() -> (tempfile::TempDir, Self) {
+        Self::start_fresh_with(&[]).await
     }
 
     /// Likewise, with more environment variables.
-    pub async fn start_fresh_with(
-        client: &reqwest::Client,
-        env: &[(&str, &str)],
-    ) -> (tempfile::TempDir, Self) {
+    pub async fn start_fresh_with(env: &[(&str, &str)]) -> (tempfile::TempDir, Self) {
         let dir = tempfile::tempdir().unwrap();
         let database = format!("sqlite://{}/db.sqlite", dir.path().display());
         let env = env
@@ -47,7 +44,7 @@ impl Server {
             .collect();
         let cwd = std::env::current_dir().unwrap();
         let mut server = Self::spawn_in_with(&cwd, &database, &dir.path().join("logs"), env);
-        server.wait_until_up(client).await;
+        server.wait_until_up().await;
         (dir, server)
     }
 
@@ -74,30 +71,47 @@ impl Server {
         }
     }
 
-    /// Waits until the server answers, or panics with how it ended.
-    pub async fn wait_until_up(&mut self, client: &reqwest::Client) {
-        for _ in 0..400 {
-            if client
-                .get(format!("{}/healthz", self.base))
-                .send()
-                .await
-                .is_ok()
-            {
-                return;
+    /// Waits until the server answers, or panics with how it ended and what it logged.
+    ///
+    /// Each probe goes on a new connection with its own short timeout: after a kill the
+    /// caller's client may hold hundreds of kept-alive connections to the old process, and one
+    /// probe that never ends must not stall the test (seen once in a full CI run).
+    pub async fn wait_until_up(&mut self) {
+        let probe = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(40);
+        let mut last_error = String::new();
+        while std::time::Instant::now() < deadline {
+            match probe.get(format!("{}/healthz", self.base)).send().await {
+                Ok(_) => return,
+                Err(error) => last_error = error.to_string(),
             }
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("the server exited at start: {status}");
+                panic!("the server exited at start: {status}\n{}", self.log_tail());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the server did not start");
+        panic!(
+            "the server did not answer /healthz within 40 s ({last_error})\n{}",
+            self.log_tail()
+        );
+    }
+
+    /// The last lines the server logged, for a failure message.
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.logs.join("mini-crm.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
     /// SIGKILL, then the same database and port again.
-    pub async fn restart(&mut self, client: &reqwest::Client) {
+    pub async fn restart(&mut self) {
         self.kill();
         self.child = spawn_child(&self.cwd, &self.database, &self.addr, &self.logs, &self.env);
-        self.wait_until_up(client).await;
+        self.wait_until_up().await;
     }
 
     pub fn kill(&mut self) {

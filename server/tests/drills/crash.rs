@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_delivery_survives_kill_9() {
     let client = reqwest::Client::new();
-    let (_dir, mut server) = Server::start_fresh(&client).await;
+    let (_dir, mut server) = Server::start_fresh().await;
     let database = server.database.clone();
 
     // 8 senders post distinct deliveries until the server dies under them.
@@ -46,7 +46,7 @@ async fn every_acknowledged_delivery_survives_kill_9() {
     );
 
     // Restart on the same file, then look for every acknowledged delivery.
-    server.restart(&client).await;
+    server.restart().await;
     let stored = stored_keys(&database).await;
     server.kill();
     let lost: Vec<&String> = acknowledged
