@@ -6,9 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Files that may name sqlx for a reason of their own: the session store's crate is HTTP wiring,
-# and Timestamp (a domain type both builds share) encodes itself for SQLite.
-allowed='^(server/src/http/mod\.rs|server/src/http/session_store\.rs|app/src/domain/timestamp\.rs):'
+# Lines that may name sqlx for a reason of their own: the session store's crate is HTTP wiring,
+# Timestamp (a domain type both builds share) encodes itself for SQLite, and the domain's
+# states derive how they are decoded (an unknown name is an error, not a default).
+allowed='^(server/src/http/mod\.rs|server/src/http/session_store\.rs|app/src/domain/timestamp\.rs):|^app/src/domain/[a-z_]+\.rs:[0-9]+:#\[cfg_attr\(feature = "ssr", derive\(sqlx::Type\), sqlx\(rename_all = "[a-z_]+"\)\)\]$'
 
 for root in app/src server/src app/src/backend; do
   [ -d "$root" ] || { echo "check-layers: $root is missing: update this script" >&2; exit 1; }

@@ -51,7 +51,7 @@ pub async fn list_failed_jobs() -> Result<Vec<FailedJobView>, AppError> {
         .into_iter()
         .map(|job| FailedJobView {
             id: job.id,
-            queue: job.queue,
+            queue: job.queue.as_str().to_string(),
             kind: job.kind,
             attempts: job.attempts,
             max_attempts: job.max_attempts,
@@ -95,8 +95,10 @@ pub async fn list_webhook_events(
     };
     let status = match status.as_deref() {
         None | Some("") => None,
-        Some(s @ ("pending" | "processed" | "failed")) => Some(s.to_string()),
-        Some(_) => return Err(AppError::invalid("status", "Estado desconocido.")),
+        Some(s) => Some(
+            s.parse()
+                .map_err(|_| AppError::invalid("status", "Estado desconocido."))?,
+        ),
     };
     let filter = webhooks::Filter {
         provider,
@@ -111,9 +113,9 @@ pub async fn list_webhook_events(
         .into_iter()
         .map(|e| WebhookEventView {
             id: e.id,
-            provider: e.provider,
+            provider: e.provider.as_str().to_string(),
             event_type: e.event_type,
-            status: e.status,
+            status: e.status.as_str().to_string(),
             received: local_datetime(e.received_at, tz),
             attempts: e.attempts,
             last_error: e.last_error,

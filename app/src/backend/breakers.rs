@@ -4,29 +4,19 @@
 //! breaker, a failure opens it again.
 
 use super::db::Db;
-use crate::domain::{mask_personal_data, BreakerView, Provider, Timestamp};
-use sqlx::FromRow;
+use super::store::provider_breakers;
+pub use super::store::provider_breakers::Breaker;
+use crate::domain::{mask_personal_data, BreakerState, BreakerView, Provider, Timestamp};
 
 /// Consecutive provider failures (rate limits, 5xx, timeouts) that open the breaker.
 pub const FAILURES_TO_OPEN: i64 = 5;
 /// How long an open breaker holds its provider's jobs before a probe.
 pub const COOL_DOWN_SECONDS: i64 = 30;
 
-#[derive(Clone, Debug, FromRow)]
-pub struct Breaker {
-    pub provider: String,
-    pub state: String,
-    pub failures: i64,
-    pub opened_at: Option<Timestamp>,
-    pub last_success_at: Option<Timestamp>,
-    pub last_error_at: Option<Timestamp>,
-    pub last_error: Option<String>,
-}
-
 impl Breaker {
     /// Open and still cooling down: its jobs wait.
     pub fn holds(&self, now: Timestamp) -> bool {
-        self.state == "open"
+        self.state == BreakerState::Open
             && self
                 .opened_at
                 .is_none_or(|at| now.unix() - at.unix() < COOL_DOWN_SECONDS)
@@ -35,8 +25,8 @@ impl Breaker {
     pub fn view(&self, tz: chrono_tz::Tz) -> BreakerView {
         let local = |t: Option<Timestamp>| t.map(|t| crate::format::local_datetime(t, tz));
         BreakerView {
-            provider: self.provider.clone(),
-            open: self.state == "open",
+            provider: self.provider.as_str().to_string(),
+            open: self.state == BreakerState::Open,
             failures: self.failures,
             opened: local(self.opened_at),
             last_success: local(self.last_success_at),
@@ -50,30 +40,16 @@ impl Breaker {
 pub fn holds(breakers: &[Breaker], provider: Provider, now: Timestamp) -> bool {
     breakers
         .iter()
-        .any(|b| b.provider == provider.as_str() && b.holds(now))
+        .any(|b| b.provider == provider && b.holds(now))
 }
 
 pub async fn all(db: &Db) -> sqlx::Result<Vec<Breaker>> {
-    sqlx::query_as(
-        "SELECT provider, state, failures, opened_at, last_success_at, last_error_at, last_error
-         FROM provider_breakers ORDER BY provider",
-    )
-    .fetch_all(&db.reader)
-    .await
+    provider_breakers::all(&db.reader).await
 }
 
 /// The provider answered: the breaker closes.
 pub async fn record_success(db: &Db, provider: Provider, now: Timestamp) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE provider_breakers SET state = 'closed', failures = 0, opened_at = NULL,
-             last_success_at = $2
-         WHERE provider = $1",
-    )
-    .bind(provider.as_str())
-    .bind(now)
-    .execute(&db.writer)
-    .await?;
-    Ok(())
+    provider_breakers::close(&db.writer, provider, now).await
 }
 
 /// The provider failed in a way that may pass (not a refusal of one request). The breaker
@@ -85,21 +61,10 @@ pub async fn record_failure(
     now: Timestamp,
 ) -> sqlx::Result<()> {
     let error = mask_personal_data(error);
-    let opened: Option<String> = sqlx::query_scalar(
-        "UPDATE provider_breakers SET failures = failures + 1, last_error_at = $2, last_error = $3,
-             state = CASE WHEN failures + 1 >= $4 OR state = 'open' THEN 'open' ELSE state END,
-             opened_at = CASE WHEN failures + 1 >= $4 OR state = 'open' THEN $2 ELSE opened_at END
-         WHERE provider = $1
-         RETURNING state",
-    )
-    .bind(provider.as_str())
-    .bind(now)
-    .bind(&error)
-    .bind(FAILURES_TO_OPEN)
-    .fetch_all(&db.writer)
-    .await
-    .map(super::store::first_row)?;
-    if opened.as_deref() == Some("open") {
+    let state =
+        provider_breakers::count_failure(&db.writer, provider, &error, FAILURES_TO_OPEN, now)
+            .await?;
+    if state == Some(BreakerState::Open) {
         tracing::warn!(
             provider = provider.as_str(),
             error,

@@ -7,7 +7,7 @@ use super::providers::aircall::AircallClient;
 use super::providers::whatsapp::{Outbound, WhatsappClient};
 use super::providers::CallError;
 use super::store::{appointments, call_requests, messages};
-use crate::domain::{AppointmentStatus, Provider, Queue, Timestamp};
+use crate::domain::{AppointmentStatus, MessageStatus, Provider, Queue, Timestamp};
 use anyhow::anyhow;
 use serde::{Deserialize, Serialize};
 
@@ -68,7 +68,7 @@ impl Job for SendReminder {
         let Some(appointment) = appointments::get(db, id).await.map_err(db_error)? else {
             return Ok(());
         };
-        let skip = if appointment.status != AppointmentStatus::Scheduled.as_str() {
+        let skip = if appointment.status != AppointmentStatus::Scheduled {
             Some("the appointment is no longer scheduled")
         } else if appointment.scheduled_at != self.scheduled_at {
             Some("the appointment moved (its new time has its own reminder)")
@@ -87,7 +87,7 @@ impl Job for SendReminder {
             return Ok(());
         }
         let message_id = match messages::reminder_for(db, id).await.map_err(db_error)? {
-            Some((message_id, status)) if status == "queued" => message_id,
+            Some((message_id, MessageStatus::Queued)) => message_id,
             Some(_) => return Ok(()), // one reminder per appointment, already sent or given up
             None => {
                 let template = &ctx.config.whatsapp_reminder_template;
@@ -149,7 +149,7 @@ async fn outcome_unknown(db: &sqlx::SqlitePool, id: i64, why: &str) -> sqlx::Res
     messages::set_status(
         db,
         id,
-        "failed",
+        MessageStatus::Failed,
         Some((0, OUTCOME_UNKNOWN)),
         Timestamp::now(),
     )
@@ -172,7 +172,7 @@ async fn deliver_message(ctx: &JobContext, id: i64) -> Result<(), JobError> {
         .await
         .map_err(db_error)?
         .ok_or_else(|| JobError::Permanent(anyhow!("message {id} does not exist")))?;
-    if message.status != "queued" || message.wamid.is_some() {
+    if message.status != MessageStatus::Queued || message.wamid.is_some() {
         return Ok(()); // already sent (or given up): nothing to do twice
     }
     let client = WhatsappClient::from_config(&ctx.config, ctx.http.clone()).ok_or_else(|| {
@@ -186,9 +186,15 @@ async fn deliver_message(ctx: &JobContext, id: i64) -> Result<(), JobError> {
             let parameters = match template_parameters(ctx, id).await? {
                 Ok(parameters) => parameters,
                 Err(missing) => {
-                    messages::set_status(db, id, "failed", Some((0, &missing)), Timestamp::now())
-                        .await
-                        .map_err(db_error)?;
+                    messages::set_status(
+                        db,
+                        id,
+                        MessageStatus::Failed,
+                        Some((0, &missing)),
+                        Timestamp::now(),
+                    )
+                    .await
+                    .map_err(db_error)?;
                     return Err(JobError::Permanent(anyhow!("message {id}: {missing}")));
                 }
             };
@@ -210,7 +216,7 @@ async fn deliver_message(ctx: &JobContext, id: i64) -> Result<(), JobError> {
         messages::set_status(
             db,
             id,
-            "failed",
+            MessageStatus::Failed,
             Some((
                 0,
                 "el paciente no ha dado su teléfono (escribe con nombre de usuario)",
@@ -289,7 +295,7 @@ async fn deliver_message(ctx: &JobContext, id: i64) -> Result<(), JobError> {
                 messages::set_status(
                     db,
                     id,
-                    "failed",
+                    MessageStatus::Failed,
                     Some((code.unwrap_or(0), reason)),
                     Timestamp::now(),
                 )

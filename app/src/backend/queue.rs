@@ -40,7 +40,7 @@ pub async fn overview(db: &Db, now: Timestamp) -> sqlx::Result<Overview> {
     let queues = Queue::ALL
         .into_iter()
         .map(|queue| {
-            let row = stats.iter().find(|s| s.queue == queue.as_str());
+            let row = stats.iter().find(|s| s.queue == queue);
             QueueState {
                 queue,
                 pending: row.map_or(0, |r| r.pending),

@@ -13,7 +13,10 @@ use super::store::messages::{self, NewMessage};
 use super::store::settings;
 use super::store::treatments::{self, NewTreatment};
 use super::store::users::{self, NewUser};
-use crate::domain::{AppointmentStatus, Email, LeadStage, Phone, Role, Source, Timestamp};
+use crate::domain::{
+    AppointmentStatus, Email, LeadStage, MessageDirection, MessageStatus, Phone, Role, Source,
+    Timestamp,
+};
 use anyhow::Context;
 use argon2::password_hash::SaltString;
 use rand::{seq::SliceRandom, Rng, SeedableRng};
@@ -487,12 +490,12 @@ async fn write_conversation(
         &mut *tx,
         NewMessage {
             lead_id,
-            direction: "inbound",
+            direction: MessageDirection::Inbound,
             wamid: Some(&inbound_wamid),
             kind: "text",
             body: Some(body),
             template_name: None,
-            status: "received",
+            status: MessageStatus::Received,
             error_code: None,
             error_reason: None,
             content: None,
@@ -506,11 +509,14 @@ async fn write_conversation(
         .min(now);
     let outbound_wamid = format!("wamid.seed.{index}.out");
     let (status, error) = match rng.gen_range(0..100) {
-        0..50 => ("read", None),
-        50..75 => ("delivered", None),
-        75..88 => ("sent", None),
-        88..95 => ("failed", Some((131026, "Message undeliverable"))),
-        _ => ("queued", None),
+        0..50 => (MessageStatus::Read, None),
+        50..75 => (MessageStatus::Delivered, None),
+        75..88 => (MessageStatus::Sent, None),
+        88..95 => (
+            MessageStatus::Failed,
+            Some((131026, "Message undeliverable")),
+        ),
+        _ => (MessageStatus::Queued, None),
     };
     let name = plan.name.split(' ').next().unwrap_or_default();
     let reply = format!("¡Hola, {name}! Gracias por escribirnos. ¿Qué día te viene bien para una valoración gratuita?");
@@ -518,8 +524,8 @@ async fn write_conversation(
         &mut *tx,
         NewMessage {
             lead_id,
-            direction: "outbound",
-            wamid: (status != "queued").then_some(outbound_wamid.as_str()),
+            direction: MessageDirection::Outbound,
+            wamid: (status != MessageStatus::Queued).then_some(outbound_wamid.as_str()),
             kind: "text",
             body: Some(&reply),
             template_name: None,

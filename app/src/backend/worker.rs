@@ -115,7 +115,13 @@ pub async fn run_one(ctx: &JobContext, wanted: &[Queue], worker: &str) -> anyhow
         Err(JobError::Held(err)) => {
             let error = mask_personal_data(&format!("{err:#}"));
             jobs::release_held(&ctx.db.writer, id, worker, &error, now).await?;
-            tracing::warn!(job_id = id, queue = %job.queue, kind, error, "job held with its queue");
+            tracing::warn!(
+                job_id = id,
+                queue = job.queue.as_str(),
+                kind,
+                error,
+                "job held with its queue"
+            );
             Outcome::Held { id, kind, error }
         }
         Err(JobError::Retryable(err) | JobError::RetryAfter(err, _))
@@ -124,13 +130,26 @@ pub async fn run_one(ctx: &JobContext, wanted: &[Queue], worker: &str) -> anyhow
             let error = mask_personal_data(&format!("{err:#}"));
             let run_at = now.plus_seconds(delay);
             jobs::postpone(&ctx.db.writer, id, worker, &error, run_at, now).await?;
-            tracing::warn!(job_id = id, queue = %job.queue, kind, error, delay, "job will be retried");
+            tracing::warn!(
+                job_id = id,
+                queue = job.queue.as_str(),
+                kind,
+                error,
+                delay,
+                "job will be retried"
+            );
             Outcome::Retrying { id, kind, error }
         }
         Err(err) => {
             let error = mask_personal_data(&format!("{err}"));
             jobs::fail(&ctx.db.writer, id, worker, &error, now).await?;
-            tracing::error!(job_id = id, queue = %job.queue, kind, error, "job failed");
+            tracing::error!(
+                job_id = id,
+                queue = job.queue.as_str(),
+                kind,
+                error,
+                "job failed"
+            );
             Outcome::Failed { id, kind, error }
         }
     })

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// separate flag set by staff: a lost lead keeps its stage for when it is reopened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(rename_all = "snake_case"))]
 pub enum LeadStage {
     New,
     Booked,
@@ -34,17 +35,6 @@ impl LeadStage {
             LeadStage::InTreatment => "En tratamiento",
             LeadStage::Completed => "Completado",
         }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        [
-            LeadStage::New,
-            LeadStage::Booked,
-            LeadStage::InTreatment,
-            LeadStage::Completed,
-        ]
-        .into_iter()
-        .find(|stage| stage.as_str() == value)
     }
 
     /// `treatments_completed` counts the lead's treatments whose attended sessions reached their

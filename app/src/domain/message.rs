@@ -2,6 +2,74 @@
 
 use super::Timestamp;
 use crate::error::AppError;
+use serde::{Deserialize, Serialize};
+
+/// Which way a message went: from the patient, or from the clinic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(rename_all = "lowercase"))]
+pub enum MessageDirection {
+    Inbound,
+    Outbound,
+}
+
+/// A message's state: `received` for the patient's, WhatsApp's ladder for the clinic's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(rename_all = "lowercase"))]
+pub enum MessageStatus {
+    Received,
+    Queued,
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+impl MessageStatus {
+    /// A status Meta reports for a message we sent. Others it documents (`played`, `deleted`,
+    /// `warning`) are none of the ladder's and change nothing.
+    pub fn from_meta(name: &str) -> Option<Self> {
+        match name {
+            "sent" => Some(MessageStatus::Sent),
+            "delivered" => Some(MessageStatus::Delivered),
+            "read" => Some(MessageStatus::Read),
+            "failed" => Some(MessageStatus::Failed),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Received => "received",
+            MessageStatus::Queued => "queued",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Read => "read",
+            MessageStatus::Failed => "failed",
+        }
+    }
+
+    /// SPEC §2: queued → sent → delivered → read only forward; `failed` replaces only queued or
+    /// sent; delivered and read replace failed.
+    pub fn moves_to(self, next: MessageStatus) -> bool {
+        use MessageStatus::*;
+        let rank = |status| match status {
+            Queued => Some(0),
+            Sent => Some(1),
+            Delivered => Some(2),
+            Read => Some(3),
+            Received | Failed => None,
+        };
+        match (self, next) {
+            (current, Failed) => matches!(current, Queued | Sent),
+            (Failed, next) => matches!(next, Delivered | Read),
+            (current, next) => {
+                matches!((rank(current), rank(next)), (Some(c), Some(n)) if n > c)
+            }
+        }
+    }
+}
 
 /// Meta lets a business write freely only within 24 hours of the lead's last inbound message;
 /// outside that window only approved templates may be sent.
@@ -66,6 +134,24 @@ impl OutboundDraft {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statuses_only_move_forward() {
+        use MessageStatus::*;
+        assert!(Queued.moves_to(Sent));
+        assert!(Sent.moves_to(Read));
+        assert!(!Read.moves_to(Delivered));
+        assert!(!Delivered.moves_to(Sent));
+        assert!(!Read.moves_to(Read));
+        assert!(Sent.moves_to(Failed));
+        assert!(!Delivered.moves_to(Failed));
+        assert!(Failed.moves_to(Delivered));
+        assert!(Failed.moves_to(Read));
+        assert!(!Failed.moves_to(Sent));
+        assert!(!Received.moves_to(Sent));
+        assert_eq!(MessageStatus::from_meta("played"), None);
+        assert_eq!(MessageStatus::from_meta("read"), Some(Read));
+    }
 
     fn at(text: &str) -> Timestamp {
         Timestamp::parse_rfc3339(text).unwrap()

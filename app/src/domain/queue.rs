@@ -6,6 +6,7 @@ use std::str::FromStr;
 /// One queue per outside dependency, so one outage never blocks the others.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(rename_all = "lowercase"))]
 pub enum Queue {
     Inbound,
     Whatsapp,
@@ -44,6 +45,12 @@ impl Queue {
     }
 }
 
+impl std::fmt::Display for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl FromStr for Queue {
     type Err = String;
 
@@ -60,6 +67,7 @@ impl FromStr for Queue {
 /// Who sends webhooks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(rename_all = "lowercase"))]
 pub enum Provider {
     Whatsapp,
     Aircall,
@@ -75,6 +83,12 @@ impl Provider {
             Provider::Aircall => "aircall",
             Provider::Hubspot => "hubspot",
         }
+    }
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -5,7 +5,7 @@ use app::backend::config::Config;
 use app::backend::db::Db;
 use app::backend::jobs::JobContext;
 use app::backend::webhooks::{self, process_event, Processed};
-use app::domain::{Provider, Timestamp};
+use app::domain::{Provider, Timestamp, WebhookStatus};
 use clap::Subcommand;
 use std::sync::Arc;
 
@@ -16,8 +16,8 @@ pub enum WebhooksCommand {
         #[arg(long)]
         provider: Option<Provider>,
         /// pending, processed or failed.
-        #[arg(long, value_parser = ["pending", "processed", "failed"])]
-        status: Option<String>,
+        #[arg(long)]
+        status: Option<WebhookStatus>,
         /// Received at or after this RFC 3339 instant.
         #[arg(long, value_parser = parse_timestamp)]
         since: Option<Timestamp>,
@@ -72,7 +72,7 @@ pub async fn run(config: Config, command: WebhooksCommand) -> anyhow::Result<()>
             status,
             dry_run,
         } => {
-            let status = (status == "failed").then(|| "failed".to_string());
+            let status = (status == "failed").then_some(WebhookStatus::Failed);
             let filter = webhooks::Filter {
                 provider: Some(provider),
                 status,

@@ -12,7 +12,7 @@ use super::guards::presents_metrics_token;
 use app::backend::auth::session_user;
 use app::backend::queue;
 use app::backend::state::AppState;
-use app::domain::{Provider, Role, Timestamp};
+use app::domain::{BreakerState, Provider, Role, Timestamp};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -98,9 +98,9 @@ async fn report(state: &AppState) -> (StatusCode, Value) {
     let mut providers = Map::new();
     let mut open = false;
     for breaker in &overview.breakers {
-        open |= breaker.state == "open";
+        open |= breaker.state == BreakerState::Open;
         providers.insert(
-            breaker.provider.clone(),
+            breaker.provider.to_string(),
             json!({
                 "state": breaker.state,
                 "failures": breaker.failures,

@@ -7,7 +7,7 @@
 use super::guards::presents_metrics_token;
 use app::backend::queue;
 use app::backend::state::AppState;
-use app::domain::{Provider, Timestamp};
+use app::domain::{BreakerState, Provider, Timestamp};
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
@@ -186,7 +186,7 @@ pub async fn metrics(
         let open = overview
             .breakers
             .iter()
-            .any(|b| b.provider == provider.as_str() && b.state == "open");
+            .any(|b| b.provider == provider && b.state == BreakerState::Open);
         metrics
             .breaker_open
             .get_or_create(&ProviderLabels {

@@ -8,7 +8,7 @@ use app::backend::breakers::{self, FAILURES_TO_OPEN};
 use app::backend::flags;
 use app::backend::store::{messages, settings};
 use app::backend::worker::{self, Outcome};
-use app::domain::{Queue, Timestamp};
+use app::domain::{MessageDirection, MessageStatus, Queue, Timestamp};
 use axum::http::StatusCode;
 use serde_json::json;
 
@@ -45,12 +45,12 @@ async fn queued_messages(app: &TestApp, cookie: &str, n: usize) -> Vec<i64> {
         &app.state.db.writer,
         messages::NewMessage {
             lead_id,
-            direction: "inbound",
+            direction: MessageDirection::Inbound,
             wamid: Some("wamid.drill.in"),
             kind: "text",
             body: Some("Hola"),
             template_name: None,
-            status: "received",
+            status: MessageStatus::Received,
             error_code: None,
             error_reason: None,
             content: None,

@@ -2,7 +2,7 @@
 
 use crate::helpers::{TestApp, TestResponse};
 use app::backend::store::messages;
-use app::domain::Timestamp;
+use app::domain::{MessageDirection, MessageStatus, Timestamp};
 use axum::http::StatusCode;
 use chrono::Utc;
 use serde_json::Value;
@@ -506,12 +506,12 @@ async fn whatsapp_free_text_only_within_24_hours_of_the_leads_last_message() {
             &app.state.db.writer,
             messages::NewMessage {
                 lead_id,
-                direction: "inbound",
+                direction: MessageDirection::Inbound,
                 wamid: Some(wamid),
                 kind: "text",
                 body: Some("Hola"),
                 template_name: None,
-                status: "received",
+                status: MessageStatus::Received,
                 error_code: None,
                 error_reason: None,
                 content: None,

@@ -5,7 +5,7 @@ use crate::helpers::TestApp;
 use app::backend::outbound::OUTCOME_UNKNOWN;
 use app::backend::store::messages;
 use app::backend::worker::{self, Outcome};
-use app::domain::{Queue, Timestamp};
+use app::domain::{MessageDirection, MessageStatus, Queue, Timestamp};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
@@ -51,12 +51,12 @@ async fn setup_at(meta: FakeProvider, base: &str) -> Setup {
         &app.state.db.writer,
         messages::NewMessage {
             lead_id,
-            direction: "inbound",
+            direction: MessageDirection::Inbound,
             wamid: Some("wamid.in.1"),
             kind: "text",
             body: Some("Hola"),
             template_name: None,
-            status: "received",
+            status: MessageStatus::Received,
             error_code: None,
             error_reason: None,
             content: None,

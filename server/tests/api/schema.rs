@@ -148,6 +148,30 @@ async fn constraints_refuse_invalid_rows() {
     }
 }
 
+/// A state the code does not know (a row written past the CHECK, by hand or by a newer
+/// version) is an error naming its column, never read as some default.
+#[tokio::test]
+async fn an_unknown_state_in_a_row_is_an_error_naming_its_column() {
+    let (_app, db) = db_with_a_lead().await;
+    let mut conn = db.writer.acquire().await.unwrap();
+    for sql in [
+        "PRAGMA ignore_check_constraints = ON",
+        "UPDATE leads SET source = 'bing' WHERE id = 1",
+        "UPDATE leads SET stage = 'won' WHERE id = 2",
+        "PRAGMA ignore_check_constraints = OFF",
+    ] {
+        sqlx::query(sql).execute(&mut *conn).await.unwrap();
+    }
+    drop(conn);
+    for (id, column, value) in [(1, "source", "bing"), (2, "stage", "won")] {
+        let read = app::backend::store::leads::get(&db.reader, id).await;
+        let error = read
+            .expect_err("an unknown state is not read as a default")
+            .to_string();
+        assert!(error.contains(column) && error.contains(value), "{error}");
+    }
+}
+
 #[tokio::test]
 async fn valid_rows_are_accepted_and_copies_follow_their_lead() {
     let (_app, db) = db_with_a_lead().await;

@@ -4,7 +4,7 @@
 use crate::helpers::{TestApp, TestResponse};
 use app::backend::webhooks::verify::sign;
 use app::backend::worker::{self, Outcome};
-use app::domain::{Provider, Queue, Timestamp};
+use app::domain::{Provider, Queue, Timestamp, WebhookStatus};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 
@@ -756,7 +756,7 @@ async fn deliveries_are_listed_by_provider_status_and_time() {
     };
     assert_eq!(list(db, &whatsapp, 10).await.unwrap().len(), 1);
     let pending = Filter {
-        status: Some("pending".into()),
+        status: Some(WebhookStatus::Pending),
         ..Filter::default()
     };
     assert_eq!(list(db, &pending, 10).await.unwrap().len(), 2);

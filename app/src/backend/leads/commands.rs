@@ -140,7 +140,7 @@ pub async fn update(
     if before.email.as_deref() != draft.email.as_ref().map(|e| e.as_str()) {
         changed.push("correo");
     }
-    if before.source != draft.source.as_str() {
+    if before.source != draft.source {
         changed.push("origen");
     }
     if changed.is_empty() {
@@ -260,8 +260,7 @@ async fn appointment_in(
         .await
         .map_err(|e| internal("reading an appointment", e))?
         .ok_or(AppError::NotFound)?;
-    let status = AppointmentStatus::parse(&appointment.status)
-        .ok_or_else(|| internal("reading an appointment", "unknown status"))?;
+    let status = appointment.status;
     let kind = appointment_kind(appointment.treatment_name.as_deref());
     Ok((appointment, status, kind))
 }

@@ -8,8 +8,8 @@ use crate::backend::store::{
     appointments, call_requests, calls, lead_activities, leads, messages, treatments, users,
 };
 use crate::domain::{
-    AppointmentStatus, AppointmentView, Cents, CurrentUser, LeadDetail, LeadStage, Source,
-    Telephony, Timestamp, TreatmentView,
+    AppointmentView, Cents, CurrentUser, LeadDetail, MessageDirection, Telephony, Timestamp,
+    TreatmentView,
 };
 use crate::error::AppError;
 use crate::format::local_datetime;
@@ -46,7 +46,7 @@ pub async fn detail(
         .map_err(read("reading the lead's activity"))?;
     let last_inbound = message_rows
         .iter()
-        .filter(|m| m.direction == "inbound")
+        .filter(|m| m.direction == MessageDirection::Inbound)
         .map(|m| m.created_at)
         .max();
 
@@ -83,8 +83,8 @@ pub async fn detail(
         phone: lead.phone,
         whatsapp_username: lead.whatsapp_username,
         email: lead.email,
-        source: lead.source.parse().unwrap_or(Source::Organic),
-        stage: LeadStage::parse(&lead.stage).unwrap_or(LeadStage::New),
+        source: lead.source,
+        stage: lead.stage,
         lost_reason: lead.lost_reason,
         ad: lead.ad_referral.as_deref().and_then(ad_line),
         created: local_datetime(lead.created_at, tz),
@@ -95,7 +95,7 @@ pub async fn detail(
                 kind: appointment_kind(a.treatment_name.as_deref()),
                 when: local_datetime(a.scheduled_at, tz),
                 when_input: local_input(a.scheduled_at, tz),
-                status: AppointmentStatus::parse(&a.status).unwrap_or(AppointmentStatus::Scheduled),
+                status: a.status,
                 due: a.scheduled_at <= now,
             })
             .collect(),

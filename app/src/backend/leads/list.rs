@@ -3,7 +3,7 @@
 use super::internal;
 use crate::backend::state::AppState;
 use crate::backend::store::leads;
-use crate::domain::{LeadList, LeadRow, LeadStage, Source, StageFilter};
+use crate::domain::{LeadList, LeadRow, Source, StageFilter};
 use crate::error::AppError;
 use crate::format::local_datetime;
 
@@ -91,8 +91,8 @@ pub async fn list(
                     .phone
                     .or_else(|| lead.whatsapp_username.map(|u| format!("WhatsApp @{u}"))),
                 email: lead.email,
-                source: lead.source.parse().unwrap_or(Source::Organic),
-                stage: LeadStage::parse(&lead.stage).unwrap_or(LeadStage::New),
+                source: lead.source,
+                stage: lead.stage,
                 lost: lead.lost,
                 created: local_datetime(lead.created_at, tz),
             })

@@ -7,7 +7,9 @@ use crate::backend::store::{
     appointments, call_requests, calls, lead_activities, leads, messages, treatments,
 };
 use crate::backend::webhooks::whatsapp_content::Content;
-use crate::domain::{AppointmentStatus, Cents, Source, TimelineEntry, TimelineKind, Timestamp};
+use crate::domain::{
+    Cents, MessageDirection, MessageStatus, TimelineEntry, TimelineKind, Timestamp,
+};
 
 fn entry(
     kind: TimelineKind,
@@ -105,7 +107,7 @@ pub(super) fn timeline(
     // A lead staff created carries its author in the activity; one that arrived by itself
     // (WhatsApp, a call, HubSpot) gets this line instead.
     if !activity_rows.iter().any(|a| a.action == "lead_created") {
-        let source = lead.source.parse().map_or("—", |s: Source| s.label());
+        let source = lead.source.label();
         events.push((
             lead.created_at,
             entry(
@@ -117,7 +119,7 @@ pub(super) fn timeline(
         ));
     }
     for m in message_rows {
-        let inbound = m.direction == "inbound";
+        let inbound = m.direction == MessageDirection::Inbound;
         let content = m
             .content
             .as_deref()
@@ -131,16 +133,16 @@ pub(super) fn timeline(
         let title = if inbound {
             "WhatsApp recibido".to_string()
         } else {
-            let status = match m.status.as_str() {
-                "queued" => "en cola".to_string(),
-                "sent" => "enviado".to_string(),
-                "delivered" => "entregado".to_string(),
-                "read" => "leído".to_string(),
-                "failed" => match &m.error_reason {
+            let status = match m.status {
+                MessageStatus::Queued => "en cola".to_string(),
+                MessageStatus::Sent => "enviado".to_string(),
+                MessageStatus::Delivered => "entregado".to_string(),
+                MessageStatus::Read => "leído".to_string(),
+                MessageStatus::Received => "recibido".to_string(),
+                MessageStatus::Failed => match &m.error_reason {
                     Some(reason) => format!("fallido: {reason}"),
                     None => "fallido".to_string(),
                 },
-                other => other.to_string(),
             };
             format!("WhatsApp enviado · {status}")
         };
@@ -200,7 +202,7 @@ pub(super) fn timeline(
     }
     for a in appointment_rows {
         let kind = appointment_kind(a.treatment_name.as_deref());
-        let status = AppointmentStatus::parse(&a.status).map_or("—", |s| s.label());
+        let status = a.status.label();
         events.push((
             a.scheduled_at,
             entry(

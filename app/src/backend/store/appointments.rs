@@ -38,7 +38,7 @@ pub struct AppointmentRecord {
     /// The treatment's name, for a session.
     pub treatment_name: Option<String>,
     pub scheduled_at: Timestamp,
-    pub status: String,
+    pub status: AppointmentStatus,
     pub created_at: Timestamp,
 }
 

@@ -9,7 +9,7 @@ use sqlx::{FromRow, SqliteExecutor};
 pub struct JobRow {
     pub id: i64,
     pub kind: String,
-    pub queue: String,
+    pub queue: Queue,
     pub payload: String,
     pub status: String,
     pub attempts: i64,
@@ -243,7 +243,7 @@ pub async fn retry_failed(
 /// Per queue: pending, running and failed counts and the oldest pending job's `created_at`.
 #[derive(Clone, Debug, PartialEq, Eq, FromRow, Serialize, Deserialize)]
 pub struct QueueStats {
-    pub queue: String,
+    pub queue: Queue,
     pub pending: i64,
     pub running: i64,
     pub failed: i64,

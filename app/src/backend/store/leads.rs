@@ -237,8 +237,8 @@ pub struct LeadRecord {
     pub phone: Option<String>,
     pub whatsapp_username: Option<String>,
     pub email: Option<String>,
-    pub source: String,
-    pub stage: String,
+    pub source: Source,
+    pub stage: LeadStage,
     pub lost: bool,
     pub lost_reason: Option<String>,
     /// The click-to-WhatsApp ad it came from (JSON, Meta's `referral`).

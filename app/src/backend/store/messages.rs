@@ -1,16 +1,16 @@
 //! `messages`: the WhatsApp conversation with each lead.
 
-use crate::domain::Timestamp;
+use crate::domain::{MessageDirection, MessageStatus, Timestamp};
 use sqlx::SqliteExecutor;
 
 pub struct NewMessage<'a> {
     pub lead_id: i64,
-    pub direction: &'a str,
+    pub direction: MessageDirection,
     pub wamid: Option<&'a str>,
     pub kind: &'a str,
     pub body: Option<&'a str>,
     pub template_name: Option<&'a str>,
-    pub status: &'a str,
+    pub status: MessageStatus,
     pub error_code: Option<i64>,
     pub error_reason: Option<&'a str>,
     /// What an inbound message carried (`whatsapp_content::Content` as JSON).
@@ -148,7 +148,7 @@ pub async fn prune_early_statuses(
 pub async fn find_outbound(
     db: impl SqliteExecutor<'_>,
     wamid: &str,
-) -> sqlx::Result<Option<(i64, String)>> {
+) -> sqlx::Result<Option<(i64, MessageStatus)>> {
     sqlx::query_as("SELECT id, status FROM messages WHERE wamid = $1 AND direction = 'outbound'")
         .bind(wamid)
         .fetch_optional(db)
@@ -158,7 +158,7 @@ pub async fn find_outbound(
 pub async fn set_status(
     db: impl SqliteExecutor<'_>,
     id: i64,
-    status: &str,
+    status: MessageStatus,
     error: Option<(i64, &str)>,
     at: Timestamp,
 ) -> sqlx::Result<()> {
@@ -179,11 +179,11 @@ pub async fn set_status(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MessageRecord {
     pub wamid: Option<String>,
-    pub direction: String,
+    pub direction: MessageDirection,
     pub kind: String,
     pub body: Option<String>,
     pub template_name: Option<String>,
-    pub status: String,
+    pub status: MessageStatus,
     pub error_reason: Option<String>,
     pub user_name: Option<String>,
     pub content: Option<String>,
@@ -256,7 +256,7 @@ pub struct OutboundRecord {
     pub kind: String,
     pub body: Option<String>,
     pub template_name: Option<String>,
-    pub status: String,
+    pub status: MessageStatus,
     pub wamid: Option<String>,
     pub send_started_at: Option<Timestamp>,
 }
@@ -341,7 +341,7 @@ pub async fn accepted(
 pub async fn reminder_for(
     db: impl SqliteExecutor<'_>,
     appointment_id: i64,
-) -> sqlx::Result<Option<(i64, String)>> {
+) -> sqlx::Result<Option<(i64, MessageStatus)>> {
     sqlx::query_as("SELECT id, status FROM messages WHERE appointment_id = $1")
         .bind(appointment_id)
         .fetch_optional(db)

@@ -13,6 +13,7 @@ pub mod leads;
 pub mod leases;
 pub mod login_attempts;
 pub mod messages;
+pub mod provider_breakers;
 #[cfg(test)]
 mod query_plans;
 pub mod settings;

@@ -4,7 +4,7 @@
 
 use super::{jobs, webhook_events};
 use crate::backend::db::Db;
-use crate::domain::{Provider, Timestamp};
+use crate::domain::{Provider, Timestamp, WebhookStatus};
 
 async fn plan(db: &Db, sql: &str, binds: &[&str]) -> Vec<String> {
     let explained = format!("EXPLAIN QUERY PLAN {sql}");
@@ -103,11 +103,11 @@ async fn health_integraciones_and_prune_read_indexes_on_a_million_jobs() {
     // index and sorted: bounded by the instant, not by the table.
     let filters = [
         webhook_events::Filter {
-            status: Some("failed".into()),
+            status: Some(WebhookStatus::Failed),
             ..Default::default()
         },
         webhook_events::Filter {
-            status: Some("processed".into()),
+            status: Some(WebhookStatus::Processed),
             ..Default::default()
         },
         webhook_events::Filter {
@@ -116,7 +116,7 @@ async fn health_integraciones_and_prune_read_indexes_on_a_million_jobs() {
         },
         webhook_events::Filter {
             provider: Some(Provider::Whatsapp),
-            status: Some("failed".into()),
+            status: Some(WebhookStatus::Failed),
             since: Some(Timestamp::parse_rfc3339(now).unwrap()),
         },
     ];
@@ -124,7 +124,7 @@ async fn health_integraciones_and_prune_read_indexes_on_a_million_jobs() {
         let sql = webhook_events::list_query(filter, 100).into_sql();
         let binds: Vec<String> = [
             filter.provider.map(|p| p.as_str().to_string()),
-            filter.status.clone(),
+            filter.status.map(|s| s.as_str().to_string()),
             filter.since.map(|t| t.to_string()),
             Some("100".into()),
         ]

@@ -9,7 +9,7 @@ pub struct UserRow {
     pub email: String,
     pub name: String,
     pub password_hash: String,
-    pub role: String,
+    pub role: Role,
     /// Sessions signed in under another epoch are over (see `auth::session_user`).
     pub session_epoch: i64,
     pub disabled_at: Option<Timestamp>,
@@ -23,7 +23,7 @@ impl UserRow {
             id: self.id,
             name: self.name,
             email: self.email,
-            role: self.role.parse().map_err(anyhow::Error::msg)?,
+            role: self.role,
         })
     }
 }

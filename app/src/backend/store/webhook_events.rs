@@ -1,20 +1,20 @@
 //! `webhook_events` and `webhook_items`: every accepted delivery as received, and the item keys
 //! already applied.
 
-use crate::domain::{mask_personal_data, Provider, Timestamp};
+use crate::domain::{mask_personal_data, Provider, Timestamp, WebhookStatus};
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, SqliteExecutor};
 
 #[derive(Clone, Debug, PartialEq, Eq, FromRow, Serialize, Deserialize)]
 pub struct WebhookEventRow {
     pub id: i64,
-    pub provider: String,
+    pub provider: Provider,
     pub delivery_key: String,
     pub event_type: Option<String>,
     pub headers: String,
     pub body: Vec<u8>,
     pub received_at: Timestamp,
-    pub status: String,
+    pub status: WebhookStatus,
     pub attempts: i64,
     pub last_error: Option<String>,
 }
@@ -89,7 +89,7 @@ pub async fn finish(
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
     pub provider: Option<Provider>,
-    pub status: Option<String>,
+    pub status: Option<WebhookStatus>,
     pub since: Option<Timestamp>,
 }
 

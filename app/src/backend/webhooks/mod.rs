@@ -248,10 +248,7 @@ pub async fn process_event(ctx: &JobContext, event_id: i64) -> Result<Processed,
         .ok_or_else(|| {
             JobError::Permanent(anyhow::anyhow!("webhook event {event_id} does not exist"))
         })?;
-    let provider: Provider = event
-        .provider
-        .parse()
-        .map_err(|e: String| JobError::Permanent(anyhow::anyhow!(e)))?;
+    let provider = event.provider;
     let delivery = Delivery {
         id: event_id,
         received_at: event.received_at,

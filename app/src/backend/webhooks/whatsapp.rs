@@ -5,7 +5,7 @@ use super::whatsapp_content::Content;
 use super::{new_lead, Delivery, Item, ItemEffects};
 use crate::backend::store::erased_identities::Identity;
 use crate::backend::store::{lead_activities, leads, messages, webhook_events};
-use crate::domain::{Phone, Source, Timestamp};
+use crate::domain::{MessageDirection, MessageStatus, Phone, Source, Timestamp};
 use anyhow::Context;
 use serde::Deserialize;
 use sqlx::SqliteConnection;
@@ -347,12 +347,12 @@ async fn apply_message(
         &mut *tx,
         messages::NewMessage {
             lead_id,
-            direction: "inbound",
+            direction: MessageDirection::Inbound,
             wamid: Some(&message.id),
             kind: content.stored_kind(),
             body: content.words().as_deref(),
             template_name: None,
-            status: "received",
+            status: MessageStatus::Received,
             error_code: None,
             error_reason: None,
             content: Some(&stored),
@@ -501,10 +501,13 @@ async fn apply_status(
     if !webhook_events::claim_item(&mut *tx, &key, event_id, now).await? {
         return Ok(Item::Duplicate);
     }
-    if !moves_forward(&current, &status.status) {
+    // Statuses outside the ladder (`played`, `deleted`) change nothing.
+    let Some(next) =
+        MessageStatus::from_meta(&status.status).filter(|next| current.moves_to(*next))
+    else {
         return Ok(Item::Ignored);
-    }
-    messages::set_status(&mut *tx, message_id, &status.status, error, at).await?;
+    };
+    messages::set_status(&mut *tx, message_id, next, error, at).await?;
     Ok(Item::Applied)
 }
 
@@ -517,39 +520,26 @@ pub async fn accepted(
     now: Timestamp,
 ) -> sqlx::Result<()> {
     messages::accepted(&mut *tx, id, wamid, now).await?;
-    let mut current = "queued".to_string();
+    let mut current = MessageStatus::Queued;
     for early in messages::take_early_statuses(&mut *tx, wamid).await? {
-        if moves_forward(&current, &early.status) {
+        // Kept as Meta named it: one outside the ladder is dropped here.
+        let Some(next) = MessageStatus::from_meta(&early.status) else {
+            continue;
+        };
+        if current.moves_to(next) {
             let error = early
                 .error_code
                 .map(|code| (code, early.error_reason.as_deref().unwrap_or_default()));
-            messages::set_status(&mut *tx, id, &early.status, error, early.occurred_at).await?;
-            current = early.status;
+            messages::set_status(&mut *tx, id, next, error, early.occurred_at).await?;
+            current = next;
         }
     }
     Ok(())
 }
 
-/// SPEC §2: queued → sent → delivered → read only forward; `failed` replaces only queued or
-/// sent; delivered and read replace failed. Other statuses (e.g. `played`) change nothing.
-pub fn moves_forward(current: &str, next: &str) -> bool {
-    let rank = |status: &str| match status {
-        "queued" => Some(0),
-        "sent" => Some(1),
-        "delivered" => Some(2),
-        "read" => Some(3),
-        _ => None,
-    };
-    match (current, next) {
-        (_, "failed") => matches!(current, "queued" | "sent"),
-        ("failed", next) => matches!(next, "delivered" | "read"),
-        (current, next) => matches!((rank(current), rank(next)), (Some(c), Some(n)) if n > c),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{event_type, moves_forward};
+    use super::event_type;
 
     #[test]
     fn event_types_name_what_a_delivery_carries() {
@@ -559,20 +549,5 @@ mod tests {
         let statuses = br#"{"entry":[{"changes":[{"value":{"statuses":[]}}]},{"changes":[{"value":{"statuses":[]}}]}]}"#;
         assert_eq!(event_type(statuses).as_deref(), Some("statuses"));
         assert_eq!(event_type(b"{ broken"), None);
-    }
-
-    #[test]
-    fn statuses_only_move_forward() {
-        assert!(moves_forward("queued", "sent"));
-        assert!(moves_forward("sent", "read"));
-        assert!(!moves_forward("read", "delivered"));
-        assert!(!moves_forward("delivered", "sent"));
-        assert!(!moves_forward("read", "read"));
-        assert!(moves_forward("sent", "failed"));
-        assert!(!moves_forward("delivered", "failed"));
-        assert!(moves_forward("failed", "delivered"));
-        assert!(moves_forward("failed", "read"));
-        assert!(!moves_forward("failed", "sent"));
-        assert!(!moves_forward("sent", "played"));
     }
 }
