@@ -1,3 +1,5 @@
 pub mod charts;
 pub mod field_error;
+pub mod loaded;
 pub mod shell;
+pub mod table;

@@ -10,9 +10,11 @@ use crate::api::integrations::{
     ReplayWebhook, RetryJobs,
 };
 use crate::components::field_error::error_alert;
+use crate::components::loaded::Loaded;
 use crate::components::shell::SignedInUser;
+use crate::components::table::DataTable;
 use crate::domain::{BreakerView, FailedJobView, QueueView, Role, WebhookEventView};
-use leptos::either::{Either, EitherOf3};
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -29,38 +31,23 @@ pub fn IntegracionesPage() -> impl IntoView {
         <h1>"Integraciones"</h1>
         <section class="panel" aria-labelledby="providers-title">
             <h2 id="providers-title">"Proveedores"</h2>
-            <Suspense fallback=|| view! { <p role="status">"Cargando proveedores…"</p> }>
-                {move || Suspend::new(async move {
-                    match breakers.await {
-                        Ok(breakers) => Either::Left(view! { <ProviderTable breakers /> }),
-                        Err(err) => Either::Right(error_alert(err)),
-                    }
-                })}
-            </Suspense>
+            <Loaded resource=breakers loading="Cargando proveedores…" let:breakers>
+                <ProviderTable breakers />
+            </Loaded>
         </section>
         <section class="panel" aria-labelledby="queues-title">
             <h2 id="queues-title">"Colas de trabajo"</h2>
-            <Suspense fallback=|| view! { <p role="status">"Cargando colas…"</p> }>
-                {move || Suspend::new(async move {
-                    match queues.await {
-                        Ok(queues) => Either::Left(view! { <QueueTable queues /> }),
-                        Err(err) => Either::Right(error_alert(err)),
-                    }
-                })}
-            </Suspense>
+            <Loaded resource=queues loading="Cargando colas…" let:queues>
+                <QueueTable queues />
+            </Loaded>
         </section>
         <section class="panel" aria-labelledby="failed-title">
             <h2 id="failed-title">"Trabajos fallidos"</h2>
             // A refused retry comes back in the URL; a done one shows in the tables.
             {move || retry.value().get().and_then(Result::err).map(error_alert)}
-            <Suspense fallback=|| view! { <p role="status">"Cargando trabajos…"</p> }>
-                {move || Suspend::new(async move {
-                    match failed.await {
-                        Ok(jobs) => Either::Left(view! { <FailedJobs jobs retry /> }),
-                        Err(err) => Either::Right(error_alert(err)),
-                    }
-                })}
-            </Suspense>
+            <Loaded resource=failed loading="Cargando trabajos…" let:jobs>
+                <FailedJobs jobs retry />
+            </Loaded>
         </section>
         <WebhookEvents replay />
     }
@@ -80,83 +67,60 @@ fn age(seconds: i64) -> String {
 #[component]
 fn ProviderTable(breakers: Vec<BreakerView>) -> impl IntoView {
     view! {
-        <div class="table-wrap">
-            <table>
-                <caption class="visually-hidden">"Proveedores"</caption>
-                <thead>
-                    <tr>
-                        <th scope="col">"Proveedor"</th>
-                        <th scope="col">"Estado"</th>
-                        <th scope="col">"Fallos seguidos"</th>
-                        <th scope="col">"Último éxito"</th>
-                        <th scope="col">"Último error"</th>
-                    </tr>
-                </thead>
-                <tbody>
-                    {breakers
-                        .into_iter()
-                        .map(|b| {
-                            let state = match (&b.opened, b.open) {
-                                (Some(at), true) => format!("Caído (circuito abierto desde {at})"),
-                                (None, true) => "Caído (circuito abierto)".to_string(),
-                                _ => "Operativo".to_string(),
-                            };
-                            let error = match (b.last_error_at, b.last_error) {
-                                (Some(at), Some(error)) => format!("{at}: {error}"),
-                                _ => "—".to_string(),
-                            };
-                            view! {
-                                <tr>
-                                    <th scope="row">{b.provider}</th>
-                                    <td>{state}</td>
-                                    <td>{b.failures}</td>
-                                    <td>{b.last_success.unwrap_or_else(|| "—".into())}</td>
-                                    <td class="wrap">{error}</td>
-                                </tr>
-                            }
-                        })
-                        .collect_view()}
-                </tbody>
-            </table>
-        </div>
+        <DataTable
+            caption="Proveedores"
+            columns=&["Proveedor", "Estado", "Fallos seguidos", "Último éxito", "Último error"]
+        >
+            {breakers
+                .into_iter()
+                .map(|b| {
+                    let state = match (&b.opened, b.open) {
+                        (Some(at), true) => format!("Caído (circuito abierto desde {at})"),
+                        (None, true) => "Caído (circuito abierto)".to_string(),
+                        _ => "Operativo".to_string(),
+                    };
+                    let error = match (b.last_error_at, b.last_error) {
+                        (Some(at), Some(error)) => format!("{at}: {error}"),
+                        _ => "—".to_string(),
+                    };
+                    view! {
+                        <tr>
+                            <th scope="row">{b.provider}</th>
+                            <td>{state}</td>
+                            <td>{b.failures}</td>
+                            <td>{b.last_success.unwrap_or_else(|| "—".into())}</td>
+                            <td class="wrap">{error}</td>
+                        </tr>
+                    }
+                })
+                .collect_view()}
+        </DataTable>
     }
 }
 
 #[component]
 fn QueueTable(queues: Vec<QueueView>) -> impl IntoView {
     view! {
-        <div class="table-wrap">
-            <table>
-                <caption class="visually-hidden">"Colas de trabajo"</caption>
-                <thead>
-                    <tr>
-                        <th scope="col">"Cola"</th>
-                        <th scope="col">"Pendientes"</th>
-                        <th scope="col">"En curso"</th>
-                        <th scope="col">"Fallidos"</th>
-                        <th scope="col">"Espera más larga"</th>
-                        <th scope="col">"Estado"</th>
-                    </tr>
-                </thead>
-                <tbody>
-                    {queues
-                        .into_iter()
-                        .map(|q| {
-                            view! {
-                                <tr>
-                                    <th scope="row">{q.queue}</th>
-                                    <td>{q.pending}</td>
-                                    <td>{q.running}</td>
-                                    <td>{q.failed}</td>
-                                    <td>{q.oldest_pending_seconds.map_or("—".to_string(), age)}</td>
-                                    <td>{q.held.unwrap_or_else(|| "Activa".to_string())}</td>
-                                </tr>
-                            }
-                        })
-                        .collect_view()}
-                </tbody>
-            </table>
-        </div>
+        <DataTable
+            caption="Colas de trabajo"
+            columns=&["Cola", "Pendientes", "En curso", "Fallidos", "Espera más larga", "Estado"]
+        >
+            {queues
+                .into_iter()
+                .map(|q| {
+                    view! {
+                        <tr>
+                            <th scope="row">{q.queue}</th>
+                            <td>{q.pending}</td>
+                            <td>{q.running}</td>
+                            <td>{q.failed}</td>
+                            <td>{q.oldest_pending_seconds.map_or("—".to_string(), age)}</td>
+                            <td>{q.held.unwrap_or_else(|| "Activa".to_string())}</td>
+                        </tr>
+                    }
+                })
+                .collect_view()}
+        </DataTable>
     }
 }
 
@@ -169,49 +133,38 @@ fn FailedJobs(jobs: Vec<FailedJobView>, retry: ServerAction<RetryJobs>) -> impl 
         <ActionForm action=retry>
             <button type="submit" class="button secondary">"Reintentar todos"</button>
         </ActionForm>
-        <div class="table-wrap">
-            <table>
-                <caption class="visually-hidden">"Trabajos fallidos"</caption>
-                <thead>
-                    <tr>
-                        <th scope="col">"Trabajo"</th>
-                        <th scope="col">"Cola"</th>
-                        <th scope="col">"Intentos"</th>
-                        <th scope="col">"Creado"</th>
-                        <th scope="col">"Error"</th>
-                        <th scope="col"><span class="visually-hidden">"Acciones"</span></th>
-                    </tr>
-                </thead>
-                <tbody>
-                    {jobs
-                        .into_iter()
-                        .map(|job| {
-                            view! {
-                                <tr>
-                                    <td>{format!("#{} {}", job.id, job.kind)}</td>
-                                    <td>{job.queue}</td>
-                                    <td>{format!("{}/{}", job.attempts, job.max_attempts)}</td>
-                                    <td>{job.created}</td>
-                                    <td class="wrap">{job.last_error}</td>
-                                    <td>
-                                        <ActionForm action=retry>
-                                            <input type="hidden" name="id" value=job.id />
-                                            <button
-                                                type="submit"
-                                                class="button secondary"
-                                                aria-label=format!("Reintentar el trabajo {}", job.id)
-                                            >
-                                                "Reintentar"
-                                            </button>
-                                        </ActionForm>
-                                    </td>
-                                </tr>
-                            }
-                        })
-                        .collect_view()}
-                </tbody>
-            </table>
-        </div>
+        <DataTable
+            caption="Trabajos fallidos"
+            columns=&["Trabajo", "Cola", "Intentos", "Creado", "Error"]
+            actions=true
+        >
+            {jobs
+                .into_iter()
+                .map(|job| {
+                    view! {
+                        <tr>
+                            <td>{format!("#{} {}", job.id, job.kind)}</td>
+                            <td>{job.queue}</td>
+                            <td>{format!("{}/{}", job.attempts, job.max_attempts)}</td>
+                            <td>{job.created}</td>
+                            <td class="wrap">{job.last_error}</td>
+                            <td>
+                                <ActionForm action=retry>
+                                    <input type="hidden" name="id" value=job.id />
+                                    <button
+                                        type="submit"
+                                        class="button secondary"
+                                        aria-label=format!("Reintentar el trabajo {}", job.id)
+                                    >
+                                        "Reintentar"
+                                    </button>
+                                </ActionForm>
+                            </td>
+                        </tr>
+                    }
+                })
+                .collect_view()}
+        </DataTable>
     })
 }
 
@@ -287,6 +240,7 @@ fn WebhookEvents(replay: ServerAction<ReplayWebhook>) -> impl IntoView {
                 <button type="submit" class="button secondary">"Filtrar"</button>
             </form>
             {move || replay.value().get().and_then(Result::err).map(error_alert)}
+            // Not <Loaded>: the table waits for the signed-in user's role as well as the events.
             <Suspense fallback=|| view! { <p role="status">"Cargando webhooks…"</p> }>
                 {move || {
                     let filter_href = filter_href.clone();
@@ -304,23 +258,17 @@ fn WebhookEvents(replay: ServerAction<ReplayWebhook>) -> impl IntoView {
                     })
                 }}
             </Suspense>
-            <Suspense>
-                {move || Suspend::new(async move {
-                    match payload.await {
-                        Ok(Some(p)) => EitherOf3::A(view! {
-                            <section class="payload" aria-label=format!("Contenido del webhook {}", p.id)>
-                                <h3>{format!("Webhook #{}", p.id)}</h3>
-                                <h4>"Cabeceras"</h4>
-                                <pre>{p.headers}</pre>
-                                <h4>"Cuerpo"</h4>
-                                <pre>{p.body}</pre>
-                            </section>
-                        }),
-                        Ok(None) => EitherOf3::B(()),
-                        Err(err) => EitherOf3::C(error_alert(err)),
-                    }
+            <Loaded resource=payload let:payload>
+                {payload.map(|p| view! {
+                    <section class="payload" aria-label=format!("Contenido del webhook {}", p.id)>
+                        <h3>{format!("Webhook #{}", p.id)}</h3>
+                        <h4>"Cabeceras"</h4>
+                        <pre>{p.headers}</pre>
+                        <h4>"Cuerpo"</h4>
+                        <pre>{p.body}</pre>
+                    </section>
                 })}
-            </Suspense>
+            </Loaded>
         </section>
     }
 }
@@ -340,62 +288,49 @@ fn EventTable(
         );
     }
     Either::Right(view! {
-        <div class="table-wrap">
-            <table>
-                <caption class="visually-hidden">"Webhooks recibidos"</caption>
-                <thead>
-                    <tr>
-                        <th scope="col">"Webhook"</th>
-                        <th scope="col">"Proveedor"</th>
-                        <th scope="col">"Tipo"</th>
-                        <th scope="col">"Estado"</th>
-                        <th scope="col">"Recibido"</th>
-                        <th scope="col">"Intentos"</th>
-                        <th scope="col">"Error"</th>
-                        <th scope="col"><span class="visually-hidden">"Acciones"</span></th>
-                    </tr>
-                </thead>
-                <tbody>
-                    {events
-                        .into_iter()
-                        .map(|e| {
-                            let id = e.id;
-                            view! {
-                                <tr>
-                                    <td>{format!("#{id}")}</td>
-                                    <td>{e.provider}</td>
-                                    <td>{e.event_type.unwrap_or_else(|| "—".into())}</td>
-                                    <td>{status_label(&e.status)}</td>
-                                    <td>{e.received}</td>
-                                    <td>{e.attempts}</td>
-                                    <td class="wrap">{e.last_error.unwrap_or_default()}</td>
-                                    <td class="actions">
-                                        {admin.then(|| view! {
-                                            <a
-                                                class="button secondary"
-                                                href=format!("{filter_href}&ver={id}")
-                                                aria-label=format!("Ver el webhook {id}")
-                                            >
-                                                "Ver"
-                                            </a>
-                                            <ActionForm action=replay>
-                                                <input type="hidden" name="id" value=id />
-                                                <button
-                                                    type="submit"
-                                                    class="button secondary"
-                                                    aria-label=format!("Reprocesar el webhook {id}")
-                                                >
-                                                    "Reprocesar"
-                                                </button>
-                                            </ActionForm>
-                                        })}
-                                    </td>
-                                </tr>
-                            }
-                        })
-                        .collect_view()}
-                </tbody>
-            </table>
-        </div>
+        <DataTable
+            caption="Webhooks recibidos"
+            columns=&["Webhook", "Proveedor", "Tipo", "Estado", "Recibido", "Intentos", "Error"]
+            actions=true
+        >
+            {events
+                .into_iter()
+                .map(|e| {
+                    let id = e.id;
+                    view! {
+                        <tr>
+                            <td>{format!("#{id}")}</td>
+                            <td>{e.provider}</td>
+                            <td>{e.event_type.unwrap_or_else(|| "—".into())}</td>
+                            <td>{status_label(&e.status)}</td>
+                            <td>{e.received}</td>
+                            <td>{e.attempts}</td>
+                            <td class="wrap">{e.last_error.unwrap_or_default()}</td>
+                            <td class="actions">
+                                {admin.then(|| view! {
+                                    <a
+                                        class="button secondary"
+                                        href=format!("{filter_href}&ver={id}")
+                                        aria-label=format!("Ver el webhook {id}")
+                                    >
+                                        "Ver"
+                                    </a>
+                                    <ActionForm action=replay>
+                                        <input type="hidden" name="id" value=id />
+                                        <button
+                                            type="submit"
+                                            class="button secondary"
+                                            aria-label=format!("Reprocesar el webhook {id}")
+                                        >
+                                            "Reprocesar"
+                                        </button>
+                                    </ActionForm>
+                                })}
+                            </td>
+                        </tr>
+                    }
+                })
+                .collect_view()}
+        </DataTable>
     })
 }

@@ -3,10 +3,10 @@
 //! filter and page is a link, so the URL always says what is shown.
 
 use crate::api::leads::list_leads;
-use crate::components::field_error::error_alert;
+use crate::components::loaded::Loaded;
+use crate::components::table::DataTable;
 use crate::domain::{LeadList, LeadRow, Source, StageFilter, LEAD_COUNT_CAP as COUNT_CAP};
 use crate::format::count;
-use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -84,17 +84,9 @@ pub fn LeadsPage() -> impl IntoView {
             <input type="hidden" name="stage" value=filters.stage.clone() />
             <button type="submit" class="button secondary">"Buscar"</button>
         </form>
-        <Suspense fallback=|| view! { <p role="status">"Cargando leads…"</p> }>
-            {move || {
-                let filters = filters.clone();
-                Suspend::new(async move {
-                    match list.await {
-                        Ok(list) => Either::Left(view! { <LeadResults list filters /> }),
-                        Err(err) => Either::Right(error_alert(err)),
-                    }
-                })
-            }}
-        </Suspense>
+        <Loaded resource=list loading="Cargando leads…" let:list>
+            <LeadResults list filters=filters.clone() />
+        </Loaded>
     }
 }
 
@@ -149,38 +141,27 @@ fn LeadResults(list: LeadList, filters: Filters) -> impl IntoView {
 #[component]
 fn LeadTable(rows: Vec<LeadRow>) -> impl IntoView {
     view! {
-        <div class="table-wrap">
-            <table class="leads">
-                <caption class="visually-hidden">"Leads"</caption>
-                <thead>
-                    <tr>
-                        <th scope="col">"Nombre"</th>
-                        <th scope="col">"Teléfono"</th>
-                        <th scope="col">"Correo"</th>
-                        <th scope="col">"Origen"</th>
-                        <th scope="col">"Etapa"</th>
-                        <th scope="col">"Creado"</th>
-                    </tr>
-                </thead>
-                <tbody>
-                    {rows
-                        .into_iter()
-                        .map(|lead| {
-                            let stage = if lead.lost { StageFilter::Lost } else { StageFilter::Stage(lead.stage) };
-                            view! {
-                                <tr>
-                                    <th scope="row"><a href=format!("/leads/{}", lead.id)>{lead.name}</a></th>
-                                    <td class="nowrap">{lead.phone.unwrap_or_else(|| "—".into())}</td>
-                                    <td>{lead.email.unwrap_or_default()}</td>
-                                    <td>{lead.source.label()}</td>
-                                    <td><span class=format!("badge stage-{}", stage.as_str())>{stage.label()}</span></td>
-                                    <td class="nowrap">{lead.created}</td>
-                                </tr>
-                            }
-                        })
-                        .collect_view()}
-                </tbody>
-            </table>
-        </div>
+        <DataTable
+            caption="Leads"
+            columns=&["Nombre", "Teléfono", "Correo", "Origen", "Etapa", "Creado"]
+            class="leads"
+        >
+            {rows
+                .into_iter()
+                .map(|lead| {
+                    let stage = if lead.lost { StageFilter::Lost } else { StageFilter::Stage(lead.stage) };
+                    view! {
+                        <tr>
+                            <th scope="row"><a href=format!("/leads/{}", lead.id)>{lead.name}</a></th>
+                            <td class="nowrap">{lead.phone.unwrap_or_else(|| "—".into())}</td>
+                            <td>{lead.email.unwrap_or_default()}</td>
+                            <td>{lead.source.label()}</td>
+                            <td><span class=format!("badge stage-{}", stage.as_str())>{stage.label()}</span></td>
+                            <td class="nowrap">{lead.created}</td>
+                        </tr>
+                    }
+                })
+                .collect_view()}
+        </DataTable>
     }
 }
