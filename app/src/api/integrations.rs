@@ -9,10 +9,11 @@ use leptos::prelude::*;
 pub async fn list_queues() -> Result<Vec<QueueView>, AppError> {
     use crate::backend::{auth, queue};
     use crate::domain::Timestamp;
+    use anyhow::Context;
     let (state, _) = auth::require_user().await?;
     let overview = queue::overview(&state.db, Timestamp::now())
         .await
-        .map_err(|e| auth::internal("reading queue state", e))?;
+        .context("reading queue state")?;
     Ok(overview
         .queues
         .into_iter()
@@ -31,10 +32,9 @@ pub async fn list_queues() -> Result<Vec<QueueView>, AppError> {
 #[server(prefix = "/sfn", endpoint = "provider_breakers")]
 pub async fn list_breakers() -> Result<Vec<BreakerView>, AppError> {
     use crate::backend::{auth, breakers};
+    use anyhow::Context;
     let (state, _) = auth::require_user().await?;
-    let rows = breakers::all(&state.db)
-        .await
-        .map_err(|e| auth::internal("reading breakers", e))?;
+    let rows = breakers::all(&state.db).await.context("reading breakers")?;
     Ok(rows.iter().map(|b| b.view(state.config.timezone)).collect())
 }
 
@@ -42,11 +42,12 @@ pub async fn list_breakers() -> Result<Vec<BreakerView>, AppError> {
 pub async fn list_failed_jobs() -> Result<Vec<FailedJobView>, AppError> {
     use crate::backend::{auth, queue};
     use crate::format::local_datetime;
+    use anyhow::Context;
     let (state, _) = auth::require_user().await?;
     let tz = state.config.timezone;
     let failed = queue::failed_jobs(&state.db)
         .await
-        .map_err(|e| auth::internal("listing failed jobs", e))?;
+        .context("listing failed jobs")?;
     Ok(failed
         .into_iter()
         .map(|job| FailedJobView {
@@ -66,10 +67,11 @@ pub async fn list_failed_jobs() -> Result<Vec<FailedJobView>, AppError> {
 pub async fn retry_jobs(id: Option<i64>) -> Result<u64, AppError> {
     use crate::backend::{auth, queue};
     use crate::domain::Timestamp;
+    use anyhow::Context;
     let (state, user) = auth::require_admin().await?;
     let retried = queue::retry_failed(&state.db, id, Timestamp::now())
         .await
-        .map_err(|e| auth::internal("retrying jobs", e))?;
+        .context("retrying jobs")?;
     tracing::info!(
         user_id = user.id,
         retried,
@@ -85,6 +87,7 @@ pub async fn list_webhook_events(
 ) -> Result<Vec<WebhookEventView>, AppError> {
     use crate::backend::{auth, webhooks};
     use crate::format::local_datetime;
+    use anyhow::Context;
     let (state, _) = auth::require_user().await?;
     let provider = match provider.as_deref() {
         None | Some("") => None,
@@ -107,7 +110,7 @@ pub async fn list_webhook_events(
     };
     let events = webhooks::list(&state.db, &filter, 100)
         .await
-        .map_err(|e| auth::internal("listing webhook events", e))?;
+        .context("listing webhook events")?;
     let tz = state.config.timezone;
     Ok(events
         .into_iter()
@@ -126,11 +129,12 @@ pub async fn list_webhook_events(
 #[server(prefix = "/sfn", endpoint = "webhook_payload")]
 pub async fn get_webhook_payload(id: i64) -> Result<WebhookPayload, AppError> {
     use crate::backend::{auth, webhooks};
+    use anyhow::Context;
     // Patients' messages whole, headers included: admins only.
     let (state, _) = auth::require_admin().await?;
     let event = webhooks::find(&state.db, id)
         .await
-        .map_err(|e| auth::internal("reading a webhook event", e))?
+        .context("reading a webhook event")?
         .ok_or(AppError::NotFound)?;
     let pretty = |bytes: &[u8]| {
         serde_json::from_slice::<serde_json::Value>(bytes)
@@ -148,15 +152,15 @@ pub async fn get_webhook_payload(id: i64) -> Result<WebhookPayload, AppError> {
 /// Processes one stored delivery again; items already applied are skipped.
 #[server(prefix = "/sfn", endpoint = "replay_webhook")]
 pub async fn replay_webhook(id: i64) -> Result<String, AppError> {
-    use crate::backend::auth;
     use crate::backend::webhooks::{process_event, Processed};
+    use crate::backend::{auth, error::Error, jobs::JobError};
     let (state, user) = auth::require_admin().await?;
-    let processed = process_event(&state.jobs(), id)
-        .await
-        .map_err(|e| match e {
-            crate::backend::jobs::JobError::Permanent(_) => AppError::NotFound,
-            other => auth::internal("replaying a webhook", other),
-        })?;
+    let processed = match process_event(&state.jobs(), id).await {
+        Ok(processed) => processed,
+        // The one permanent failure of a replay: no such delivery.
+        Err(JobError::Permanent(_)) => return Err(AppError::NotFound),
+        Err(failure) => return Err(Error::from(failure).into()),
+    };
     tracing::info!(
         user_id = user.id,
         webhook_event_id = id,

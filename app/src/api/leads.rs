@@ -21,7 +21,7 @@ pub async fn list_leads(
         .map_err(|_| AppError::invalid("source", "Origen desconocido."))?;
     let stage = StageFilter::parse(stage.as_deref())?;
     let page = page.as_deref().unwrap_or("1").parse::<i64>().unwrap_or(1);
-    leads::list(&state, q.as_deref().unwrap_or(""), source, stage, page).await
+    Ok(leads::list(&state, q.as_deref().unwrap_or(""), source, stage, page).await?)
 }
 
 #[server(prefix = "/sfn", endpoint = "lead")]
@@ -29,7 +29,7 @@ pub async fn get_lead(id: i64) -> Result<LeadDetail, AppError> {
     use crate::backend::{auth, leads};
     use crate::domain::Timestamp;
     let (state, user) = auth::require_user().await?;
-    leads::detail(&state, &user, id, Timestamp::now()).await
+    Ok(leads::detail(&state, &user, id, Timestamp::now()).await?)
 }
 
 /// Creates a lead (no `id`) or saves one, then opens its page.
@@ -99,7 +99,7 @@ pub async fn reschedule_appointment(
     let (state, user) = auth::require_user().await?;
     let tz = state.config.timezone;
     let at = leads::parse_local(&scheduled_at, tz, "scheduled_at")?;
-    leads::reschedule(&state.db, tz, &user, appointment_id, at, Timestamp::now()).await
+    Ok(leads::reschedule(&state.db, tz, &user, appointment_id, at, Timestamp::now()).await?)
 }
 
 /// Attended, no-show or cancelled.
@@ -111,7 +111,7 @@ pub async fn set_appointment_status(appointment_id: i64, status: String) -> Resu
     let status = AppointmentStatus::parse(&status)
         .ok_or_else(|| AppError::invalid("status", "Estado de cita desconocido."))?;
     let tz = state.config.timezone;
-    leads::set_appointment_status(
+    Ok(leads::set_appointment_status(
         &state.db,
         tz,
         &user,
@@ -119,7 +119,7 @@ pub async fn set_appointment_status(appointment_id: i64, status: String) -> Resu
         status,
         Timestamp::now(),
     )
-    .await
+    .await?)
 }
 
 #[server(prefix = "/sfn", endpoint = "sell_treatment")]
@@ -165,7 +165,7 @@ pub async fn mark_lead_lost(lead_id: i64, reason: String) -> Result<(), AppError
     use crate::backend::{auth, leads};
     use crate::domain::Timestamp;
     let (state, user) = auth::require_user().await?;
-    leads::mark_lost(&state.db, &user, lead_id, &reason, Timestamp::now()).await
+    Ok(leads::mark_lost(&state.db, &user, lead_id, &reason, Timestamp::now()).await?)
 }
 
 #[server(prefix = "/sfn", endpoint = "reopen_lead")]
@@ -173,7 +173,7 @@ pub async fn reopen_lead(lead_id: i64) -> Result<(), AppError> {
     use crate::backend::{auth, leads};
     use crate::domain::Timestamp;
     let (state, user) = auth::require_user().await?;
-    leads::reopen(&state.db, &user, lead_id, Timestamp::now()).await
+    Ok(leads::reopen(&state.db, &user, lead_id, Timestamp::now()).await?)
 }
 
 /// Click-to-call: Aircall dials the lead from the signed-in user's line.

@@ -18,6 +18,7 @@ pub async fn get_kpi_dashboard(source: Option<String>) -> Result<KpiDashboard, A
     use crate::backend::{auth, kpi};
     use crate::components::charts::chart_options;
     use crate::domain::Source;
+    use anyhow::Context;
     let (state, _) = auth::require_user().await?;
     let source = Source::parse_filter(source.as_deref()).map_err(|_| {
         AppError::invalid(
@@ -27,7 +28,7 @@ pub async fn get_kpi_dashboard(source: Option<String>) -> Result<KpiDashboard, A
     })?;
     let report = kpi::get_kpi_report(&state.db, state.config.timezone, source, chrono::Utc::now())
         .await
-        .map_err(|e| auth::internal("computing the KPI report", format!("{e:#}")))?;
+        .context("computing the KPI report")?;
     let chart_options = chart_options(&report.series_7d);
     Ok(KpiDashboard {
         report,

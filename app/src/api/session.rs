@@ -17,13 +17,14 @@ pub async fn get_current_user() -> Result<CurrentUser, AppError> {
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     use crate::backend::{auth, state::AppState};
     use crate::domain::Timestamp;
+    use anyhow::Context;
     let state = use_context::<AppState>().ok_or(AppError::Internal)?;
     let session: tower_sessions::Session = leptos_axum::extract()
         .await
-        .map_err(|e| auth::internal("the session layer is missing", e))?;
+        .context("the session layer is missing")?;
     let axum::Extension(client_ip): axum::Extension<auth::ClientIp> = leptos_axum::extract()
         .await
-        .map_err(|e| auth::internal("the client address is missing", e))?;
+        .context("the client address is missing")?;
     let signed_in =
         auth::sign_in(&state.db, &email, &password, &client_ip, Timestamp::now()).await?;
     auth::start_session(&session, &signed_in).await?;
@@ -35,14 +36,11 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
 /// Ends the session (its row is deleted, the cookie cleared) and returns to the login page.
 #[server(prefix = "/sfn", endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
-    use crate::backend::auth;
+    use anyhow::Context;
     let session: tower_sessions::Session = leptos_axum::extract()
         .await
-        .map_err(|e| auth::internal("the session layer is missing", e))?;
-    session
-        .flush()
-        .await
-        .map_err(|e| auth::session_unavailable("ending the session", e))?;
+        .context("the session layer is missing")?;
+    session.flush().await.context("ending the session")?;
     leptos_axum::redirect("/login");
     Ok(())
 }

@@ -9,10 +9,9 @@ use leptos::prelude::*;
 pub async fn get_settings() -> Result<SettingsView, AppError> {
     use crate::backend::{auth, flags::Flags};
     use crate::domain::Queue;
+    use anyhow::Context;
     let (state, _) = auth::require_admin().await?;
-    let flags = Flags::load(&state.db)
-        .await
-        .map_err(|e| auth::internal("reading settings", e))?;
+    let flags = Flags::load(&state.db).await.context("reading settings")?;
     Ok(SettingsView {
         whatsapp_outbound: flags.whatsapp_outbound(),
         calls_ui: flags.calls_ui(),
@@ -40,6 +39,7 @@ pub async fn save_settings(
     use crate::backend::auth;
     use crate::backend::flags::{self, Ajustes, HubspotMode};
     use crate::domain::{Phone, Queue, Timestamp};
+    use anyhow::Context;
     let (state, user) = auth::require_admin().await?;
     let on_off = |field: &str, value: &str| match value {
         "on" => Ok(true),
@@ -82,7 +82,7 @@ pub async fn save_settings(
     };
     flags::save_ajustes(&state.db, &ajustes, Timestamp::now())
         .await
-        .map_err(|e| auth::internal("saving settings", e))?;
+        .context("saving settings")?;
     tracing::info!(
         user_id = user.id,
         whatsapp_outbound,

@@ -8,11 +8,12 @@ use leptos::prelude::*;
 pub async fn list_api_tokens() -> Result<Vec<ApiTokenView>, AppError> {
     use crate::backend::{auth, tokens};
     use crate::format::local_datetime;
+    use anyhow::Context;
     let (state, _) = auth::require_admin().await?;
     let tz = state.config.timezone;
     let rows = tokens::list(&state.db)
         .await
-        .map_err(|e| auth::internal("listing API tokens", e))?;
+        .context("listing API tokens")?;
     Ok(rows
         .into_iter()
         .map(|row| ApiTokenView {
@@ -28,6 +29,7 @@ pub async fn list_api_tokens() -> Result<Vec<ApiTokenView>, AppError> {
 #[server(prefix = "/sfn", endpoint = "create_api_token")]
 pub async fn create_api_token(name: String) -> Result<NewApiToken, AppError> {
     use crate::backend::{auth, tokens};
+    use anyhow::Context;
     let (state, user) = auth::require_admin().await?;
     let name = name.trim().to_string();
     if name.is_empty() {
@@ -44,17 +46,20 @@ pub async fn create_api_token(name: String) -> Result<NewApiToken, AppError> {
     }
     let (id, token) = tokens::create(&state.db, &name, Some(user.id))
         .await
-        .map_err(|e| auth::internal("creating an API token", e))?;
+        .context("creating an API token")?;
     Ok(NewApiToken { id, name, token })
 }
 
 #[server(prefix = "/sfn", endpoint = "revoke_api_token")]
 pub async fn revoke_api_token(id: i64) -> Result<(), AppError> {
     use crate::backend::{auth, tokens};
+    use anyhow::Context;
     let (state, _) = auth::require_admin().await?;
-    match tokens::revoke(&state.db, id).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(AppError::NotFound),
-        Err(e) => Err(auth::internal("revoking an API token", e)),
+    let revoked = tokens::revoke(&state.db, id)
+        .await
+        .context("revoking an API token")?;
+    if !revoked {
+        return Err(AppError::NotFound);
     }
+    Ok(())
 }

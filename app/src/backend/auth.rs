@@ -1,14 +1,14 @@
 //! Passwords, sign-in with throttling, and the signed-in user of a request.
 
 use super::db::Db;
-use super::jobs::JobError;
+use super::error::Result;
 use super::log_every::LogEvery;
 use super::sign_in_throttle::{self, Admission};
 use super::state::AppState;
 use super::store::users;
-use super::write_health::{caused_by_unavailability, is_unavailable};
 use crate::domain::{CurrentUser, Email, Timestamp};
 use crate::error::AppError;
+use anyhow::Context;
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
@@ -88,34 +88,6 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| hash_password("not a password anyone has").expect("argon2 with defaults"))
 }
 
-/// Logs the detail of an unexpected failure and hands the client only a safe message: that the
-/// database cannot take changes now (full, read-only, locked), or that something went wrong.
-pub fn internal(context: &str, err: impl std::fmt::Display + 'static) -> AppError {
-    let any = &err as &dyn std::any::Any;
-    let unavailable = any
-        .downcast_ref::<sqlx::Error>()
-        .is_some_and(is_unavailable)
-        || any
-            .downcast_ref::<anyhow::Error>()
-            .is_some_and(caused_by_unavailability)
-        || matches!(
-            any.downcast_ref::<JobError>(),
-            Some(JobError::Retryable(e) | JobError::RetryAfter(e, _)) if caused_by_unavailability(e)
-        );
-    tracing::error!(error = format!("{err:#}"), "{context}");
-    if unavailable {
-        AppError::Unavailable
-    } else {
-        AppError::Internal
-    }
-}
-
-/// A failure of the session store, which is the database: it cannot take the write now.
-pub fn session_unavailable(context: &str, err: tower_sessions::session::Error) -> AppError {
-    tracing::error!(error = %err, "{context}");
-    AppError::Unavailable
-}
-
 /// Checks the credentials, throttling per (account, client address) and per address (see
 /// [`sign_in_throttle`]). Unknown e-mail and wrong password give the same answer and cost the same.
 pub async fn sign_in(
@@ -124,21 +96,21 @@ pub async fn sign_in(
     password: &str,
     client_ip: &ClientIp,
     now: Timestamp,
-) -> Result<SignedIn, AppError> {
+) -> Result<SignedIn> {
     let account = email.trim().to_lowercase();
     if account.is_empty() {
-        return Err(AppError::invalid("email", "Escribe tu correo electrónico."));
+        return Err(AppError::invalid("email", "Escribe tu correo electrónico.").into());
     }
     if password.is_empty() {
-        return Err(AppError::invalid("password", "Escribe tu contraseña."));
+        return Err(AppError::invalid("password", "Escribe tu contraseña.").into());
     }
     if account.len() > LONGEST_EMAIL {
-        return Err(AppError::InvalidCredentials);
+        return Err(AppError::InvalidCredentials.into());
     }
     let client = client_ip.bucket();
     match sign_in_throttle::admit(db, &account, &client, now)
         .await
-        .map_err(|e| internal("recording a sign-in attempt", e))?
+        .context("recording a sign-in attempt")?
     {
         Admission::Admitted => {}
         Admission::Wait { seconds } => {
@@ -153,14 +125,15 @@ pub async fn sign_in(
                     crate::format::duration(seconds)
                 ),
                 retry_after_seconds: seconds,
-            });
+            }
+            .into());
         }
     }
 
     let user = match Email::parse(&account) {
         Ok(email) => users::find_by_email(&db.reader, &email)
             .await
-            .map_err(|e| internal("reading users", e))?,
+            .context("reading users")?,
         Err(_) => None,
     };
     let hash = user.as_ref().map(|u| u.password_hash.clone());
@@ -169,15 +142,15 @@ pub async fn sign_in(
         Some(user) if password_ok => {
             sign_in_throttle::forgive(db, &account, &client)
                 .await
-                .map_err(|e| internal("forgiving earlier sign-in failures", e))?;
+                .context("forgiving earlier sign-in failures")?;
             // Said only to whoever knows the password.
             if user.disabled_at.is_some() {
-                return Err(AppError::AccountDisabled);
+                return Err(AppError::AccountDisabled.into());
             }
             let session_epoch = user.session_epoch;
             let user = user
                 .into_current_user()
-                .map_err(|e| internal("reading the signed-in user", e))?;
+                .context("reading the signed-in user")?;
             Ok(SignedIn {
                 user,
                 session_epoch,
@@ -188,7 +161,7 @@ pub async fn sign_in(
             if let Some(refused) = REFUSED.tick() {
                 tracing::info!(refused, "sign-in refused: wrong e-mail or password");
             }
-            Err(AppError::InvalidCredentials)
+            Err(AppError::InvalidCredentials.into())
         }
     }
 }
@@ -198,10 +171,7 @@ pub async fn sign_in(
 /// permit travels with the computation: a request dropped while argon2 runs (its client gone)
 /// keeps its place until argon2 ends, so dropped requests cannot pile up computations. A check
 /// that cannot start within a few seconds is refused as "try again".
-async fn verify_password_off_runtime(
-    password: String,
-    hash: Option<String>,
-) -> Result<bool, AppError> {
+async fn verify_password_off_runtime(password: String, hash: Option<String>) -> Result<bool> {
     static CHECKS: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
         std::sync::LazyLock::new(|| Arc::new(tokio::sync::Semaphore::new(2)));
     let permit = tokio::time::timeout(
@@ -214,7 +184,7 @@ async fn verify_password_off_runtime(
             .to_string(),
         retry_after_seconds: 5,
     })?
-    .map_err(|e| internal("waiting to check a password", e))?;
+    .context("waiting to check a password")?;
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         // The decoy is made here the first time too: it is an argon2 hash.
@@ -222,7 +192,8 @@ async fn verify_password_off_runtime(
         verify_password(&password, hash)
     })
     .await
-    .map_err(|e| internal("checking a password", e))
+    .context("checking a password")
+    .map_err(Into::into)
 }
 
 /// Who signed in, and the session epoch their session belongs to.
@@ -233,11 +204,8 @@ pub struct SignedIn {
 }
 
 /// Starts the signed-in session (the id is cycled first: no fixation).
-pub async fn start_session(session: &Session, signed_in: &SignedIn) -> Result<(), AppError> {
-    session
-        .cycle_id()
-        .await
-        .map_err(|e| session_unavailable("cycling the session id", e))?;
+pub async fn start_session(session: &Session, signed_in: &SignedIn) -> Result<()> {
+    session.cycle_id().await.context("cycling the session id")?;
     let write = async {
         session.insert(SESSION_USER_ID, signed_in.user.id).await?;
         session
@@ -247,31 +215,32 @@ pub async fn start_session(session: &Session, signed_in: &SignedIn) -> Result<()
             .insert(SESSION_SEEN_AT, Timestamp::now().unix())
             .await
     };
-    write.await.map_err(|e| internal("writing the session", e))
+    write.await.context("writing the session")?;
+    Ok(())
 }
 
 /// The user of this session, if it is signed in, the account still exists and is enabled, and
 /// its password has not changed since. A session that no longer qualifies is ended.
-pub async fn session_user(db: &Db, session: &Session) -> Result<Option<CurrentUser>, AppError> {
+pub async fn session_user(db: &Db, session: &Session) -> Result<Option<CurrentUser>> {
     let read = async {
         let user_id = session.get::<i64>(SESSION_USER_ID).await?;
         let epoch = session.get::<i64>(SESSION_EPOCH).await?;
         let seen_at = session.get::<i64>(SESSION_SEEN_AT).await?;
         Ok::<_, tower_sessions::session::Error>((user_id, epoch, seen_at))
     };
-    let (user_id, epoch, seen_at) = read.await.map_err(|e| internal("reading the session", e))?;
+    let (user_id, epoch, seen_at) = read.await.context("reading the session")?;
     let Some(user_id) = user_id else {
         return Ok(None);
     };
     let row = users::find_by_id(&db.reader, user_id)
         .await
-        .map_err(|e| internal("reading users", e))?;
+        .context("reading users")?;
     let current = row.filter(|r| r.disabled_at.is_none() && Some(r.session_epoch) == epoch);
     let Some(row) = current else {
         session
             .flush()
             .await
-            .map_err(|e| session_unavailable("ending a session that is over", e))?;
+            .context("ending a session that is over")?;
         return Ok(None);
     };
     let now = Timestamp::now().unix();
@@ -280,21 +249,22 @@ pub async fn session_user(db: &Db, session: &Session) -> Result<Option<CurrentUs
         session
             .insert(SESSION_SEEN_AT, now)
             .await
-            .map_err(|e| internal("writing the session", e))?;
+            .context("writing the session")?;
     }
-    row.into_current_user()
-        .map(Some)
-        .map_err(|e| internal("reading the signed-in user", e))
+    let user = row
+        .into_current_user()
+        .context("reading the signed-in user")?;
+    Ok(Some(user))
 }
 
 /// For server functions: the state and the signed-in user, or 401. Every protected server
 /// function calls it itself; hiding a page is not protection.
-pub async fn require_user() -> Result<(AppState, CurrentUser), AppError> {
+pub async fn require_user() -> Result<(AppState, CurrentUser)> {
     let state = leptos::prelude::use_context::<AppState>()
-        .ok_or_else(|| internal("server function", "AppState missing from the context"))?;
+        .context("a server function without AppState in its context")?;
     let session: Session = leptos_axum::extract()
         .await
-        .map_err(|e| internal("the session layer is missing", e))?;
+        .context("the session layer is missing")?;
     let user = session_user(&state.db, &session)
         .await?
         .ok_or(AppError::Unauthorized)?;
@@ -302,10 +272,10 @@ pub async fn require_user() -> Result<(AppState, CurrentUser), AppError> {
 }
 
 /// Like [`require_user`], for what only admins may do: 403 for staff.
-pub async fn require_admin() -> Result<(AppState, CurrentUser), AppError> {
+pub async fn require_admin() -> Result<(AppState, CurrentUser)> {
     let (state, user) = require_user().await?;
     if user.role != crate::domain::Role::Admin {
-        return Err(AppError::Forbidden);
+        return Err(AppError::Forbidden.into());
     }
     Ok((state, user))
 }

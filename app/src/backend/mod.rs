@@ -7,6 +7,7 @@ pub mod backup;
 pub mod breakers;
 pub mod config;
 pub mod db;
+pub mod error;
 pub mod flags;
 pub mod fresh;
 pub mod hubspot_sync;

@@ -2,6 +2,7 @@
 //! anonymous client; the OpenAPI document is the one public route.
 
 use super::error::ApiError;
+use anyhow::Context;
 use app::backend::auth::session_user;
 use app::backend::state::AppState;
 use app::backend::{kpi, tokens};
@@ -57,7 +58,7 @@ impl FromRequestParts<AppState> for ApiCaller {
                 .ok_or(ApiError::Unauthorized)?;
             let row = tokens::authenticate(&state.db, token)
                 .await
-                .map_err(|e| ApiError::Internal(e.into()))?
+                .context("checking an API token")?
                 .ok_or(ApiError::Unauthorized)?;
             return Ok(ApiCaller::Token {
                 id: row.id,
@@ -127,37 +128,55 @@ fn source_filter_schema() -> utoipa::openapi::Object {
         (status = 200, description = "The report", body = KpiReport),
         (status = 401, description = "No valid credentials", body = ErrorBody),
         (status = 422, description = "A parameter is invalid", body = ErrorBody),
+        (status = 503, description = "The database cannot answer now; retry after `Retry-After` seconds", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
 async fn get_kpis(
     _caller: ApiCaller,
     State(state): State<AppState>,
-    params: Result<Query<KpiParams>, axum::extract::rejection::QueryRejection>,
+    query: KpiQuery,
 ) -> Result<Json<KpiReport>, ApiError> {
-    let Query(params) = params.map_err(|e| ApiError::InvalidQuery(e.body_text()))?;
-    let source =
-        Source::parse_filter(params.source.as_deref()).map_err(|e| ApiError::InvalidParameter {
-            parameter: "source",
-            message: e.to_string(),
-            allowed: Some(Source::ALL.map(Source::as_str).to_vec()),
-        })?;
-    let as_of = match params.as_of.as_deref() {
-        None => chrono::Utc::now(),
-        Some(text) => chrono::DateTime::parse_from_rfc3339(text.trim())
-            .map(|t| t.to_utc())
-            .map_err(|e| ApiError::InvalidParameter {
-                parameter: "as_of",
-                message: format!(
-                    "as_of must be an RFC 3339 instant such as 2025-01-07T10:00:00Z ({e})"
-                ),
-                allowed: None,
-            })?,
-    };
-    let report = kpi::get_kpi_report(&state.db, state.config.timezone, source, as_of)
-        .await
-        .map_err(ApiError::Internal)?;
+    let report =
+        kpi::get_kpi_report(&state.db, state.config.timezone, query.source, query.as_of).await?;
     Ok(Json(report))
+}
+
+/// The KPI query string read and checked before the handler runs: a bad value is a 422 that
+/// names the parameter (and its accepted values), the same for every handler that takes it.
+pub struct KpiQuery {
+    source: Option<Source>,
+    as_of: chrono::DateTime<chrono::Utc>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for KpiQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(params) = Query::<KpiParams>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::InvalidQuery(e.body_text()))?;
+        let source = Source::parse_filter(params.source.as_deref()).map_err(|e| {
+            ApiError::InvalidParameter {
+                parameter: "source",
+                message: e.to_string(),
+                allowed: Some(Source::ALL.map(Source::as_str).to_vec()),
+            }
+        })?;
+        let as_of = match params.as_of.as_deref() {
+            None => chrono::Utc::now(),
+            Some(text) => chrono::DateTime::parse_from_rfc3339(text.trim())
+                .map(|t| t.to_utc())
+                .map_err(|e| ApiError::InvalidParameter {
+                    parameter: "as_of",
+                    message: format!(
+                        "as_of must be an RFC 3339 instant such as 2025-01-07T10:00:00Z ({e})"
+                    ),
+                    allowed: None,
+                })?,
+        };
+        Ok(KpiQuery { source, as_of })
+    }
 }
 
 /// Unknown API paths: 401 for anonymous clients (nothing is revealed), 404 otherwise.
@@ -168,7 +187,7 @@ async fn not_found(_caller: ApiCaller) -> ApiError {
 /// The body of every API error.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
-    /// `unauthorized`, `forbidden`, `not_found`, `invalid_parameter`, `internal`, …
+    /// `unauthorized`, `forbidden`, `not_found`, `invalid_parameter`, `invalid_query`, `unavailable`, `internal`
     error: String,
     message: String,
     /// The parameter at fault (422).

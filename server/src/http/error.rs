@@ -1,6 +1,7 @@
 //! Errors as HTTP responses: JSON with a machine-readable `error` and a Spanish `message`.
 
 use app::api::SFN_PREFIX;
+use app::backend::error::{self, Error};
 use app::error::AppError;
 use axum::body::{to_bytes, Body, HttpBody};
 use axum::extract::Request;
@@ -24,6 +25,9 @@ pub enum ApiError {
     },
     /// A query string that cannot be read at all.
     InvalidQuery(String),
+    /// The database cannot answer now (already logged): try again later.
+    Unavailable,
+    /// Unexpected: the chain is logged once, here; the client learns only whether to retry.
     Internal(anyhow::Error),
 }
 
@@ -52,8 +56,21 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Forbidden(message) => (StatusCode::FORBIDDEN, "forbidden", message),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "No such API endpoint."),
+            ApiError::Unavailable => {
+                let body = json!({ "error": "unavailable", "message": "The database cannot answer now; try again in a few seconds." });
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "30")],
+                    Json(body),
+                )
+                    .into_response();
+            }
+            ApiError::Internal(err) if error::unavailable(&err) => {
+                tracing::error!(error = format!("{err:#}"), "API request failed");
+                return ApiError::Unavailable.into_response();
+            }
             ApiError::Internal(err) => {
-                tracing::error!(error = ?err, "API request failed");
+                tracing::error!(error = format!("{err:#}"), "API request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
@@ -70,8 +87,25 @@ impl From<AppError> for ApiError {
         match err {
             AppError::Unauthorized | AppError::InvalidCredentials => ApiError::Unauthorized,
             AppError::NotFound => ApiError::NotFound,
+            AppError::Unavailable => ApiError::Unavailable,
             other => ApiError::Internal(anyhow::anyhow!("{other:?}")),
         }
+    }
+}
+
+/// The backend's error as the JSON API tells it (the pages' side is `From<Error> for AppError`).
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Refused(refusal) => refusal.into(),
+            Error::Failed(failure) => ApiError::Internal(failure),
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(failure: anyhow::Error) -> Self {
+        Error::from(failure).into()
     }
 }
 

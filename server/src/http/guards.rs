@@ -5,6 +5,7 @@ use super::error::ApiError;
 use app::backend::auth::{session_user, ClientIp};
 use app::backend::log_every::LogEvery;
 use app::backend::state::AppState;
+use app::error::AppError;
 use app::{safe_next, HOME_PATH};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, Method, StatusCode};
@@ -154,11 +155,12 @@ pub async fn require_page_user(
     let user = match session_user(&state.db, &session).await {
         Ok(user) => user,
         Err(err) => {
+            let err = AppError::from(err);
             return (
                 StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 err.to_string(),
             )
-                .into_response()
+                .into_response();
         }
     };
     let uri = request.uri();

@@ -197,14 +197,18 @@ async fn waits_grow_with_each_failure_then_are_forgotten() {
     let db = &app.state.db;
     let start = Timestamp::parse_rfc3339("2026-03-31T08:00:00Z").unwrap();
     let client = ClientIp("203.0.113.7".into());
-    let attempt = |password: &'static str, at: i64| {
+    let client = &client;
+    // As the sign-in page is told it.
+    let attempt = |password: &'static str, at: i64| async move {
         sign_in(
             db,
             "ana@clinica.es",
             password,
-            &client,
+            client,
             start.plus_seconds(at),
         )
+        .await
+        .map_err(AppError::from)
     };
     for second in 0..5 {
         assert_eq!(

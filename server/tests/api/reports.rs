@@ -186,6 +186,23 @@ async fn a_bad_source_is_422_naming_the_allowed_values() {
     }
 }
 
+/// A database that cannot answer is a 503 the client may retry, like the pages' own, not a 500.
+#[tokio::test]
+async fn a_database_that_cannot_answer_is_503_with_retry_after() {
+    let app = TestApp::spawn().await;
+    let cookie = app.signed_in("ana@clinica.es").await;
+    app.state.db.reader.close().await;
+    let response = app.get("/api/reports/kpis", Some(&cookie)).await;
+    assert_eq!(
+        response.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        response.body
+    );
+    assert_eq!(response.json()["error"], "unavailable");
+    assert_eq!(response.headers["retry-after"], "30");
+}
+
 #[tokio::test]
 async fn an_unparsable_as_of_is_422() {
     let app = TestApp::spawn().await;

@@ -1,8 +1,9 @@
 //! Every change staff make to a lead: create and edit it, book, move and settle appointments,
 //! sell treatments, queue messages and calls, mark it lost and reopen it.
 
-use super::{appointment_kind, internal, telephony_up};
+use super::{appointment_kind, telephony_up};
 use crate::backend::db::Db;
+use crate::backend::error::{Context, Result};
 use crate::backend::hubspot_sync::request_sync;
 use crate::backend::jobs::{enqueue_all, enqueue_at};
 use crate::backend::outbound::{DialLead, SendReminder, SendWhatsappMessage};
@@ -15,19 +16,16 @@ use crate::domain::{
 };
 use crate::error::AppError;
 use crate::format::local_datetime;
+
 use chrono_tz::Tz;
 use sqlx::{Sqlite, Transaction};
 
-async fn begin(db: &Db) -> Result<Transaction<'static, Sqlite>, AppError> {
-    db.begin_write()
-        .await
-        .map_err(|e| internal("starting a transaction", e))
+async fn begin(db: &Db) -> Result<Transaction<'static, Sqlite>> {
+    db.begin_write().await.context("starting a transaction")
 }
 
-async fn commit(tx: Transaction<'static, Sqlite>) -> Result<(), AppError> {
-    tx.commit()
-        .await
-        .map_err(|e| internal("committing a lead change", e))
+async fn commit(tx: Transaction<'static, Sqlite>) -> Result<()> {
+    tx.commit().await.context("committing a lead change")
 }
 
 async fn record(
@@ -37,20 +35,20 @@ async fn record(
     action: &str,
     detail: &str,
     now: Timestamp,
-) -> Result<(), AppError> {
+) -> Result<()> {
     lead_activities::insert(&mut **tx, lead_id, Some(user.id), action, detail, now)
         .await
-        .map_err(|e| internal("recording a lead activity", e))
+        .context("recording a lead activity")
 }
 
 async fn existing_lead(
     tx: &mut Transaction<'static, Sqlite>,
     lead_id: i64,
-) -> Result<leads::LeadRecord, AppError> {
+) -> Result<leads::LeadRecord> {
     leads::get(&mut **tx, lead_id)
         .await
-        .map_err(|e| internal("reading a lead", e))?
-        .ok_or(AppError::NotFound)
+        .context("reading a lead")?
+        .ok_or(AppError::NotFound.into())
 }
 
 /// Refuses a phone that already belongs to another lead, naming that lead.
@@ -58,28 +56,24 @@ async fn check_phone_free(
     tx: &mut Transaction<'static, Sqlite>,
     phone: &Phone,
     except: Option<i64>,
-) -> Result<(), AppError> {
+) -> Result<()> {
     let owner = leads::find_by_phone(&mut **tx, phone)
         .await
-        .map_err(|e| internal("looking a phone up", e))?;
+        .context("looking a phone up")?;
     match owner {
         Some(id) if Some(id) != except => {
             let lead = existing_lead(tx, id).await?;
             Err(AppError::PhoneTaken {
                 lead_id: id,
                 name: lead.name,
-            })
+            }
+            .into())
         }
         _ => Ok(()),
     }
 }
 
-pub async fn create(
-    db: &Db,
-    user: &CurrentUser,
-    draft: &LeadDraft,
-    now: Timestamp,
-) -> Result<i64, AppError> {
+pub async fn create(db: &Db, user: &CurrentUser, draft: &LeadDraft, now: Timestamp) -> Result<i64> {
     let phone = draft.phone.as_ref().ok_or_else(phone_needed)?;
     let mut tx = begin(db).await?;
     check_phone_free(&mut tx, phone, None).await?;
@@ -97,7 +91,7 @@ pub async fn create(
         },
     )
     .await
-    .map_err(|e| internal("creating a lead", e))?;
+    .context("creating a lead")?;
     record(
         &mut tx,
         id,
@@ -109,7 +103,7 @@ pub async fn create(
     .await?;
     request_sync(&mut tx, now)
         .await
-        .map_err(|e| internal("queueing the HubSpot sync", e))?;
+        .context("queueing the HubSpot sync")?;
     commit(tx).await?;
     tracing::info!(lead_id = id, user_id = user.id, "lead created");
     Ok(id)
@@ -121,13 +115,13 @@ pub async fn update(
     id: i64,
     draft: &LeadDraft,
     now: Timestamp,
-) -> Result<(), AppError> {
+) -> Result<()> {
     let mut tx = begin(db).await?;
     let before = existing_lead(&mut tx, id).await?;
     match &draft.phone {
         Some(phone) => check_phone_free(&mut tx, phone, Some(id)).await?,
         // A phone is never taken away; a lead that never had one may stay so.
-        None if before.phone.is_some() => return Err(phone_needed()),
+        None if before.phone.is_some() => return Err(phone_needed().into()),
         None => {}
     }
     let mut changed = Vec::new();
@@ -156,7 +150,7 @@ pub async fn update(
         now,
     )
     .await
-    .map_err(|e| internal("updating a lead", e))?;
+    .context("updating a lead")?;
     record(
         &mut tx,
         id,
@@ -168,7 +162,7 @@ pub async fn update(
     .await?;
     request_sync(&mut tx, now)
         .await
-        .map_err(|e| internal("queueing the HubSpot sync", e))?;
+        .context("queueing the HubSpot sync")?;
     commit(tx).await
 }
 
@@ -181,7 +175,7 @@ pub async fn schedule(
     treatment_id: Option<i64>,
     scheduled_at: Timestamp,
     now: Timestamp,
-) -> Result<i64, AppError> {
+) -> Result<i64> {
     let mut tx = begin(db).await?;
     existing_lead(&mut tx, lead_id).await?;
     let kind = match treatment_id {
@@ -189,7 +183,7 @@ pub async fn schedule(
         Some(treatment_id) => {
             let treatment = treatments::get(&mut *tx, treatment_id)
                 .await
-                .map_err(|e| internal("reading a treatment", e))?
+                .context("reading a treatment")?
                 .filter(|t| t.lead_id == lead_id)
                 .ok_or_else(|| {
                     AppError::invalid("treatment_id", "Ese tratamiento no es de este lead.")
@@ -198,7 +192,8 @@ pub async fn schedule(
                 return Err(AppError::invalid(
                     "treatment_id",
                     "Ese tratamiento ya está completado: no quedan sesiones por programar.",
-                ));
+                )
+                .into());
             }
             appointment_kind(Some(&treatment.name))
         }
@@ -214,11 +209,11 @@ pub async fn schedule(
         },
     )
     .await
-    .map_err(|e| internal("booking an appointment", e))?;
+    .context("booking an appointment")?;
     queue_reminder(&mut tx, id, scheduled_at, now).await?;
     leads::refresh_stage(&mut *tx, lead_id, now)
         .await
-        .map_err(|e| internal("refreshing a lead's stage", e))?;
+        .context("refreshing a lead's stage")?;
     let detail = format!("{kind} el {}", local_datetime(scheduled_at, tz));
     record(
         &mut tx,
@@ -239,7 +234,7 @@ async fn queue_reminder(
     appointment_id: i64,
     scheduled_at: Timestamp,
     now: Timestamp,
-) -> Result<(), AppError> {
+) -> Result<()> {
     let Some(due) = SendReminder::due_at(scheduled_at, now) else {
         return Ok(());
     };
@@ -249,16 +244,16 @@ async fn queue_reminder(
     };
     enqueue_at(&mut **tx, &[reminder], due, now)
         .await
-        .map_err(|e| internal("queueing a reminder", e))
+        .context("queueing a reminder")
 }
 
 async fn appointment_in(
     tx: &mut Transaction<'static, Sqlite>,
     id: i64,
-) -> Result<(appointments::AppointmentRecord, AppointmentStatus, String), AppError> {
+) -> Result<(appointments::AppointmentRecord, AppointmentStatus, String)> {
     let appointment = appointments::get(&mut **tx, id)
         .await
-        .map_err(|e| internal("reading an appointment", e))?
+        .context("reading an appointment")?
         .ok_or(AppError::NotFound)?;
     let status = appointment.status;
     let kind = appointment_kind(appointment.treatment_name.as_deref());
@@ -272,13 +267,13 @@ pub async fn reschedule(
     appointment_id: i64,
     scheduled_at: Timestamp,
     now: Timestamp,
-) -> Result<(), AppError> {
+) -> Result<()> {
     let mut tx = begin(db).await?;
     let (appointment, status, kind) = appointment_in(&mut tx, appointment_id).await?;
     status.check_reschedule()?;
     appointments::reschedule(&mut *tx, appointment_id, scheduled_at, now)
         .await
-        .map_err(|e| internal("moving an appointment", e))?;
+        .context("moving an appointment")?;
     queue_reminder(&mut tx, appointment_id, scheduled_at, now).await?;
     let detail = format!(
         "{kind}: del {} al {}",
@@ -306,20 +301,20 @@ pub async fn set_appointment_status(
     appointment_id: i64,
     next: AppointmentStatus,
     now: Timestamp,
-) -> Result<(), AppError> {
+) -> Result<()> {
     let mut tx = begin(db).await?;
     let (appointment, status, kind) = appointment_in(&mut tx, appointment_id).await?;
     status.check_change(next, appointment.scheduled_at, now)?;
     appointments::set_status(&mut *tx, appointment_id, next, now)
         .await
-        .map_err(|e| internal("recording an appointment outcome", e))?;
+        .context("recording an appointment outcome")?;
     if let Some(treatment_id) = appointment.treatment_id {
         treatments::refresh_completion(&mut *tx, treatment_id)
             .await
-            .map_err(|e| internal("refreshing a treatment's completion", e))?;
+            .context("refreshing a treatment's completion")?;
         leads::refresh_stage(&mut *tx, appointment.lead_id, now)
             .await
-            .map_err(|e| internal("refreshing a lead's stage", e))?;
+            .context("refreshing a lead's stage")?;
     }
     let detail = format!(
         "{kind} del {}: {}",
@@ -344,7 +339,7 @@ pub async fn sell_treatment(
     lead_id: i64,
     draft: &TreatmentDraft,
     now: Timestamp,
-) -> Result<i64, AppError> {
+) -> Result<i64> {
     let mut tx = begin(db).await?;
     existing_lead(&mut tx, lead_id).await?;
     let id = treatments::insert(
@@ -358,10 +353,10 @@ pub async fn sell_treatment(
         },
     )
     .await
-    .map_err(|e| internal("selling a treatment", e))?;
+    .context("selling a treatment")?;
     leads::refresh_stage(&mut *tx, lead_id, now)
         .await
-        .map_err(|e| internal("refreshing a lead's stage", e))?;
+        .context("refreshing a lead's stage")?;
     let detail = format!(
         "{} ({} sesiones, {})",
         draft.name,
@@ -381,14 +376,14 @@ pub async fn queue_message(
     text: &str,
     template: &str,
     now: Timestamp,
-) -> Result<i64, AppError> {
+) -> Result<i64> {
     let mut tx = begin(db).await?;
     if existing_lead(&mut tx, lead_id).await?.phone.is_none() {
-        return Err(no_phone());
+        return Err(no_phone().into());
     }
     let last_inbound = messages::last_inbound_at(&mut *tx, lead_id)
         .await
-        .map_err(|e| internal("reading the last inbound message", e))?;
+        .context("reading the last inbound message")?;
     let draft = OutboundDraft::parse(
         text,
         template,
@@ -400,11 +395,11 @@ pub async fn queue_message(
     };
     let id = messages::insert_queued(&mut *tx, lead_id, user.id, kind, body, template, now)
         .await
-        .map_err(|e| internal("queueing a message", e))?;
+        .context("queueing a message")?;
     // Its job in the same transaction: a stored message is always on its way.
     enqueue_all(&mut *tx, &[SendWhatsappMessage { message_id: id }], now)
         .await
-        .map_err(|e| internal("queueing a message's job", e))?;
+        .context("queueing a message's job")?;
     commit(tx).await?;
     Ok(id)
 }
@@ -415,44 +410,30 @@ pub async fn mark_lost(
     lead_id: i64,
     reason: &str,
     now: Timestamp,
-) -> Result<(), AppError> {
+) -> Result<()> {
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(AppError::invalid(
-            "reason",
-            "Indica el motivo (hasta 500 caracteres).",
-        ));
+        return Err(AppError::invalid("reason", "Indica el motivo (hasta 500 caracteres).").into());
     }
     let mut tx = begin(db).await?;
     if existing_lead(&mut tx, lead_id).await?.lost {
-        return Err(AppError::invalid(
-            "reason",
-            "El lead ya está marcado como perdido.",
-        ));
+        return Err(AppError::invalid("reason", "El lead ya está marcado como perdido.").into());
     }
     leads::set_lost(&mut *tx, lead_id, Some(reason), now)
         .await
-        .map_err(|e| internal("marking a lead lost", e))?;
+        .context("marking a lead lost")?;
     record(&mut tx, lead_id, user, "lead_lost", reason, now).await?;
     commit(tx).await
 }
 
-pub async fn reopen(
-    db: &Db,
-    user: &CurrentUser,
-    lead_id: i64,
-    now: Timestamp,
-) -> Result<(), AppError> {
+pub async fn reopen(db: &Db, user: &CurrentUser, lead_id: i64, now: Timestamp) -> Result<()> {
     let mut tx = begin(db).await?;
     if !existing_lead(&mut tx, lead_id).await?.lost {
-        return Err(AppError::invalid(
-            "reason",
-            "El lead no está marcado como perdido.",
-        ));
+        return Err(AppError::invalid("reason", "El lead no está marcado como perdido.").into());
     }
     leads::set_lost(&mut *tx, lead_id, None, now)
         .await
-        .map_err(|e| internal("reopening a lead", e))?;
+        .context("reopening a lead")?;
     record(&mut tx, lead_id, user, "lead_reopened", "", now).await?;
     commit(tx).await
 }
@@ -463,16 +444,16 @@ pub async fn request_call(
     user: &CurrentUser,
     lead_id: i64,
     now: Timestamp,
-) -> Result<i64, AppError> {
+) -> Result<i64> {
     if !telephony_up(db).await?.0 {
         return Err(AppError::invalid(
             "call",
             "La telefonía no está disponible ahora mismo: llama desde el teléfono de respaldo de la clínica.",
-        ));
+        ).into());
     }
     let line = users::aircall_user_id(&db.reader, user.id)
         .await
-        .map_err(|e| internal("reading the user's Aircall line", e))?
+        .context("reading the user's Aircall line")?
         .ok_or_else(|| {
             AppError::invalid(
                 "call",
@@ -484,10 +465,10 @@ pub async fn request_call(
     let phone = lead.phone.ok_or_else(no_phone)?;
     let id = call_requests::insert(&mut *tx, lead_id, user.id, line, &phone, now)
         .await
-        .map_err(|e| internal("requesting a call", e))?;
+        .context("requesting a call")?;
     enqueue_all(&mut *tx, &[DialLead { request_id: id }], now)
         .await
-        .map_err(|e| internal("queueing a call request", e))?;
+        .context("queueing a call request")?;
     commit(tx).await?;
     Ok(id)
 }

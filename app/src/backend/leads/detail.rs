@@ -2,7 +2,8 @@
 //! in Spanish, one line per event.
 
 use super::timeline::{ad_line, timeline};
-use super::{appointment_kind, internal, local_input, telephony_up};
+use super::{appointment_kind, local_input, telephony_up};
+use crate::backend::error::{Context, Result};
 use crate::backend::state::AppState;
 use crate::backend::store::{
     appointments, call_requests, calls, lead_activities, leads, messages, treatments, users,
@@ -21,29 +22,28 @@ pub async fn detail(
     user: &CurrentUser,
     lead_id: i64,
     now: Timestamp,
-) -> Result<LeadDetail, AppError> {
+) -> Result<LeadDetail> {
     let db = &state.db;
     let tz = state.config.timezone;
-    let read = |context: &'static str| move |e: sqlx::Error| internal(context, e);
     let lead = leads::get(&db.reader, lead_id)
         .await
-        .map_err(read("reading a lead"))?
+        .context("reading a lead")?
         .ok_or(AppError::NotFound)?;
     let appointment_rows = appointments::for_lead(&db.reader, lead_id)
         .await
-        .map_err(read("reading appointments"))?;
+        .context("reading appointments")?;
     let treatment_rows = treatments::for_lead(&db.reader, lead_id)
         .await
-        .map_err(read("reading treatments"))?;
+        .context("reading treatments")?;
     let message_rows = messages::for_lead(&db.reader, lead_id)
         .await
-        .map_err(read("reading messages"))?;
+        .context("reading messages")?;
     let call_rows = calls::for_lead(&db.reader, lead_id)
         .await
-        .map_err(read("reading calls"))?;
+        .context("reading calls")?;
     let activity_rows = lead_activities::for_lead(&db.reader, lead_id)
         .await
-        .map_err(read("reading the lead's activity"))?;
+        .context("reading the lead's activity")?;
     let last_inbound = message_rows
         .iter()
         .filter(|m| m.direction == MessageDirection::Inbound)
@@ -55,7 +55,7 @@ pub async fn detail(
         Telephony::Available {
             has_line: users::aircall_user_id(&db.reader, user.id)
                 .await
-                .map_err(read("reading the user's Aircall line"))?
+                .context("reading the user's Aircall line")?
                 .is_some(),
         }
     } else {
@@ -65,7 +65,7 @@ pub async fn detail(
     };
     let request_rows = call_requests::for_lead(&db.reader, lead_id)
         .await
-        .map_err(read("reading call requests"))?;
+        .context("reading call requests")?;
 
     let mut timeline = timeline(
         &lead,

@@ -1,10 +1,9 @@
 //! The Leads list: search, filters by source and stage, counts and pages.
 
-use super::internal;
+use crate::backend::error::{Context, Result};
 use crate::backend::state::AppState;
 use crate::backend::store::leads;
 use crate::domain::{LeadList, LeadRow, Source, StageFilter};
-use crate::error::AppError;
 use crate::format::local_datetime;
 
 pub const PAGE_SIZE: i64 = 25;
@@ -54,7 +53,7 @@ pub async fn list(
     source: Option<Source>,
     stage: Option<StageFilter>,
     page: i64,
-) -> Result<LeadList, AppError> {
+) -> Result<LeadList> {
     let expression = search_expression(search);
     let filter = leads::ListFilter {
         search: expression.as_deref(),
@@ -64,7 +63,7 @@ pub async fn list(
     let reader = &state.db.reader;
     let stage_counts = leads::count_by_stage(reader, &filter)
         .await
-        .map_err(|e| internal("counting leads", e))?;
+        .context("counting leads")?;
     let total = stage_counts.as_ref().map(|counts| match stage {
         Some(stage) => counts
             .iter()
@@ -77,7 +76,7 @@ pub async fn list(
     // One row more than a page says whether there is a next one.
     let mut rows = leads::list(reader, &filter, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
         .await
-        .map_err(|e| internal("listing leads", e))?;
+        .context("listing leads")?;
     let has_next = rows.len() as i64 > PAGE_SIZE;
     rows.truncate(PAGE_SIZE as usize);
     let tz = state.config.timezone;

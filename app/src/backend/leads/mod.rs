@@ -17,15 +17,13 @@ pub use list::{list, search_expression, PAGE_SIZE};
 
 use crate::backend::breakers;
 use crate::backend::db::Db;
+use crate::backend::error::{Context, Result};
 use crate::backend::flags::Flags;
 use crate::domain::{Provider, Timestamp};
 use crate::error::AppError;
+
 use chrono::TimeZone;
 use chrono_tz::Tz;
-
-fn internal(context: &str, err: impl std::fmt::Display + 'static) -> AppError {
-    super::auth::internal(context, err)
-}
 
 /// "Valoración", or "Sesión de Láser" for a session of a treatment.
 fn appointment_kind(treatment_name: Option<&str>) -> String {
@@ -61,13 +59,9 @@ fn local_input(at: Timestamp, tz: Tz) -> String {
 
 /// Whether staff can call through Aircall now (`calls.ui` on and Aircall's breaker closed),
 /// with the flags read for it (the backup phone is among them).
-async fn telephony_up(db: &Db) -> Result<(bool, Flags), AppError> {
-    let flags = Flags::load(db)
-        .await
-        .map_err(|e| internal("reading flags", e))?;
-    let breakers = breakers::all(db)
-        .await
-        .map_err(|e| internal("reading breakers", e))?;
+async fn telephony_up(db: &Db) -> Result<(bool, Flags)> {
+    let flags = Flags::load(db).await.context("reading flags")?;
+    let breakers = breakers::all(db).await.context("reading breakers")?;
     let now = Timestamp::now();
     let up = flags.calls_ui() && !breakers::holds(&breakers, Provider::Aircall, now);
     Ok((up, flags))
