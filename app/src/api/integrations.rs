@@ -116,9 +116,9 @@ pub async fn list_webhook_events(
         .into_iter()
         .map(|e| WebhookEventView {
             id: e.id,
-            provider: e.provider.as_str().to_string(),
+            provider: e.provider,
             event_type: e.event_type,
-            status: e.status.as_str().to_string(),
+            status: e.status,
             received: local_datetime(e.received_at, tz),
             attempts: e.attempts,
             last_error: e.last_error,
@@ -159,7 +159,7 @@ pub async fn replay_webhook(id: i64) -> Result<String, AppError> {
         Ok(processed) => processed,
         // The one permanent failure of a replay: no such delivery.
         Err(JobError::Permanent(_)) => return Err(AppError::NotFound),
-        Err(failure) => return Err(Error::from(failure).into()),
+        Err(failure) => return Err(Error::from(failure).context("replaying a webhook").into()),
     };
     tracing::info!(
         user_id = user.id,

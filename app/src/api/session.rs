@@ -18,7 +18,8 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
     use crate::backend::{auth, state::AppState};
     use crate::domain::Timestamp;
     use anyhow::Context;
-    let state = use_context::<AppState>().ok_or(AppError::Internal)?;
+    let state =
+        use_context::<AppState>().context("a server function without AppState in its context")?;
     let session: tower_sessions::Session = leptos_axum::extract()
         .await
         .context("the session layer is missing")?;

@@ -148,11 +148,8 @@ pub async fn sign_in(
                 return Err(AppError::AccountDisabled.into());
             }
             let session_epoch = user.session_epoch;
-            let user = user
-                .into_current_user()
-                .context("reading the signed-in user")?;
             Ok(SignedIn {
-                user,
+                user: user.into_current_user(),
                 session_epoch,
             })
         }
@@ -251,10 +248,7 @@ pub async fn session_user(db: &Db, session: &Session) -> Result<Option<CurrentUs
             .await
             .context("writing the session")?;
     }
-    let user = row
-        .into_current_user()
-        .context("reading the signed-in user")?;
-    Ok(Some(user))
+    Ok(Some(row.into_current_user()))
 }
 
 /// For server functions: the state and the signed-in user, or 401. Every protected server

@@ -3,8 +3,9 @@
 //! into what the page or API client is told, and logs the chain once.
 
 use crate::backend::jobs::JobError;
-use crate::backend::write_health::is_unavailable;
+use crate::backend::write_health::caused_by_unavailability;
 use crate::error::AppError;
+use tower_sessions::{session, session_store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -48,8 +49,8 @@ impl From<sqlx::Error> for Error {
     }
 }
 
-impl From<tower_sessions::session::Error> for Error {
-    fn from(error: tower_sessions::session::Error) -> Self {
+impl From<session::Error> for Error {
+    fn from(error: session::Error) -> Self {
         Error::Failed(error.into())
     }
 }
@@ -74,7 +75,7 @@ impl From<JobError> for Error {
             JobError::Retryable(e)
             | JobError::RetryAfter(e, _)
             | JobError::Permanent(e)
-            | JobError::Held(e) => Error::Failed(e),
+            | JobError::Held(e) => Error::from(e),
         }
     }
 }
@@ -109,12 +110,15 @@ fn told(failure: anyhow::Error) -> AppError {
 /// The database could not take the work now (full, read-only, locked, gone), somewhere in the
 /// chain; the session store is the database too. The JSON API's edge asks the same.
 pub fn unavailable(failure: &anyhow::Error) -> bool {
-    failure.chain().any(|cause| {
-        cause
-            .downcast_ref::<sqlx::Error>()
-            .is_some_and(is_unavailable)
-            || cause.is::<tower_sessions::session::Error>()
-    })
+    caused_by_unavailability(failure)
+        || failure.chain().any(|cause| {
+            // The store's database failed; a session value or record that cannot be read is a
+            // bug (500), which retrying would not mend.
+            matches!(
+                cause.downcast_ref::<session::Error>(),
+                Some(session::Error::Store(session_store::Error::Backend(_)))
+            )
+        })
 }
 
 #[cfg(test)]
@@ -138,6 +142,19 @@ mod tests {
         assert_eq!(AppError::from(error), AppError::Unavailable);
         let bug = Error::from(anyhow::anyhow!("a bug").context("listing leads"));
         assert_eq!(AppError::from(bug), AppError::Internal);
+    }
+
+    #[test]
+    fn only_a_session_store_that_fails_is_unavailable() {
+        let store: Result<()> = Err(session::Error::Store(session_store::Error::Backend(
+            "database is locked".into(),
+        )))
+        .context("reading the session");
+        assert_eq!(AppError::from(store.unwrap_err()), AppError::Unavailable);
+        let unreadable = serde_json::from_str::<i64>("x").unwrap_err();
+        let value: Result<()> =
+            Err(session::Error::SerdeJson(unreadable)).context("reading the session");
+        assert_eq!(AppError::from(value.unwrap_err()), AppError::Internal);
     }
 
     #[test]

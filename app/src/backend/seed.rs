@@ -14,8 +14,7 @@ use super::store::settings;
 use super::store::treatments::{self, NewTreatment};
 use super::store::users::{self, NewUser};
 use crate::domain::{
-    AppointmentStatus, Email, LeadStage, MessageDirection, MessageStatus, Phone, Role, Source,
-    Timestamp,
+    AppointmentStatus, Direction, Email, LeadStage, MessageStatus, Phone, Role, Source, Timestamp,
 };
 use anyhow::Context;
 use argon2::password_hash::SaltString;
@@ -490,7 +489,7 @@ async fn write_conversation(
         &mut *tx,
         NewMessage {
             lead_id,
-            direction: MessageDirection::Inbound,
+            direction: Direction::Inbound,
             wamid: Some(&inbound_wamid),
             kind: "text",
             body: Some(body),
@@ -524,7 +523,7 @@ async fn write_conversation(
         &mut *tx,
         NewMessage {
             lead_id,
-            direction: MessageDirection::Outbound,
+            direction: Direction::Outbound,
             wamid: (status != MessageStatus::Queued).then_some(outbound_wamid.as_str()),
             kind: "text",
             body: Some(&reply),
@@ -572,7 +571,11 @@ async fn write_calls(
         NewCall {
             lead_id: Some(lead_id),
             provider_call_id: &format!("{}", 7_000_000 + index),
-            direction: if inbound { "inbound" } else { "outbound" },
+            direction: if inbound {
+                Direction::Inbound
+            } else {
+                Direction::Outbound
+            },
             status: "done",
             started_at,
             answered_at: (!missed).then(|| started_at.plus_seconds(ring)),

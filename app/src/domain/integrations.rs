@@ -1,5 +1,6 @@
 //! What the Integraciones page shows (dates already in the clinic's time zone).
 
+use super::Provider;
 use serde::{Deserialize, Serialize};
 
 /// Where a stored delivery is in its processing.
@@ -26,11 +27,21 @@ impl WebhookStatus {
             WebhookStatus::Failed => "failed",
         }
     }
+
+    /// The name staff see.
+    pub fn label(self) -> &'static str {
+        match self {
+            WebhookStatus::Pending => "Pendiente",
+            WebhookStatus::Processed => "Procesado",
+            WebhookStatus::Failed => "Fallido",
+        }
+    }
 }
 
 impl std::fmt::Display for WebhookStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, not `write_str`: the CLI lines its columns up with `{:<9}`.
+        f.pad(self.as_str())
     }
 }
 
@@ -97,9 +108,9 @@ pub struct FailedJobView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookEventView {
     pub id: i64,
-    pub provider: String,
+    pub provider: Provider,
     pub event_type: Option<String>,
-    pub status: String,
+    pub status: WebhookStatus,
     pub received: String,
     pub attempts: i64,
     pub last_error: Option<String>,

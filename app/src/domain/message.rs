@@ -4,11 +4,11 @@ use super::Timestamp;
 use crate::error::AppError;
 use serde::{Deserialize, Serialize};
 
-/// Which way a message went: from the patient, or from the clinic.
+/// Which way a message or a call went: from the patient, or from the clinic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(rename_all = "lowercase"))]
-pub enum MessageDirection {
+pub enum Direction {
     Inbound,
     Outbound,
 }
@@ -36,17 +36,6 @@ impl MessageStatus {
             "read" => Some(MessageStatus::Read),
             "failed" => Some(MessageStatus::Failed),
             _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageStatus::Received => "received",
-            MessageStatus::Queued => "queued",
-            MessageStatus::Sent => "sent",
-            MessageStatus::Delivered => "delivered",
-            MessageStatus::Read => "read",
-            MessageStatus::Failed => "failed",
         }
     }
 

@@ -35,9 +35,7 @@ pub use lead_views::{
     AppointmentView, LeadDetail, LeadList, LeadRow, Telephony, TimelineEntry, TimelineKind,
     TreatmentView, LEAD_COUNT_CAP,
 };
-pub use message::{
-    window_open, MessageDirection, MessageStatus, OutboundDraft, SERVICE_WINDOW_SECONDS,
-};
+pub use message::{window_open, Direction, MessageStatus, OutboundDraft, SERVICE_WINDOW_SECONDS};
 pub use money::Cents;
 pub use personal_data::mask_personal_data;
 pub use phone::{Phone, PhoneError};

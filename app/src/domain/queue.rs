@@ -47,7 +47,8 @@ impl Queue {
 
 impl std::fmt::Display for Queue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, not `write_str`: the CLI lines its columns up with `{:<9}`.
+        f.pad(self.as_str())
     }
 }
 
@@ -84,11 +85,21 @@ impl Provider {
             Provider::Hubspot => "hubspot",
         }
     }
+
+    /// The name staff see.
+    pub fn label(self) -> &'static str {
+        match self {
+            Provider::Whatsapp => "WhatsApp",
+            Provider::Aircall => "Aircall",
+            Provider::Hubspot => "HubSpot",
+        }
+    }
 }
 
 impl std::fmt::Display for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, not `write_str`: the CLI lines its columns up with `{:<9}`.
+        f.pad(self.as_str())
     }
 }
 
@@ -119,5 +130,13 @@ mod tests {
         }
         assert!("email".parse::<Queue>().is_err());
         assert!("twilio".parse::<Provider>().is_err());
+    }
+
+    #[test]
+    fn names_fill_the_width_they_are_given() {
+        assert_eq!(
+            format!("{:<9}|{:>9}", Queue::Inbound, Provider::Hubspot),
+            "inbound  |  hubspot"
+        );
     }
 }

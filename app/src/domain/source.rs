@@ -44,7 +44,8 @@ impl Source {
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, not `write_str`: the CLI lines its columns up with `{:<9}`.
+        f.pad(self.as_str())
     }
 }
 

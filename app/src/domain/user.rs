@@ -23,7 +23,8 @@ impl Role {
 
 impl std::fmt::Display for Role {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, not `write_str`: the CLI lines its columns up with `{:<9}`.
+        f.pad(self.as_str())
     }
 }
 

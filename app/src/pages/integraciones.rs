@@ -13,7 +13,9 @@ use crate::components::field_error::error_alert;
 use crate::components::loaded::Loaded;
 use crate::components::shell::SignedInUser;
 use crate::components::table::DataTable;
-use crate::domain::{BreakerView, FailedJobView, QueueView, Role, WebhookEventView};
+use crate::domain::{
+    BreakerView, FailedJobView, Provider, QueueView, Role, WebhookEventView, WebhookStatus,
+};
 use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -168,25 +170,15 @@ fn FailedJobs(jobs: Vec<FailedJobView>, retry: ServerAction<RetryJobs>) -> impl 
     })
 }
 
-const PROVIDERS: [(&str, &str); 4] = [
-    ("", "Todos"),
-    ("whatsapp", "WhatsApp"),
-    ("aircall", "Aircall"),
-    ("hubspot", "HubSpot"),
-];
-const STATUSES: [(&str, &str); 4] = [
-    ("", "Todos"),
-    ("pending", "Pendiente"),
-    ("processed", "Procesado"),
-    ("failed", "Fallido"),
-];
-
-/// The Spanish name of a delivery's processing status.
-fn status_label(status: &str) -> &'static str {
-    STATUSES
-        .iter()
-        .find(|(value, _)| *value == status)
-        .map_or("—", |(_, label)| label)
+/// A filter's choices: every value, then each one by its name.
+fn choices<T: Copy>(
+    all: &[T],
+    value: fn(T) -> &'static str,
+    label: fn(T) -> &'static str,
+) -> Vec<(&'static str, &'static str)> {
+    std::iter::once(("", "Todos"))
+        .chain(all.iter().map(|&item| (value(item), label(item))))
+        .collect()
 }
 
 /// Received deliveries, filtered through the URL (`?provider=…&status=…`); `&ver=ID` shows one
@@ -213,7 +205,7 @@ fn WebhookEvents(replay: ServerAction<ReplayWebhook>) -> impl IntoView {
     let filter_href = format!("/integraciones?provider={provider}&status={status}");
     let select = move |name: &'static str,
                        label: &'static str,
-                       options: [(&'static str, &'static str); 4]| {
+                       options: Vec<(&'static str, &'static str)>| {
         let current = param(name);
         view! {
             <label for=name>{label}</label>
@@ -235,8 +227,8 @@ fn WebhookEvents(replay: ServerAction<ReplayWebhook>) -> impl IntoView {
         <section class="panel" aria-labelledby="webhooks-title">
             <h2 id="webhooks-title">"Webhooks recibidos"</h2>
             <form method="get" action="/integraciones" class="filters">
-                {select("provider", "Proveedor", PROVIDERS)}
-                {select("status", "Estado", STATUSES)}
+                {select("provider", "Proveedor", choices(&Provider::ALL, Provider::as_str, Provider::label))}
+                {select("status", "Estado", choices(&WebhookStatus::ALL, WebhookStatus::as_str, WebhookStatus::label))}
                 <button type="submit" class="button secondary">"Filtrar"</button>
             </form>
             {move || replay.value().get().and_then(Result::err).map(error_alert)}
@@ -300,9 +292,9 @@ fn EventTable(
                     view! {
                         <tr>
                             <td>{format!("#{id}")}</td>
-                            <td>{e.provider}</td>
+                            <td>{e.provider.as_str()}</td>
                             <td>{e.event_type.unwrap_or_else(|| "—".into())}</td>
-                            <td>{status_label(&e.status)}</td>
+                            <td>{e.status.label()}</td>
                             <td>{e.received}</td>
                             <td>{e.attempts}</td>
                             <td class="wrap">{e.last_error.unwrap_or_default()}</td>

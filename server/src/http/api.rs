@@ -90,6 +90,7 @@ impl FromRequestParts<AppState> for ApiCaller {
     responses(
         (status = 200, description = "The caller", body = ApiCaller),
         (status = 401, description = "No valid credentials", body = ErrorBody),
+        (status = 503, description = "The database cannot answer now; retry after `Retry-After` seconds", body = ErrorBody),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]
@@ -137,8 +138,9 @@ async fn get_kpis(
     State(state): State<AppState>,
     query: KpiQuery,
 ) -> Result<Json<KpiReport>, ApiError> {
-    let report =
-        kpi::get_kpi_report(&state.db, state.config.timezone, query.source, query.as_of).await?;
+    let report = kpi::get_kpi_report(&state.db, state.config.timezone, query.source, query.as_of)
+        .await
+        .context("computing the KPI report")?;
     Ok(Json(report))
 }
 

@@ -25,6 +25,9 @@ pub enum ApiError {
     },
     /// A query string that cannot be read at all.
     InvalidQuery(String),
+    /// Any other refusal a service gives (invalid input, a phone taken, too many attempts…): its
+    /// status and JSON, as server functions answer it.
+    Refused(AppError),
     /// The database cannot answer now (already logged): try again later.
     Unavailable,
     /// Unexpected: the chain is logged once, here; the client learns only whether to retry.
@@ -56,6 +59,21 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Forbidden(message) => (StatusCode::FORBIDDEN, "forbidden", message),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "No such API endpoint."),
+            ApiError::Refused(refusal) => {
+                let status = StatusCode::from_u16(refusal.status())
+                    .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+                let mut response = (status, Json(&refusal)).into_response();
+                if let AppError::TooManyAttempts {
+                    retry_after_seconds,
+                    ..
+                } = refusal
+                {
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+                }
+                return response;
+            }
             ApiError::Unavailable => {
                 let body = json!({ "error": "unavailable", "message": "The database cannot answer now; try again in a few seconds." });
                 return (
@@ -88,7 +106,11 @@ impl From<AppError> for ApiError {
             AppError::Unauthorized | AppError::InvalidCredentials => ApiError::Unauthorized,
             AppError::NotFound => ApiError::NotFound,
             AppError::Unavailable => ApiError::Unavailable,
-            other => ApiError::Internal(anyhow::anyhow!("{other:?}")),
+            // Made (and its cause logged) elsewhere; here only its name is left to log.
+            AppError::Internal | AppError::Network => {
+                ApiError::Internal(anyhow::anyhow!("{err:?}"))
+            }
+            refusal => ApiError::Refused(refusal),
         }
     }
 }
@@ -154,4 +176,27 @@ pub async fn with_app_error_status(response: Response) -> Response {
         }
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_services_refusal_keeps_its_status_and_message() {
+        let invalid = ApiError::from(Error::from(AppError::invalid("name", "Falta el nombre.")));
+        assert_eq!(
+            invalid.into_response().status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        let throttled = ApiError::from(AppError::TooManyAttempts {
+            message: "Espera.".into(),
+            retry_after_seconds: 7,
+        })
+        .into_response();
+        assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(throttled.headers()[header::RETRY_AFTER], "7");
+        let forbidden = ApiError::from(AppError::Forbidden).into_response();
+        assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    }
 }

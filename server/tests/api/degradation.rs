@@ -8,7 +8,7 @@ use app::backend::breakers::{self, FAILURES_TO_OPEN};
 use app::backend::flags;
 use app::backend::store::{messages, settings};
 use app::backend::worker::{self, Outcome};
-use app::domain::{MessageDirection, MessageStatus, Queue, Timestamp};
+use app::domain::{Direction, MessageStatus, Queue, Timestamp};
 use axum::http::StatusCode;
 use serde_json::json;
 
@@ -45,7 +45,7 @@ async fn queued_messages(app: &TestApp, cookie: &str, n: usize) -> Vec<i64> {
         &app.state.db.writer,
         messages::NewMessage {
             lead_id,
-            direction: MessageDirection::Inbound,
+            direction: Direction::Inbound,
             wamid: Some("wamid.drill.in"),
             kind: "text",
             body: Some("Hola"),

@@ -2,7 +2,7 @@
 
 use crate::helpers::{TestApp, TestResponse};
 use app::backend::store::messages;
-use app::domain::{MessageDirection, MessageStatus, Timestamp};
+use app::domain::{Direction, MessageStatus, Timestamp};
 use axum::http::StatusCode;
 use chrono::Utc;
 use serde_json::Value;
@@ -506,7 +506,7 @@ async fn whatsapp_free_text_only_within_24_hours_of_the_leads_last_message() {
             &app.state.db.writer,
             messages::NewMessage {
                 lead_id,
-                direction: MessageDirection::Inbound,
+                direction: Direction::Inbound,
                 wamid: Some(wamid),
                 kind: "text",
                 body: Some("Hola"),

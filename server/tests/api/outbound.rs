@@ -5,7 +5,7 @@ use crate::helpers::TestApp;
 use app::backend::outbound::OUTCOME_UNKNOWN;
 use app::backend::store::messages;
 use app::backend::worker::{self, Outcome};
-use app::domain::{MessageDirection, MessageStatus, Queue, Timestamp};
+use app::domain::{Direction, MessageStatus, Queue, Timestamp};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
@@ -51,7 +51,7 @@ async fn setup_at(meta: FakeProvider, base: &str) -> Setup {
         &app.state.db.writer,
         messages::NewMessage {
             lead_id,
-            direction: MessageDirection::Inbound,
+            direction: Direction::Inbound,
             wamid: Some("wamid.in.1"),
             kind: "text",
             body: Some("Hola"),

@@ -678,7 +678,12 @@ async fn the_integrations_page_functions_show_and_act_for_admins_only() {
     );
     let admin = app.signed_in_admin("ana@clinica.es").await;
     let page = app.get("/integraciones", Some(&admin)).await;
-    assert!(page.body.contains(&format!("Ver el webhook {failed_id}")));
+    assert!(
+        page.body.contains(&format!("Ver el webhook {failed_id}")),
+        "{}: {}",
+        page.status,
+        page.body
+    );
     let payload = app
         .post_form("/sfn/webhook_payload", &[("id", &failed_id)], Some(&admin))
         .await

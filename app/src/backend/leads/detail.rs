@@ -9,8 +9,7 @@ use crate::backend::store::{
     appointments, call_requests, calls, lead_activities, leads, messages, treatments, users,
 };
 use crate::domain::{
-    AppointmentView, Cents, CurrentUser, LeadDetail, MessageDirection, Telephony, Timestamp,
-    TreatmentView,
+    AppointmentView, Cents, CurrentUser, Direction, LeadDetail, Telephony, Timestamp, TreatmentView,
 };
 use crate::error::AppError;
 use crate::format::local_datetime;
@@ -46,7 +45,7 @@ pub async fn detail(
         .context("reading the lead's activity")?;
     let last_inbound = message_rows
         .iter()
-        .filter(|m| m.direction == MessageDirection::Inbound)
+        .filter(|m| m.direction == Direction::Inbound)
         .map(|m| m.created_at)
         .max();
 

@@ -7,9 +7,7 @@ use crate::backend::store::{
     appointments, call_requests, calls, lead_activities, leads, messages, treatments,
 };
 use crate::backend::webhooks::whatsapp_content::Content;
-use crate::domain::{
-    Cents, MessageDirection, MessageStatus, TimelineEntry, TimelineKind, Timestamp,
-};
+use crate::domain::{Cents, Direction, MessageStatus, TimelineEntry, TimelineKind, Timestamp};
 
 fn entry(
     kind: TimelineKind,
@@ -119,7 +117,7 @@ pub(super) fn timeline(
         ));
     }
     for m in message_rows {
-        let inbound = m.direction == MessageDirection::Inbound;
+        let inbound = m.direction == Direction::Inbound;
         let content = m
             .content
             .as_deref()
@@ -156,7 +154,7 @@ pub(super) fn timeline(
         events.push((m.created_at, entry));
     }
     for c in call_rows {
-        let direction = if c.direction == "inbound" {
+        let direction = if c.direction == Direction::Inbound {
             "entrante"
         } else {
             "saliente"

@@ -1,12 +1,12 @@
 //! `calls`: Aircall calls, one row per provider call id.
 
-use crate::domain::Timestamp;
+use crate::domain::{Direction, Timestamp};
 use sqlx::SqliteExecutor;
 
 pub struct NewCall<'a> {
     pub lead_id: Option<i64>,
     pub provider_call_id: &'a str,
-    pub direction: &'a str,
+    pub direction: Direction,
     pub status: &'a str,
     pub started_at: Timestamp,
     pub answered_at: Option<Timestamp>,
@@ -46,7 +46,7 @@ pub async fn insert(db: impl SqliteExecutor<'_>, call: NewCall<'_>) -> sqlx::Res
 pub struct CallEvent<'a> {
     pub lead_id: Option<i64>,
     pub provider_call_id: &'a str,
-    pub direction: &'a str,
+    pub direction: Direction,
     pub status: &'a str,
     pub started_at: Option<Timestamp>,
     pub answered_at: Option<Timestamp>,
@@ -99,7 +99,7 @@ pub async fn upsert(db: impl SqliteExecutor<'_>, event: CallEvent<'_>) -> sqlx::
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CallRecord {
-    pub direction: String,
+    pub direction: Direction,
     pub status: String,
     pub duration_seconds: i64,
     pub missed: bool,

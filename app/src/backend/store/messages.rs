@@ -1,11 +1,11 @@
 //! `messages`: the WhatsApp conversation with each lead.
 
-use crate::domain::{MessageDirection, MessageStatus, Timestamp};
+use crate::domain::{Direction, MessageStatus, Timestamp};
 use sqlx::SqliteExecutor;
 
 pub struct NewMessage<'a> {
     pub lead_id: i64,
-    pub direction: MessageDirection,
+    pub direction: Direction,
     pub wamid: Option<&'a str>,
     pub kind: &'a str,
     pub body: Option<&'a str>,
@@ -179,7 +179,7 @@ pub async fn set_status(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MessageRecord {
     pub wamid: Option<String>,
-    pub direction: MessageDirection,
+    pub direction: Direction,
     pub kind: String,
     pub body: Option<String>,
     pub template_name: Option<String>,

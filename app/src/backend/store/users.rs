@@ -18,13 +18,13 @@ pub struct UserRow {
 const COLUMNS: &str = "id, email, name, password_hash, role, session_epoch, disabled_at";
 
 impl UserRow {
-    pub fn into_current_user(self) -> anyhow::Result<CurrentUser> {
-        Ok(CurrentUser {
+    pub fn into_current_user(self) -> CurrentUser {
+        CurrentUser {
             id: self.id,
             name: self.name,
             email: self.email,
             role: self.role,
-        })
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use super::{lead_for_phone, Delivery, Item, ItemEffects};
 use crate::backend::store::erased_identities::Identity;
 use crate::backend::store::{calls, leads, webhook_events};
-use crate::domain::{Phone, Source, Timestamp};
+use crate::domain::{Direction, Phone, Source, Timestamp};
 use anyhow::Context;
 use serde::Deserialize;
 use sqlx::SqliteConnection;
@@ -150,7 +150,11 @@ pub async fn apply_call(
         calls::CallEvent {
             lead_id,
             provider_call_id: call_id,
-            direction: if inbound { "inbound" } else { "outbound" },
+            direction: if inbound {
+                Direction::Inbound
+            } else {
+                Direction::Outbound
+            },
             status: call.status.as_deref().unwrap_or("initial"),
             started_at: at(call.started_at),
             answered_at: at(call.answered_at),

@@ -5,7 +5,7 @@ use super::whatsapp_content::Content;
 use super::{new_lead, Delivery, Item, ItemEffects};
 use crate::backend::store::erased_identities::Identity;
 use crate::backend::store::{lead_activities, leads, messages, webhook_events};
-use crate::domain::{MessageDirection, MessageStatus, Phone, Source, Timestamp};
+use crate::domain::{Direction, MessageStatus, Phone, Source, Timestamp};
 use anyhow::Context;
 use serde::Deserialize;
 use sqlx::SqliteConnection;
@@ -347,7 +347,7 @@ async fn apply_message(
         &mut *tx,
         messages::NewMessage {
             lead_id,
-            direction: MessageDirection::Inbound,
+            direction: Direction::Inbound,
             wamid: Some(&message.id),
             kind: content.stored_kind(),
             body: content.words().as_deref(),
