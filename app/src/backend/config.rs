@@ -195,6 +195,9 @@ impl Config {
                  mini-crm reads DATABASE_URL (e.g. sqlite://storage/database.sqlite)"
             );
         }
+        let database_url = get("DATABASE_URL", DEFAULT_DATABASE_URL);
+        // Checked before any command looks for the file (see `db::check_url`).
+        super::db::check_url(&database_url)?;
         let jobs_retention_days = days("JOBS_RETENTION_DAYS", "30")?;
         let webhooks_retention_days = days("WEBHOOKS_RETENTION_DAYS", "90")?;
         let whatsapp_template_language = get("WHATSAPP_TEMPLATE_LANGUAGE", "es_ES")
@@ -283,7 +286,7 @@ impl Config {
             hubspot_api_base: get("HUBSPOT_API_BASE", "https://api.hubapi.com"),
             hubspot_lead_key_property,
             metrics_token: secret("METRICS_TOKEN"),
-            database_url: get("DATABASE_URL", DEFAULT_DATABASE_URL),
+            database_url,
             production,
             site_addr,
             site_root: get("LEPTOS_SITE_ROOT", "target/site"),

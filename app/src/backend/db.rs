@@ -110,7 +110,36 @@ async fn release_clean(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<bool> 
 /// deleted: the kernel names such a descriptor's target "<path> (deleted)".
 #[cfg(test)]
 mod tests {
-    use super::DiskSpace;
+    use super::{check_url, DiskSpace};
+
+    #[test]
+    fn only_a_sqlite_url_is_taken() {
+        for url in [
+            "sqlite://storage/database.sqlite",
+            "sqlite::memory:",
+            "SQLite:/tmp/x.db",
+        ] {
+            assert!(check_url(url).is_ok(), "{url}");
+        }
+        let postgres = check_url("postgres://crm:s3cret@db/crm")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            postgres.contains("PostgreSQL") && !postgres.contains("s3cret"),
+            "{postgres}"
+        );
+        let mysql = check_url("mysql://crm:s3cret@db/crm")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            mysql.contains("\"mysql\"") && !mysql.contains("s3cret"),
+            "{mysql}"
+        );
+        let path = check_url("storage/database.sqlite")
+            .unwrap_err()
+            .to_string();
+        assert!(path.contains("sqlite:// prefix"), "{path}");
+    }
 
     #[test]
     fn a_disk_is_nearly_full_under_a_twentieth_free_or_a_gibibyte() {
@@ -214,6 +243,32 @@ impl DbCheck {
     }
 }
 
+/// `DATABASE_URL` must name a SQLite database (`sqlite://path/to/file.sqlite`). sqlx's SQLite
+/// parser takes any other text for a file name: `postgres://crm@db/crm` made a SQLite file at
+/// `postgres:/crm@db/crm` and reported "Database migrated", an empty clinic on the wrong engine.
+/// Only the scheme is quoted back: the rest may hold a password.
+pub fn check_url(database_url: &str) -> anyhow::Result<()> {
+    let scheme = database_url
+        .trim()
+        .split_once(':')
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("sqlite") => Ok(()),
+        Some("postgres" | "postgresql") => anyhow::bail!(
+            "DATABASE_URL names a PostgreSQL database, and this version of mini-crm runs on SQLite \
+             only: set DATABASE_URL=sqlite://path/to/database.sqlite"
+        ),
+        Some(other) => anyhow::bail!(
+            "DATABASE_URL must be a SQLite URL such as sqlite://storage/database.sqlite, not a \
+             {other:?} one"
+        ),
+        None => anyhow::bail!(
+            "DATABASE_URL must be a SQLite URL such as sqlite://storage/database.sqlite, with its \
+             sqlite:// prefix"
+        ),
+    }
+}
+
 impl Db {
     /// A write of `who`'s own while writes fail: the first that goes through ends the fault.
     pub async fn probe_writes(&self, who: &str) {
@@ -231,6 +286,7 @@ impl Db {
 
     /// Opens (creating the file and its directory if needed) and migrates the database.
     pub async fn connect(database_url: &str) -> anyhow::Result<Self> {
+        check_url(database_url)?;
         let options = SqliteConnectOptions::from_str(database_url)
             .with_context(|| format!("DATABASE_URL={database_url:?} is not a SQLite URL"))?
             .create_if_missing(true)

@@ -319,6 +319,37 @@ async fn outside_the_installation_a_command_refuses_instead_of_making_an_empty_d
     assert!(out.status.success(), "{}", text(&out));
 }
 
+/// `postgres://…` was taken for a SQLite file name: a file named after the URL, "Database
+/// migrated", an empty clinic. Any URL but SQLite's is refused before anything is made.
+#[tokio::test]
+async fn a_database_url_that_is_not_sqlite_is_refused_and_nothing_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    for (url, says) in [
+        (
+            "postgres://crm:s3cret@localhost/crm",
+            "names a PostgreSQL database",
+        ),
+        (
+            "postgresql://crm@localhost/crm",
+            "names a PostgreSQL database",
+        ),
+        ("mysql://crm:s3cret@db/crm", "not a \"mysql\" one"),
+        ("storage/database.sqlite", "with its sqlite:// prefix"),
+    ] {
+        for args in [&["migrate"][..], &["user", "list"], &["serve"]] {
+            let refused = mini_crm(dir.path(), &[("DATABASE_URL", url)], args);
+            let said = text(&refused);
+            assert!(!refused.status.success(), "{url} {args:?}: {said}");
+            assert!(
+                said.contains(says) && !said.contains("s3cret"),
+                "{url} {args:?}: {said}"
+            );
+        }
+    }
+    let made: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(made.is_empty(), "nothing was made: {made:?}");
+}
+
 #[tokio::test]
 async fn root_does_not_touch_the_service_users_database() {
     if !rustix::process::geteuid().is_root() {
