@@ -38,33 +38,21 @@ pub async fn save_settings(
 ) -> Result<(), AppError> {
     use crate::backend::auth;
     use crate::backend::flags::{self, Ajustes, HubspotMode};
-    use crate::domain::{Phone, Queue, Timestamp};
+    use crate::domain::{Queue, Timestamp};
     use anyhow::Context;
     let (state, user) = auth::require_admin().await?;
-    let on_off = |field: &str, value: &str| match value {
-        "on" => Ok(true),
-        "off" => Ok(false),
-        _ => Err(AppError::invalid(
-            field,
-            "Elige «Activado» o «Desactivado».",
-        )),
+    // The same checks as `mini-crm flags set`, said in the form's words.
+    let on_off = |field: &str, value: &str| {
+        flags::switch(value)
+            .map_err(|_| AppError::invalid(field, "Elige «Activado» o «Desactivado»."))
     };
     let whatsapp_outbound_on = on_off("whatsapp_outbound", &whatsapp_outbound)?;
     let calls_ui_on = on_off("calls_ui", &calls_ui)?;
     let mode = HubspotMode::parse(&hubspot_sync_mode).ok_or_else(|| {
         AppError::invalid("hubspot_sync_mode", "Modo de sincronización desconocido.")
     })?;
-    let backup_phone = match backup_phone.trim() {
-        "" => None,
-        text => Some(
-            Phone::parse(text)
-                .map_err(|_| {
-                    AppError::invalid("backup_phone", "El teléfono de respaldo no es válido.")
-                })?
-                .as_str()
-                .to_string(),
-        ),
-    };
+    let backup_phone = flags::backup_phone(&backup_phone)
+        .map_err(|_| AppError::invalid("backup_phone", "El teléfono de respaldo no es válido."))?;
     let paused = [
         (Queue::Whatsapp, paused_whatsapp.is_some()),
         (Queue::Aircall, paused_aircall.is_some()),

@@ -4,7 +4,7 @@
 
 use super::db::Db;
 use super::store::settings;
-use crate::domain::{Queue, Timestamp};
+use crate::domain::{Phone, Queue, Timestamp};
 use std::collections::HashMap;
 
 /// `whatsapp.outbound`: `off` holds the `whatsapp` queue.
@@ -86,6 +86,114 @@ impl HubspotMode {
         [HubspotMode::Live, HubspotMode::Deferred, HubspotMode::Off]
             .into_iter()
             .find(|mode| mode.as_str() == value)
+    }
+}
+
+/// One setting Ajustes offers, read from its key and a value as `mini-crm flags set` takes them.
+/// Ajustes and the CLI check values with the same functions ([`switch`], [`HubspotMode::parse`],
+/// [`backup_phone`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Setting {
+    WhatsappOutbound(bool),
+    CallsUi(bool),
+    HubspotMode(HubspotMode),
+    /// `None` removes it.
+    BackupPhone(Option<String>),
+    QueuePaused(Queue, bool),
+}
+
+/// Why a setting's key or value was refused; each edge says it in its own words.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidSetting {
+    #[error("unknown setting {0:?}")]
+    UnknownKey(String),
+    #[error("expected on or off")]
+    NotASwitch,
+    #[error("expected live, deferred or off")]
+    UnknownMode,
+    #[error("not a phone number (E.164, or a Spanish number)")]
+    NotAPhone,
+}
+
+impl Setting {
+    /// Every key, in the order `flags list` shows them.
+    pub fn keys() -> Vec<String> {
+        [WHATSAPP_OUTBOUND, CALLS_UI, HUBSPOT_SYNC_MODE, BACKUP_PHONE]
+            .map(String::from)
+            .into_iter()
+            .chain(Queue::OUTBOUND.map(pause_key))
+            .collect()
+    }
+
+    pub fn parse(key: &str, value: &str) -> Result<Self, InvalidSetting> {
+        let paused = Queue::OUTBOUND.into_iter().find(|q| pause_key(*q) == key);
+        match key {
+            WHATSAPP_OUTBOUND => switch(value).map(Setting::WhatsappOutbound),
+            CALLS_UI => switch(value).map(Setting::CallsUi),
+            HUBSPOT_SYNC_MODE => HubspotMode::parse(value)
+                .map(Setting::HubspotMode)
+                .ok_or(InvalidSetting::UnknownMode),
+            BACKUP_PHONE => backup_phone(value).map(Setting::BackupPhone),
+            _ => match paused {
+                Some(queue) => switch(value).map(|on| Setting::QueuePaused(queue, on)),
+                None => Err(InvalidSetting::UnknownKey(key.to_string())),
+            },
+        }
+    }
+}
+
+/// `on` or `off`.
+pub fn switch(value: &str) -> Result<bool, InvalidSetting> {
+    match value.trim() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(InvalidSetting::NotASwitch),
+    }
+}
+
+/// A phone as staff type it, kept in E.164; empty removes it.
+pub fn backup_phone(value: &str) -> Result<Option<String>, InvalidSetting> {
+    match value.trim() {
+        "" => Ok(None),
+        text => Phone::parse(text)
+            .map(|phone| Some(phone.as_str().to_string()))
+            .map_err(|_| InvalidSetting::NotAPhone),
+    }
+}
+
+/// Saves one setting.
+pub async fn set(db: &Db, setting: &Setting, now: Timestamp) -> sqlx::Result<()> {
+    let on_off = |on: bool| if on { "on" } else { "off" };
+    match setting {
+        Setting::WhatsappOutbound(on) => {
+            settings::set(&db.writer, WHATSAPP_OUTBOUND, on_off(*on), now).await
+        }
+        Setting::CallsUi(on) => settings::set(&db.writer, CALLS_UI, on_off(*on), now).await,
+        Setting::HubspotMode(mode) => {
+            settings::set(&db.writer, HUBSPOT_SYNC_MODE, mode.as_str(), now).await
+        }
+        Setting::BackupPhone(Some(phone)) => {
+            settings::set(&db.writer, BACKUP_PHONE, phone, now).await
+        }
+        Setting::BackupPhone(None) => settings::delete(&db.writer, BACKUP_PHONE).await,
+        Setting::QueuePaused(queue, paused) => set_paused(&db.writer, *queue, *paused, now).await,
+    }
+}
+
+impl Flags {
+    /// `key`'s value as it applies now (its default when never set), as `flags set` takes it.
+    pub fn value_of(&self, key: &str) -> Option<String> {
+        let on_off = |on: bool| if on { "on" } else { "off" }.to_string();
+        match key {
+            WHATSAPP_OUTBOUND => Some(on_off(self.whatsapp_outbound())),
+            CALLS_UI => Some(on_off(self.calls_ui())),
+            HUBSPOT_SYNC_MODE => Some(self.hubspot_mode().as_str().to_string()),
+            BACKUP_PHONE => Some(self.backup_phone().unwrap_or_default().to_string()),
+            _ => Queue::OUTBOUND
+                .into_iter()
+                .find(|q| pause_key(*q) == key)
+                .map(|queue| on_off(self.queue_paused(queue))),
+        }
     }
 }
 
@@ -193,5 +301,56 @@ pub async fn set_maintenance(db: &Db, message: Option<&str>, now: Timestamp) -> 
     match message {
         Some(message) => settings::set(&db.writer, MAINTENANCE, message, now).await,
         None => settings::delete(&db.writer, MAINTENANCE).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_ajustes_offers_is_read_from_its_key_and_value() {
+        let parse = |key, value| Setting::parse(key, value);
+        assert_eq!(
+            parse("whatsapp.outbound", "off"),
+            Ok(Setting::WhatsappOutbound(false))
+        );
+        assert_eq!(parse("calls.ui", "on"), Ok(Setting::CallsUi(true)));
+        assert_eq!(
+            parse("hubspot.sync_mode", "deferred"),
+            Ok(Setting::HubspotMode(HubspotMode::Deferred))
+        );
+        assert_eq!(
+            parse("clinic.backup_phone", "612 34 56 78"),
+            Ok(Setting::BackupPhone(Some("+34612345678".into())))
+        );
+        assert_eq!(
+            parse("clinic.backup_phone", " "),
+            Ok(Setting::BackupPhone(None))
+        );
+        assert_eq!(
+            parse("queue.paused.hubspot", "on"),
+            Ok(Setting::QueuePaused(Queue::Hubspot, true))
+        );
+        assert_eq!(parse("calls.ui", "yes"), Err(InvalidSetting::NotASwitch));
+        assert_eq!(
+            parse("hubspot.sync_mode", "fast"),
+            Err(InvalidSetting::UnknownMode)
+        );
+        assert_eq!(
+            parse("clinic.backup_phone", "12"),
+            Err(InvalidSetting::NotAPhone)
+        );
+        // The inbound queue is paused with `queue pause inbound`, not from Ajustes.
+        for key in ["queue.paused.inbound", "maintenance", "queue.held.whatsapp"] {
+            assert_eq!(
+                parse(key, "on"),
+                Err(InvalidSetting::UnknownKey(key.to_string()))
+            );
+        }
+        for key in Setting::keys() {
+            let value = Flags::default().value_of(&key).unwrap();
+            assert!(Setting::parse(&key, &value).is_ok(), "{key} {value}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod db;
 pub mod dev;
+pub mod flags;
 pub mod providers;
 pub mod queue;
 pub mod tokens;
@@ -17,6 +18,7 @@ use app::domain::Timestamp;
 use clap::{Parser, Subcommand};
 use db::DbCommand;
 use dev::DevCommand;
+use flags::FlagsCommand;
 use providers::{AircallCommand, HubspotCommand, ProvidersCommand};
 use queue::QueueCommand;
 use std::path::PathBuf;
@@ -73,6 +75,10 @@ pub enum Command {
     /// Stored webhook deliveries: list and replay.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// The settings Ajustes offers (sending, click-to-call, HubSpot mode, backup phone, queue
+    /// pauses): list and set.
+    #[command(subcommand)]
+    Flags(FlagsCommand),
     /// Maintenance mode: pages, server functions and the JSON API answer 503 with the message;
     /// webhooks are still stored and processed; outbound sending pauses until `up`.
     Down {
@@ -170,6 +176,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Token(command) => tokens::run(&config, command).await,
         Command::Queue(command) => queue::run(config, command).await,
         Command::Webhooks(command) => webhooks::run(config, command).await,
+        Command::Flags(command) => flags::run(&config, command).await,
         Command::Down { message } => {
             let db = Db::connect(&config.database_url).await?;
             app::backend::flags::set_maintenance(&db, Some(&message), Timestamp::now()).await?;

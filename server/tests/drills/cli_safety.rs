@@ -350,6 +350,49 @@ async fn a_database_url_that_is_not_sqlite_is_refused_and_nothing_is_made() {
     assert!(made.is_empty(), "nothing was made: {made:?}");
 }
 
+/// `flags set` checks a value as Ajustes does: a refused one changes nothing and says what the
+/// setting takes; an accepted one applies while the pages are in maintenance too.
+#[tokio::test]
+async fn a_setting_the_cli_refuses_changes_nothing_and_one_it_takes_applies_during_maintenance() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(mini_crm(dir.path(), &[], &["migrate"]).status.success());
+    for (key, value, says) in [
+        ("calls.ui", "yes", "expected on or off"),
+        (
+            "hubspot.sync_mode",
+            "fast",
+            "expected live, deferred or off",
+        ),
+        ("clinic.backup_phone", "12", "not a phone number"),
+        ("queue.paused.inbound", "on", "unknown setting"),
+    ] {
+        let refused = mini_crm(dir.path(), &[], &["flags", "set", key, value]);
+        let said = text(&refused);
+        assert!(!refused.status.success(), "{key} {value}: {said}");
+        assert!(
+            said.contains(says) && said.contains("settings: whatsapp.outbound, calls.ui"),
+            "{key} {value}: {said}"
+        );
+    }
+    let changed = "SELECT COUNT(*) FROM settings WHERE key IN \
+        ('calls.ui', 'hubspot.sync_mode', 'clinic.backup_phone', 'queue.paused.inbound')";
+    assert_eq!(count(dir.path(), changed).await, 0);
+
+    assert!(mini_crm(dir.path(), &[], &["down"]).status.success());
+    let set = mini_crm(
+        dir.path(),
+        &[],
+        &["flags", "set", "clinic.backup_phone", "612 34 56 78"],
+    );
+    assert!(set.status.success(), "{}", text(&set));
+    let list = text(&mini_crm(dir.path(), &[], &["flags", "list"]));
+    assert!(
+        list.contains("clinic.backup_phone      +34612345678"),
+        "{list}"
+    );
+    assert!(list.contains("calls.ui                 on"), "{list}");
+}
+
 #[tokio::test]
 async fn root_does_not_touch_the_service_users_database() {
     if !rustix::process::geteuid().is_root() {
