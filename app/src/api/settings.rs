@@ -48,7 +48,7 @@ pub async fn save_settings(
     };
     let whatsapp_outbound_on = on_off("whatsapp_outbound", &whatsapp_outbound)?;
     let calls_ui_on = on_off("calls_ui", &calls_ui)?;
-    let mode = HubspotMode::parse(&hubspot_sync_mode).ok_or_else(|| {
+    let mode = HubspotMode::parse(hubspot_sync_mode.trim()).ok_or_else(|| {
         AppError::invalid("hubspot_sync_mode", "Modo de sincronización desconocido.")
     })?;
     let backup_phone = flags::backup_phone(&backup_phone)

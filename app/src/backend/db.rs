@@ -116,11 +116,22 @@ mod tests {
     fn only_a_sqlite_url_is_taken() {
         for url in [
             "sqlite://storage/database.sqlite",
+            "sqlite:relative.db",
+            "sqlite:///abs/path.db",
+            "sqlite://f.db?mode=rwc",
             "sqlite::memory:",
-            "SQLite:/tmp/x.db",
         ] {
             assert!(check_url(url).is_ok(), "{url}");
         }
+        // sqlx would take these for other file names: a new, empty clinic.
+        let upper = check_url("SQLite:/tmp/x.db").unwrap_err().to_string();
+        assert!(upper.contains("lowercase"), "{upper}");
+        let padded = check_url("sqlite://storage/database.sqlite ")
+            .unwrap_err()
+            .to_string();
+        assert!(padded.contains("spaces"), "{padded}");
+        let no_scheme = check_url("s3cret@db:5432/crm").unwrap_err().to_string();
+        assert!(!no_scheme.contains("s3cret"), "{no_scheme}");
         let postgres = check_url("postgres://crm:s3cret@db/crm")
             .unwrap_err()
             .to_string();
@@ -243,26 +254,38 @@ impl DbCheck {
     }
 }
 
-/// `DATABASE_URL` must name a SQLite database (`sqlite://path/to/file.sqlite`). sqlx's SQLite
-/// parser takes any other text for a file name: `postgres://crm@db/crm` made a SQLite file at
-/// `postgres:/crm@db/crm` and reported "Database migrated", an empty clinic on the wrong engine.
-/// Only the scheme is quoted back: the rest may hold a password.
+/// `DATABASE_URL` must name a SQLite database (`sqlite://path/to/file.sqlite`, `sqlite:path`,
+/// `sqlite::memory:`) exactly as sqlx reads it. sqlx's SQLite parser takes any other text for a
+/// file name: `postgres://crm@db/crm` made a SQLite file at `postgres:/crm@db/crm` and reported
+/// "Database migrated", an empty clinic on the wrong engine; `SQLITE://…` or a value with a
+/// trailing space would likewise make a new empty file beside the real one. Only the scheme is
+/// quoted back, and only when it is one: the rest may hold a password.
 pub fn check_url(database_url: &str) -> anyhow::Result<()> {
+    if database_url.starts_with("sqlite:") {
+        if database_url.trim() != database_url {
+            bail!("DATABASE_URL has spaces around it: remove them (they would be part of the file name)");
+        }
+        return Ok(());
+    }
     let scheme = database_url
         .trim()
         .split_once(':')
-        .map(|(scheme, _)| scheme.to_ascii_lowercase());
-    match scheme.as_deref() {
-        Some("sqlite") => Ok(()),
-        Some("postgres" | "postgresql") => anyhow::bail!(
+        .map(|(scheme, _)| scheme);
+    let is_scheme = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    };
+    match scheme.filter(|s| is_scheme(s)) {
+        Some(s) if matches!(s.to_ascii_lowercase().as_str(), "postgres" | "postgresql") => bail!(
             "DATABASE_URL names a PostgreSQL database, and this version of mini-crm runs on SQLite \
              only: set DATABASE_URL=sqlite://path/to/database.sqlite"
         ),
-        Some(other) => anyhow::bail!(
-            "DATABASE_URL must be a SQLite URL such as sqlite://storage/database.sqlite, not a \
-             {other:?} one"
+        Some(s) => bail!(
+            "DATABASE_URL must be a SQLite URL such as sqlite://storage/database.sqlite (lowercase \
+             sqlite:), not a {s:?} one"
         ),
-        None => anyhow::bail!(
+        None => bail!(
             "DATABASE_URL must be a SQLite URL such as sqlite://storage/database.sqlite, with its \
              sqlite:// prefix"
         ),

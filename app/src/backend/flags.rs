@@ -126,6 +126,7 @@ impl Setting {
     }
 
     pub fn parse(key: &str, value: &str) -> Result<Self, InvalidSetting> {
+        let value = value.trim();
         let paused = Queue::OUTBOUND.into_iter().find(|q| pause_key(*q) == key);
         match key {
             WHATSAPP_OUTBOUND => switch(value).map(Setting::WhatsappOutbound),

@@ -24,6 +24,12 @@ pub async fn run(config: &Config, command: FlagsCommand) -> anyhow::Result<()> {
             let current = Flags::load(&db).await?;
             for key in Setting::keys() {
                 let value = current.value_of(&key).unwrap_or_default();
+                // An unset value as the shell would type it back.
+                let value = if value.is_empty() {
+                    "\"\"".into()
+                } else {
+                    value
+                };
                 println!("{key:<24} {value}");
             }
         }
@@ -33,9 +39,19 @@ pub async fn run(config: &Config, command: FlagsCommand) -> anyhow::Result<()> {
                 anyhow::anyhow!("{key} {value:?} refused: {refused} (settings: {keys})")
             })?;
             flags::set(&db, &setting, Timestamp::now()).await?;
-            let now = Flags::load(&db).await?.value_of(&key).unwrap_or_default();
+            let current = Flags::load(&db).await?;
+            let now = current.value_of(&key).unwrap_or_default();
             tracing::info!(key, value = now, "setting changed from the command line");
             println!("{key} = {now}");
+            // A pause lifted is not a hold lifted: the provider refused the whole account.
+            if let Setting::QueuePaused(queue, false) = setting {
+                if let Some(reason) = current.account_hold(queue) {
+                    println!(
+                        "queue {queue} is still held: {reason} (`mini-crm queue resume {queue}` \
+                         lifts it once the cause is fixed)"
+                    );
+                }
+            }
         }
     }
     Ok(())

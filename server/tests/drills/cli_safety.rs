@@ -391,6 +391,28 @@ async fn a_setting_the_cli_refuses_changes_nothing_and_one_it_takes_applies_duri
         "{list}"
     );
     assert!(list.contains("calls.ui                 on"), "{list}");
+
+    // Unpausing a queue its provider holds says the hold is still there.
+    let db = Db::connect(&format!("sqlite://{}", dir.path().join(DATABASE).display()))
+        .await
+        .unwrap();
+    let now = app::domain::Timestamp::now();
+    app::backend::flags::hold_queue(
+        &db.writer,
+        app::domain::Queue::Hubspot,
+        "token expired",
+        now,
+    )
+    .await
+    .unwrap();
+    drop(db);
+    let args = ["flags", "set", "queue.paused.hubspot", "off"];
+    let unpaused = text(&mini_crm(dir.path(), &[], &args));
+    assert!(
+        unpaused.contains("queue hubspot is still held: token expired")
+            && unpaused.contains("mini-crm queue resume hubspot"),
+        "{unpaused}"
+    );
 }
 
 #[tokio::test]
