@@ -17,6 +17,7 @@ pub async fn get_settings() -> Result<SettingsView, AppError> {
         calls_ui: flags.calls_ui(),
         hubspot_sync_mode: flags.hubspot_mode().as_str().to_string(),
         backup_phone: flags.backup_phone().unwrap_or_default().to_string(),
+        version: flags.version(),
         paused: Queue::OUTBOUND
             .into_iter()
             .map(|q| (q.as_str().to_string(), flags.queue_paused(q)))
@@ -35,11 +36,12 @@ pub async fn save_settings(
     paused_whatsapp: Option<String>,
     paused_aircall: Option<String>,
     paused_hubspot: Option<String>,
+    /// The settings' version the form was shown with (a change made since refuses the save).
+    version: Option<String>,
 ) -> Result<(), AppError> {
     use crate::backend::auth;
     use crate::backend::flags::{self, Ajustes, HubspotMode};
     use crate::domain::{Queue, Timestamp};
-    use anyhow::Context;
     let (state, user) = auth::require_admin().await?;
     // The same checks as `mini-crm flags set`, said in the form's words.
     let on_off = |field: &str, value: &str| {
@@ -68,9 +70,7 @@ pub async fn save_settings(
         backup_phone,
         paused,
     };
-    flags::save_ajustes(&state.db, &ajustes, Timestamp::now())
-        .await
-        .context("saving settings")?;
+    flags::save_ajustes(&state.db, &ajustes, version.as_deref(), Timestamp::now()).await?;
     tracing::info!(
         user_id = user.id,
         whatsapp_outbound,

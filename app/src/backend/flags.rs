@@ -3,8 +3,11 @@
 //! applies at once. A flag stops sending; it never drops work.
 
 use super::db::Db;
+use super::error::{Context, Result};
 use super::store::settings;
 use crate::domain::{Phone, Queue, Timestamp};
+use crate::error::AppError;
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 /// `whatsapp.outbound`: `off` holds the `whatsapp` queue.
@@ -182,6 +185,18 @@ pub async fn set(db: &Db, setting: &Setting, now: Timestamp) -> sqlx::Result<()>
 }
 
 impl Flags {
+    /// A fingerprint of every setting Ajustes shows, for [`save_ajustes`].
+    pub fn version(&self) -> String {
+        let mut hash = Sha256::new();
+        for key in Setting::keys() {
+            hash.update(key.as_bytes());
+            hash.update([0]);
+            hash.update(self.value_of(&key).unwrap_or_default().as_bytes());
+            hash.update([0]);
+        }
+        hex::encode(&hash.finalize()[..8])
+    }
+
     /// `key`'s value as it applies now (its default when never set), as `flags set` takes it.
     pub fn value_of(&self, key: &str) -> Option<String> {
         let on_off = |on: bool| if on { "on" } else { "off" }.to_string();
@@ -210,10 +225,40 @@ pub struct Ajustes {
     pub paused: Vec<Queue>,
 }
 
-/// Saves every flag of the Ajustes form in one transaction: all or none.
-pub async fn save_ajustes(db: &Db, ajustes: &Ajustes, now: Timestamp) -> sqlx::Result<()> {
+/// Saves every flag of the Ajustes form in one transaction: all or none. `loaded` is the
+/// [`Flags::version`] the form was shown with: when a setting changed since (`flags set` during
+/// an incident, another admin), the save is refused rather than undo that change unseen.
+pub async fn save_ajustes(
+    db: &Db,
+    ajustes: &Ajustes,
+    loaded: Option<&str>,
+    now: Timestamp,
+) -> Result<()> {
+    let mut tx = db.begin_write().await.context("saving settings")?;
+    let current = settings::with_prefix(&mut *tx, "")
+        .await
+        .context("reading settings")?;
+    if loaded.is_some_and(|loaded| loaded != Flags(current.into_iter().collect()).version()) {
+        return Err(AppError::InvalidInput {
+            field: None,
+            message: "Los ajustes han cambiado desde que abriste esta página (quizá desde la \
+                      consola): recárgala para ver los valores actuales y vuelve a guardar."
+                .to_string(),
+        }
+        .into());
+    }
+    write_ajustes(&mut tx, ajustes, now)
+        .await
+        .context("saving settings")?;
+    tx.commit().await.context("saving settings")
+}
+
+async fn write_ajustes(
+    tx: &mut sqlx::SqliteConnection,
+    ajustes: &Ajustes,
+    now: Timestamp,
+) -> sqlx::Result<()> {
     let on_off = |on: bool| if on { "on" } else { "off" };
-    let mut tx = db.begin_write().await?;
     settings::set(
         &mut *tx,
         WHATSAPP_OUTBOUND,
@@ -236,7 +281,7 @@ pub async fn save_ajustes(db: &Db, ajustes: &Ajustes, now: Timestamp) -> sqlx::R
     for queue in Queue::OUTBOUND {
         set_paused(&mut *tx, queue, ajustes.paused.contains(&queue), now).await?;
     }
-    tx.commit().await
+    Ok(())
 }
 
 /// Every setting, read in one query.

@@ -134,4 +134,6 @@ pub struct SettingsView {
     pub backup_phone: String,
     /// Provider queues (`whatsapp`, `aircall`, `hubspot`) and whether each is paused.
     pub paused: Vec<(String, bool)>,
+    /// Which values these are: a save from a page shown before a change is refused.
+    pub version: String,
 }

@@ -216,6 +216,7 @@ fn Flags(settings: SettingsView) -> impl IntoView {
                 "Se aplican al momento en todos los procesos. Detener un envío no pierde trabajo: queda en su cola y sale al reactivarlo."
             </p>
             <ActionForm action=save attr:class="form compact" attr:aria-label="Ajustes de integraciones">
+                <input type="hidden" name="version" value=settings.version.clone() />
                 <label for="whatsapp-outbound">"Envío de WhatsApp"</label>
                 {on_off("whatsapp_outbound", "whatsapp-outbound", settings.whatsapp_outbound)}
                 <label for="calls-ui">"Llamadas desde la ficha (Aircall)"</label>

@@ -373,10 +373,13 @@ async fn admins_steer_the_flags_from_ajustes() {
             .status,
         StatusCode::OK
     );
-    let saved = app
+    let mut saved = app
         .post_form("/sfn/settings", &[], Some(&admin))
         .await
         .json();
+    let version = saved["version"].take();
+    assert!(version.as_str().is_some_and(|v| v.len() == 16), "{version}");
+    saved.as_object_mut().unwrap().remove("version");
     assert_eq!(
         saved,
         json!({ "whatsapp_outbound": false, "calls_ui": false, "hubspot_sync_mode": "deferred",
@@ -428,6 +431,69 @@ async fn admins_steer_the_flags_from_ajustes() {
         .await
         .body
         .contains("Integraciones y telefonía"));
+}
+
+/// A page shown before a setting changed (on-call's `flags set` during an incident) cannot undo
+/// that change: its save is refused, and the same form from a fresh page saves.
+#[tokio::test]
+async fn a_save_from_a_page_older_than_a_change_is_refused() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in_admin("admin@clinic.test").await;
+    let shown = app
+        .post_form("/sfn/settings", &[], Some(&admin))
+        .await
+        .json();
+    let shown_version = shown["version"].as_str().unwrap().to_string();
+    let setting = flags::Setting::parse("queue.paused.aircall", "on").unwrap();
+    flags::set(&app.state.db, &setting, Timestamp::now())
+        .await
+        .unwrap();
+    let form = |version: &str| {
+        [
+            ("whatsapp_outbound", "on".to_string()),
+            ("calls_ui", "on".to_string()),
+            ("hubspot_sync_mode", "live".to_string()),
+            ("backup_phone", String::new()),
+            ("version", version.to_string()),
+        ]
+    };
+    let stale = form(&shown_version);
+    let stale: Vec<(&str, &str)> = stale.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = app
+        .post_form("/sfn/save_settings", &stale, Some(&admin))
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("han cambiado"), "{}", refused.body);
+    let now = app
+        .post_form("/sfn/settings", &[], Some(&admin))
+        .await
+        .json();
+    assert_eq!(
+        now["paused"][1],
+        json!(["aircall", true]),
+        "the pause stays"
+    );
+
+    let fresh = form(now["version"].as_str().unwrap());
+    let fresh: Vec<(&str, &str)> = fresh.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let saved = app
+        .post_form("/sfn/save_settings", &fresh, Some(&admin))
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let after = app
+        .post_form("/sfn/settings", &[], Some(&admin))
+        .await
+        .json();
+    assert_eq!(
+        after["paused"][1],
+        json!(["aircall", false]),
+        "unticked on purpose"
+    );
 }
 
 #[tokio::test]
