@@ -1,6 +1,10 @@
 //! Ajustes: the flags and clinic settings admins steer (SPEC §5). Stored in the database, so
 //! every process applies a change at its next claim or request.
 
+// The Ajustes form posts one argument per field; the browser's build of `save_settings` does not
+// carry a function's own `allow`, so it is said for the module.
+#![allow(clippy::too_many_arguments)]
+
 use crate::domain::SettingsView;
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -27,7 +31,6 @@ pub async fn get_settings() -> Result<SettingsView, AppError> {
 
 /// Saves every flag of the Ajustes form at once. Checkboxes that are not ticked are absent.
 #[server(prefix = "/sfn", endpoint = "save_settings")]
-#[allow(clippy::too_many_arguments)]
 pub async fn save_settings(
     whatsapp_outbound: String,
     calls_ui: String,
