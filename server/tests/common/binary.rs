@@ -54,11 +54,7 @@ impl Server {
     }
 
     fn spawn_in_with(cwd: &Path, database: &str, logs: &Path, env: Vec<(String, String)>) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         Self {
             child: spawn_child(cwd, database, &addr, logs, &env),
@@ -256,6 +252,15 @@ fn spawn_child(
         .stderr(Stdio::null())
         .spawn()
         .expect("the mini-crm binary starts")
+}
+
+/// A loopback port free now, for a server this test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Lines of `mini-crm.log` in `logs` that say `needle`.

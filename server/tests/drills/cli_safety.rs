@@ -32,8 +32,26 @@ fn text(out: &Output) -> String {
 const DATABASE: &str = "storage/database.sqlite";
 const NOW: &str = "2025-01-07T10:00:00Z";
 
+fn database_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join(DATABASE).display())
+}
+
 async fn count(dir: &Path, sql: &str) -> i64 {
-    select(&format!("sqlite://{}", dir.join(DATABASE).display()), sql).await
+    select(&database_url(dir), sql).await
+}
+
+/// A patient in the installation's database.
+async fn add_patient(dir: &Path, name: &str) {
+    let db = Db::connect(&database_url(dir)).await.unwrap();
+    sqlx::query(
+        "INSERT INTO leads (name, phone, source, created_at, updated_at)
+         VALUES ($1, '+34699999999', 'meta', $2, $2)",
+    )
+    .bind(name)
+    .bind(NOW)
+    .execute(&db.writer)
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -49,7 +67,7 @@ async fn the_demo_clinic_is_replaced_without_questions_and_a_new_database_is_mad
         assert!(!text(&out).contains("Backup"), "{}", text(&out));
     }
     // Staff editing the demo leads is still the demo.
-    let url = format!("sqlite://{}", dir.path().join(DATABASE).display());
+    let url = database_url(dir.path());
     let db = Db::connect(&url).await.unwrap();
     sqlx::query("UPDATE leads SET name = 'Probando' WHERE id = 1")
         .execute(&db.writer)
@@ -81,17 +99,7 @@ async fn real_data_is_erased_only_with_force_and_after_a_backup() {
         ],
     );
     assert!(created.status.success(), "{}", text(&created));
-    let url = format!("sqlite://{}", dir.path().join(DATABASE).display());
-    let db = Db::connect(&url).await.unwrap();
-    sqlx::query(
-        "INSERT INTO leads (name, phone, source, created_at, updated_at)
-         VALUES ('Paciente real', '+34699999999', 'meta', $1, $1)",
-    )
-    .bind(NOW)
-    .execute(&db.writer)
-    .await
-    .unwrap();
-    drop(db);
+    add_patient(dir.path(), "Paciente real").await;
 
     for args in [
         &["migrate", "--fresh"][..],
@@ -203,7 +211,7 @@ async fn a_database_whose_file_is_gone_is_not_restarted_under_a_running_server()
     let dir = tempfile::tempdir().unwrap();
     let out = mini_crm(dir.path(), &[], &["migrate"]);
     assert!(out.status.success(), "{}", text(&out));
-    let url = format!("sqlite://{}", dir.path().join(DATABASE).display());
+    let url = database_url(dir.path());
     let server = Db::connect(&url).await.unwrap();
     std::fs::remove_file(dir.path().join(DATABASE)).unwrap();
     let refused = mini_crm(dir.path(), &[], &["migrate", "--fresh"]);
@@ -222,7 +230,7 @@ async fn a_database_in_use_is_never_erased_even_with_force() {
     let out = mini_crm(dir.path(), &[], &["migrate", "--seed", "--now", NOW]);
     assert!(out.status.success(), "{}", text(&out));
     // A running server holds the database as any process does: through Db.
-    let url = format!("sqlite://{}", dir.path().join(DATABASE).display());
+    let url = database_url(dir.path());
     let server = Db::connect(&url).await.unwrap();
     let refused = mini_crm(dir.path(), &[], &["migrate", "--fresh", "--force"]);
     assert!(!refused.status.success());
@@ -254,17 +262,7 @@ async fn in_production_fresh_needs_the_database_name_typed_back() {
     // A production database with a patient in it.
     let out = mini_crm(dir.path(), &production, &["migrate"]);
     assert!(out.status.success(), "{}", text(&out));
-    let url = format!("sqlite://{}", dir.path().join(DATABASE).display());
-    let db = Db::connect(&url).await.unwrap();
-    sqlx::query(
-        "INSERT INTO leads (name, phone, source, created_at, updated_at)
-         VALUES ('Paciente', '+34699999999', 'meta', $1, $1)",
-    )
-    .bind(NOW)
-    .execute(&db.writer)
-    .await
-    .unwrap();
-    drop(db);
+    add_patient(dir.path(), "Paciente").await;
     for args in [
         &["migrate", "--fresh"][..],
         &["migrate", "--fresh", "--force", "--confirm", "otra.sqlite"],
@@ -393,9 +391,7 @@ async fn a_setting_the_cli_refuses_changes_nothing_and_one_it_takes_applies_duri
     assert!(list.contains("calls.ui                 on"), "{list}");
 
     // Unpausing a queue its provider holds says the hold is still there.
-    let db = Db::connect(&format!("sqlite://{}", dir.path().join(DATABASE).display()))
-        .await
-        .unwrap();
+    let db = Db::connect(&database_url(dir.path())).await.unwrap();
     let now = app::domain::Timestamp::now();
     app::backend::flags::hold_queue(
         &db.writer,

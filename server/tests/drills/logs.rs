@@ -42,11 +42,7 @@ fn processed(lines: &[String]) -> usize {
 async fn the_log_names_providers_hides_phones_and_secrets_and_rotates_without_losing_lines() {
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::binary::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut server = Command::new(env!("CARGO_BIN_EXE_mini-crm"))
         .arg("serve")

@@ -226,11 +226,7 @@ async fn start() -> Instance {
         .spawn(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
         .unwrap();
     let root = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::binary::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let shared = root.path().join("shared");
     std::fs::create_dir_all(shared.join("storage")).unwrap();
