@@ -146,6 +146,15 @@ impl Setting {
     }
 }
 
+/// How a switch is written: in `settings`, by `flags list` and `flags set`, by the form.
+fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
+    }
+}
+
 /// `on` or `off`.
 pub fn switch(value: &str) -> Result<bool, InvalidSetting> {
     match value.trim() {
@@ -167,20 +176,26 @@ pub fn backup_phone(value: &str) -> Result<Option<String>, InvalidSetting> {
 
 /// Saves one setting.
 pub async fn set(db: &Db, setting: &Setting, now: Timestamp) -> sqlx::Result<()> {
-    let on_off = |on: bool| if on { "on" } else { "off" };
+    write(&db.writer, setting, now).await
+}
+
+/// The one place a setting becomes its row.
+async fn write(
+    db: impl sqlx::SqliteExecutor<'_>,
+    setting: &Setting,
+    now: Timestamp,
+) -> sqlx::Result<()> {
     match setting {
         Setting::WhatsappOutbound(on) => {
-            settings::set(&db.writer, WHATSAPP_OUTBOUND, on_off(*on), now).await
+            settings::set(db, WHATSAPP_OUTBOUND, on_off(*on), now).await
         }
-        Setting::CallsUi(on) => settings::set(&db.writer, CALLS_UI, on_off(*on), now).await,
+        Setting::CallsUi(on) => settings::set(db, CALLS_UI, on_off(*on), now).await,
         Setting::HubspotMode(mode) => {
-            settings::set(&db.writer, HUBSPOT_SYNC_MODE, mode.as_str(), now).await
+            settings::set(db, HUBSPOT_SYNC_MODE, mode.as_str(), now).await
         }
-        Setting::BackupPhone(Some(phone)) => {
-            settings::set(&db.writer, BACKUP_PHONE, phone, now).await
-        }
-        Setting::BackupPhone(None) => settings::delete(&db.writer, BACKUP_PHONE).await,
-        Setting::QueuePaused(queue, paused) => set_paused(&db.writer, *queue, *paused, now).await,
+        Setting::BackupPhone(Some(phone)) => settings::set(db, BACKUP_PHONE, phone, now).await,
+        Setting::BackupPhone(None) => settings::delete(db, BACKUP_PHONE).await,
+        Setting::QueuePaused(queue, paused) => set_paused(db, *queue, *paused, now).await,
     }
 }
 
@@ -199,16 +214,15 @@ impl Flags {
 
     /// `key`'s value as it applies now (its default when never set), as `flags set` takes it.
     pub fn value_of(&self, key: &str) -> Option<String> {
-        let on_off = |on: bool| if on { "on" } else { "off" }.to_string();
         match key {
-            WHATSAPP_OUTBOUND => Some(on_off(self.whatsapp_outbound())),
-            CALLS_UI => Some(on_off(self.calls_ui())),
+            WHATSAPP_OUTBOUND => Some(on_off(self.whatsapp_outbound()).into()),
+            CALLS_UI => Some(on_off(self.calls_ui()).into()),
             HUBSPOT_SYNC_MODE => Some(self.hubspot_mode().as_str().to_string()),
             BACKUP_PHONE => Some(self.backup_phone().unwrap_or_default().to_string()),
             _ => Queue::OUTBOUND
                 .into_iter()
                 .find(|q| pause_key(*q) == key)
-                .map(|queue| on_off(self.queue_paused(queue))),
+                .map(|queue| on_off(self.queue_paused(queue)).into()),
         }
     }
 }
@@ -258,28 +272,15 @@ async fn write_ajustes(
     ajustes: &Ajustes,
     now: Timestamp,
 ) -> sqlx::Result<()> {
-    let on_off = |on: bool| if on { "on" } else { "off" };
-    settings::set(
-        &mut *tx,
-        WHATSAPP_OUTBOUND,
-        on_off(ajustes.whatsapp_outbound),
-        now,
-    )
-    .await?;
-    settings::set(&mut *tx, CALLS_UI, on_off(ajustes.calls_ui), now).await?;
-    settings::set(
-        &mut *tx,
-        HUBSPOT_SYNC_MODE,
-        ajustes.hubspot_mode.as_str(),
-        now,
-    )
-    .await?;
-    match &ajustes.backup_phone {
-        Some(phone) => settings::set(&mut *tx, BACKUP_PHONE, phone, now).await?,
-        None => settings::delete(&mut *tx, BACKUP_PHONE).await?,
-    }
-    for queue in Queue::OUTBOUND {
-        set_paused(&mut *tx, queue, ajustes.paused.contains(&queue), now).await?;
+    let pauses = Queue::OUTBOUND.map(|q| Setting::QueuePaused(q, ajustes.paused.contains(&q)));
+    let form = [
+        Setting::WhatsappOutbound(ajustes.whatsapp_outbound),
+        Setting::CallsUi(ajustes.calls_ui),
+        Setting::HubspotMode(ajustes.hubspot_mode),
+        Setting::BackupPhone(ajustes.backup_phone.clone()),
+    ];
+    for setting in form.iter().chain(&pauses) {
+        write(&mut *tx, setting, now).await?;
     }
     Ok(())
 }
